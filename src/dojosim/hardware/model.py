@@ -1,0 +1,114 @@
+"""Typed description of a machine: one device type, then levels that group the level below.
+
+SI units throughout: bytes, bytes_per_s, flops_per_s, seconds, watts, USD.
+"""
+
+from dataclasses import dataclass, field
+
+from dojosim.hardware.figure import Figure
+
+# Matmul precisions a device can have a peak for. fp16 runs at the bf16 rate on every preset here.
+DTYPES = ("fp32", "bf16", "fp8", "fp4")
+DTYPE_ALIASES = {"fp16": "bf16"}
+
+TOPOLOGIES = {
+    "mesh2d": "2-D mesh of children; each child's egress splits over its 4 edges (Dojo tile, tray)",
+    "switch": "all-to-all switch domain; each child reaches any other at its full egress (NVLink/NVSwitch)",
+    "fat_tree": "rail-optimized fat tree of children's NICs, with tiers and oversubscription (InfiniBand)",
+    "ethernet": "switched Ethernet between children (Dojo's Z-plane over TTPoE)",
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    """The unit that runs one rank: a D1 die, a GPU."""
+
+    name: str
+    cores: Figure
+    peak_flops_per_s: dict[str, Figure]
+    egress_bytes_per_s: Figure  # per direction, to its siblings at the first level (NVLink, D1 edges)
+    tdp_w: Figure
+    idle_w: Figure
+    matmul_empirical_fraction_of_peak: Figure
+    clock_hz: Figure | None = None
+    sram_bytes_per_core: Figure | None = None
+    sram_bytes_per_s_per_core: Figure | None = None
+    hbm_bytes: Figure | None = None
+    hbm_bytes_per_s: Figure | None = None
+    memory_empirical_fraction_of_peak: Figure | None = None
+    kernel_overhead_s: Figure | None = None
+    summary: str = ""
+
+    def peak(self, dtype: str) -> Figure | None:
+        return self.peak_flops_per_s.get(DTYPE_ALIASES.get(dtype, dtype))
+
+
+@dataclass(frozen=True)
+class MemoryPool:
+    """Memory on cards attached to a level, reached over a link (Dojo's DIP HBM at tile edges)."""
+
+    name: str
+    cards: Figure  # per unit of the level
+    bytes_per_card: Figure
+    bytes_per_s_per_card: Figure
+    link_bytes_per_s_per_card: Figure  # the link between card and compute; may limit the memory bandwidth
+
+
+@dataclass(frozen=True)
+class Level:
+    """A unit made of `children` units of the level below (the first level's children are devices)."""
+
+    name: str
+    children: Figure
+    topology: str
+    link_latency_s: Figure
+    collective_empirical_fraction_of_link: Figure
+    mesh_dims: tuple[int, int] | None = None
+    egress_bytes_per_s: Figure | None = None  # per direction, out of one unit of this level
+    nic_bytes_per_s_per_device: Figure | None = None  # alternative to egress: one NIC per device
+    oversubscription: Figure | None = None
+    switch_radix: Figure | None = None
+    overhead_power_w: Figure | None = None  # power of one unit beyond its children (VRMs, CPUs, switches)
+    host_dram_bytes: Figure | None = None
+    memory: tuple[MemoryPool, ...] = ()
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """How a device-hour is priced: a rental price, or capex over a lifetime plus electricity."""
+
+    price_per_device_hour_usd: Figure | None = None
+    capex_usd_per_device: Figure | None = None
+    lifetime_years: Figure | None = None
+    electricity_usd_per_kwh: Figure | None = None
+
+
+@dataclass(frozen=True)
+class PublishedCheck:
+    """A total the vendor or press published, to compare the derived total against."""
+
+    total: str  # a key of Totals.as_dict(), e.g. "peak_flops_per_s.bf16"
+    devices: int
+    published: Figure
+
+
+@dataclass(frozen=True)
+class System:
+    name: str
+    summary: str
+    status: str
+    device: Device
+    levels: tuple[Level, ...]  # bottom-up; the last one scales with the device count
+    pue: Figure
+    cost: Cost
+    default_devices: int
+    checks: tuple[PublishedCheck, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    origin: str = ""  # the preset name or file path it was loaded from
+
+    def level(self, name: str) -> Level:
+        for level in self.levels:
+            if level.name == name:
+                return level
+        raise KeyError(name)

@@ -1,0 +1,118 @@
+"""A system at a given device count: which levels exist, how many children each has, how units connect."""
+
+import math
+from dataclasses import dataclass
+
+from dojosim.errors import InputError
+from dojosim.hardware.figure import Figure, derived
+from dojosim.hardware.model import Level, System
+
+
+@dataclass(frozen=True)
+class SizedLevel:
+    level: Level
+    children: int  # children per unit at this size
+    units: int  # how many units of this level the system holds
+    devices_per_unit: int
+    mesh_dims: tuple[int, int] | None
+    child_egress_bytes_per_s: Figure  # what one child can send (per direction) into this level
+    egress_bytes_per_s: Figure | None  # what one unit can send to its siblings; None at the top
+    fat_tree_tiers: int | None
+
+    @property
+    def name(self) -> str:
+        return self.level.name
+
+    @property
+    def neighbour_link_bytes_per_s(self) -> Figure:
+        """Per direction between two adjacent children. A mesh child splits its egress over 4 edges."""
+        if self.level.topology == "mesh2d":
+            return self.child_egress_bytes_per_s.scaled(0.25)
+        oversub = self.level.oversubscription.value if self.level.oversubscription else 1.0
+        return self.child_egress_bytes_per_s.scaled(1.0 / oversub)
+
+    @property
+    def bisection_bytes_per_s(self) -> Figure:
+        link = self.neighbour_link_bytes_per_s
+        if self.level.topology == "mesh2d":
+            dims = self.mesh_dims or (1, self.children)
+            cut = min(dims) if max(dims) > 1 else 0
+            return derived(cut * link.value, f"{cut} links x {link.value:.3g} B/s across the mesh's middle", link)
+        half = self.children // 2
+        return derived(half * link.value, f"{half} children x {link.value:.3g} B/s", link)
+
+
+@dataclass(frozen=True)
+class SizedSystem:
+    system: System
+    devices: int
+    levels: tuple[SizedLevel, ...]
+
+    def level_of_group(self, group_devices: int) -> int:
+        """Index of the lowest level whose unit holds a group of this many consecutive devices."""
+        for i, lvl in enumerate(self.levels):
+            if group_devices <= lvl.devices_per_unit:
+                return i
+        return len(self.levels) - 1
+
+
+def _near_square(n: int) -> tuple[int, int]:
+    rows = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
+    return (rows, n // rows)
+
+
+def _tiers(endpoints: int, radix: int) -> int:
+    """Fat-tree tiers for this many endpoints: t tiers of radix-k switches serve k^t / 2^(t-1) ports."""
+    tiers = 1
+    while radix**tiers / 2 ** (tiers - 1) < endpoints:
+        tiers += 1
+    return tiers
+
+
+def size_system(system: System, devices: int | None = None) -> SizedSystem:
+    """Fill the hierarchy from the bottom with `devices` devices (default: the preset's size).
+
+    Below the top, levels keep their shipped size; the top level scales. A system smaller than one
+    unit of a level stops at that level, with fewer children.
+    """
+    n = system.default_devices if devices is None else devices
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"--devices: must be a whole number >= 1, got {devices!r}")
+    sized: list[SizedLevel] = []
+    below_devices = 1
+    child_name = system.device.name
+    child_egress = system.device.egress_bytes_per_s
+    for i, level in enumerate(system.levels):
+        full = int(level.children.value)
+        is_last = i == len(system.levels) - 1 or n <= below_devices * full
+        children = n // below_devices if is_last else full
+        if is_last and children * below_devices != n:
+            raise InputError(
+                f"--devices {n}: {system.name} grows in whole {child_name}s of {below_devices} devices "
+                f"each; try {max(below_devices, n // below_devices * below_devices)} "
+                f"or {(n // below_devices + 1) * below_devices}"
+            )
+        dims = level.mesh_dims
+        if level.topology == "mesh2d" and children != full:
+            dims = _near_square(children)
+        per_unit = below_devices * children
+        egress = None
+        if not is_last:
+            if level.egress_bytes_per_s is not None:
+                egress = level.egress_bytes_per_s
+            elif level.nic_bytes_per_s_per_device is not None:
+                nic = level.nic_bytes_per_s_per_device
+                egress = derived(per_unit * nic.value, f"{per_unit} devices x {nic.value:.3g} B/s NIC", nic)
+            else:
+                egress = derived(children * child_egress.value, f"{children} x child egress", child_egress)
+        tiers = None
+        if level.topology == "fat_tree":
+            radix = int(level.switch_radix.value) if level.switch_radix else 64
+            # Rail-optimized: every device's NIC is a fat-tree endpoint when the children have one per device.
+            child_nics = i > 0 and system.levels[i - 1].nic_bytes_per_s_per_device is not None
+            tiers = _tiers(per_unit if child_nics else children, radix)
+        sized.append(SizedLevel(level, children, n // per_unit, per_unit, dims, child_egress, egress, tiers))
+        if is_last:
+            break
+        below_devices, child_name, child_egress = per_unit, level.name, egress
+    return SizedSystem(system, n, tuple(sized))

@@ -1,0 +1,1 @@
+"""What the user sees: tables, JSON documents and (later) the HTML report."""

@@ -1,0 +1,222 @@
+"""`dojosim systems` and `dojosim system show|compare`: the machine as tables and JSON."""
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dojosim.hardware import Figure, SizedSystem, System, Totals, derive_totals, size_system
+from dojosim.report.units import count, si
+
+# Totals keys to human units, in display order.
+TOTAL_UNITS = {
+    "sram_bytes": ("SRAM", "B"),
+    "hbm_bytes": ("HBM", "B"),
+    "hbm_bytes_per_s": ("HBM bandwidth", "B/s"),
+    "bisection_bytes_per_s": ("bisection (per direction)", "B/s"),
+    "power_w": ("IT power", "W"),
+    "idle_power_w": ("idle power", "W"),
+    "facility_power_w": ("facility power (x PUE)", "W"),
+}
+STATUS_STYLE = {
+    "sourced": "green",
+    "sourced-2nd": "green",
+    "estimate": "yellow",
+    "user": "cyan",
+    "claimed": "magenta",
+    "projection": "red",
+}
+
+
+def _fig(f: Figure) -> dict[str, Any]:
+    return {"value": f.value, "source": f.source, "status": f.status}
+
+
+def check_rows(system: System) -> list[dict[str, Any]]:
+    """Each published total beside the derived one, at the published device count."""
+    rows = []
+    for check in system.checks:
+        derived = derive_totals(size_system(system, check.devices)).as_dict()[check.total]
+        rows.append(
+            {
+                "total": check.total,
+                "devices": check.devices,
+                "published": check.published.value,
+                "derived": derived.value,
+                "error_pct": 100.0 * (derived.value / check.published.value - 1.0),
+                "source": check.published.source,
+                "status": check.published.status,
+            }
+        )
+    return rows
+
+
+def system_document(sized: SizedSystem, totals: Totals) -> dict[str, Any]:
+    system, device = sized.system, sized.system.device
+    device_figs = {name: _fig(value) for name, value in vars(device).items() if isinstance(value, Figure)}
+    device_figs.update({f"peak_flops_per_s.{k}": _fig(v) for k, v in device.peak_flops_per_s.items()})
+    levels = []
+    for lvl in sized.levels:
+        levels.append(
+            {
+                "name": lvl.name,
+                "summary": lvl.level.summary,
+                "topology": lvl.level.topology,
+                "children": lvl.children,
+                "units": lvl.units,
+                "devices_per_unit": lvl.devices_per_unit,
+                "mesh_dims": list(lvl.mesh_dims) if lvl.mesh_dims else None,
+                "fat_tree_tiers": lvl.fat_tree_tiers,
+                "child_egress_bytes_per_s": lvl.child_egress_bytes_per_s.value,
+                "egress_bytes_per_s": lvl.egress_bytes_per_s.value if lvl.egress_bytes_per_s else None,
+                "bisection_bytes_per_s": lvl.bisection_bytes_per_s.value,
+                "link_latency_s": lvl.level.link_latency_s.value,
+                "memory": [
+                    {
+                        "name": p.name,
+                        "cards_per_unit": p.cards.value,
+                        "bytes_per_card": p.bytes_per_card.value,
+                        "bytes_per_s_per_card": p.bytes_per_s_per_card.value,
+                    }
+                    for p in lvl.level.memory
+                ],
+            }
+        )
+    flat = totals.as_dict()
+    return {
+        "name": system.name,
+        "summary": system.summary,
+        "status": system.status,
+        "origin": system.origin,
+        "devices": sized.devices,
+        "device": {"name": device.name, "summary": device.summary, "figures": device_figs},
+        "levels": levels,
+        "totals": {
+            "peak_flops": {k: v.value for k, v in totals.peak_flops_per_s.items()},
+            **{key: flat[key].value for key in TOTAL_UNITS},
+        },
+        "total_figures": {key: _fig(value) for key, value in flat.items()},
+        "pue": _fig(system.pue),
+        "cost": {k: _fig(v) for k, v in vars(system.cost).items() if v is not None},
+        "checks": check_rows(system),
+        "notes": list(system.notes),
+    }
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def print_system(console: Console, doc: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]{doc['name']}[/] — {doc['summary']}  ({_status(doc['status'])}, {count(doc['devices'])} devices)"
+    )
+    figs = doc["device"]["figures"]
+    dev = Table(title=f"device: {doc['device']['name']} — {doc['device']['summary']}", title_justify="left")
+    for col in ("figure", "value", "status", "source"):
+        dev.add_column(col, overflow="fold")
+    for name, fig in figs.items():
+        unit = _unit_of(name)
+        dev.add_row(
+            name, si(fig["value"], unit) if unit else f"{fig['value']:g}", _status(fig["status"]), fig["source"]
+        )
+    console.print(dev)
+
+    tree = Table(title="hierarchy (bottom-up)", title_justify="left")
+    for col in ("level", "topology", "children", "units", "devices/unit", "child egress", "bisection", "latency"):
+        tree.add_column(col)
+    for lvl in doc["levels"]:
+        topo = lvl["topology"] + (f" {lvl['mesh_dims'][0]}x{lvl['mesh_dims'][1]}" if lvl["mesh_dims"] else "")
+        topo += f", {lvl['fat_tree_tiers']} tiers" if lvl["fat_tree_tiers"] else ""
+        tree.add_row(
+            lvl["name"],
+            topo,
+            count(lvl["children"]),
+            count(lvl["units"]),
+            count(lvl["devices_per_unit"]),
+            si(lvl["child_egress_bytes_per_s"], "B/s"),
+            si(lvl["bisection_bytes_per_s"], "B/s"),
+            si(lvl["link_latency_s"], "s"),
+        )
+    console.print(tree)
+
+    tot = Table(title=f"totals at {count(doc['devices'])} devices (derived from parts)", title_justify="left")
+    for col in ("total", "value", "status", "derivation"):
+        tot.add_column(col, overflow="fold")
+    for key, fig in doc["total_figures"].items():
+        label, unit = TOTAL_UNITS.get(key, (f"peak {key.split('.')[-1]}", "FLOP/s"))
+        tot.add_row(label, si(fig["value"], unit), _status(fig["status"]), fig["source"])
+    console.print(tot)
+
+    if doc["checks"]:
+        chk = Table(title="derived vs published", title_justify="left")
+        for col in ("total", "devices", "derived", "published", "error", "source"):
+            chk.add_column(col, overflow="fold")
+        for row in doc["checks"]:
+            label, unit = TOTAL_UNITS.get(row["total"], (row["total"], "FLOP/s"))
+            err = row["error_pct"]
+            style = "green" if abs(err) <= 3 else "yellow" if abs(err) <= 10 else "red"
+            chk.add_row(
+                label,
+                count(row["devices"]),
+                si(row["derived"], unit),
+                si(row["published"], unit),
+                f"[{style}]{err:+.1f}%[/]",
+                row["source"],
+            )
+        console.print(chk)
+    for note in doc["notes"]:
+        console.print(f"[dim]note: {note}[/]")
+
+
+def _unit_of(name: str) -> str:
+    """The SI unit a field name carries (names say their units)."""
+    for marker, unit in (("flops_per_s", "FLOP/s"), ("bytes_per_s", "B/s"), ("bytes", "B"), ("usd", "USD")):
+        if marker in name:
+            return unit
+    for suffix, unit in (("_hz", "Hz"), ("_w", "W"), ("_s", "s")):
+        if name.endswith(suffix):
+            return unit
+    return ""
+
+
+def print_systems(console: Console, rows: list[dict[str, Any]]) -> None:
+    table = Table(title="system presets")
+    for col in ("name", "status", "devices", "peak BF16", "memory", "power", "summary"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            _status(row["status"]),
+            count(row["devices"]),
+            si(row["peak_bf16_flops_per_s"], "FLOP/s"),
+            si(row["sram_bytes"] + row["hbm_bytes"], "B"),
+            si(row["power_w"], "W"),
+            row["summary"],
+        )
+    console.print(table)
+
+
+def print_comparison(console: Console, docs: list[dict[str, Any]]) -> None:
+    table = Table(title="systems side by side (totals derived from parts)")
+    table.add_column("")
+    for doc in docs:
+        table.add_column(f"{doc['name']}\n{count(doc['devices'])} x {doc['device']['name']}", justify="right")
+    dtypes = sorted({d for doc in docs for d in doc["totals"]["peak_flops"]}, key=["fp32", "bf16", "fp8", "fp4"].index)
+    for dtype in dtypes:
+        table.add_row(f"peak {dtype}", *[si(doc["totals"]["peak_flops"].get(dtype, 0), "FLOP/s") for doc in docs])
+    for key, (label, unit) in TOTAL_UNITS.items():
+        table.add_row(label, *[si(doc["totals"][key], unit) for doc in docs])
+    table.add_row(
+        "peak BF16 per IT watt",
+        *[si(doc["totals"]["peak_flops"].get("bf16", 0) / doc["totals"]["power_w"], "FLOP/s/W") for doc in docs],
+    )
+    table.add_row(
+        "HBM bytes per BF16 FLOP",
+        *[
+            f"{(doc['totals']['hbm_bytes_per_s']) / doc['totals']['peak_flops'].get('bf16', 1):.2g} B/FLOP"
+            for doc in docs
+        ],
+    )
+    table.add_row("status", *[_status(doc["status"]) for doc in docs])
+    console.print(table)
