@@ -1,0 +1,193 @@
+"""The operator graph of one training step: ops in execution order, plus graph-level figures.
+
+Torch-free on purpose: the performance engine and the CLI read graphs without importing torch.
+"""
+
+import gzip
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dojosim.errors import InputError
+
+GRAPH_FORMAT_VERSION = 1
+PHASES = ("fwd", "bwd", "opt")
+KINDS = (
+    "matmul",
+    "conv",
+    "attention",
+    "elementwise",
+    "reduction",
+    "norm",
+    "softmax",
+    "embedding",
+    "loss",
+    "copy",
+    "view",
+    "optimizer",
+    "collective",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    name: str  # aten op, e.g. "aten.mm"
+    kind: str  # one of KINDS
+    phase: str  # one of PHASES
+    flops: float
+    bytes_read: float
+    bytes_written: float
+    in_shapes: tuple[tuple[int, ...], ...]
+    out_shapes: tuple[tuple[int, ...], ...]
+    dtype: str  # of the first output (or input, for ops without outputs)
+    module: str  # owning module path, e.g. "layers.3.attn.q_proj"; "" for the step's top level
+    saved: bool  # an output of this op is saved for backward
+
+
+@dataclass
+class Graph:
+    """One whole training step (forward, backward, optimizer update)."""
+
+    model: str  # the model spec as the user gave it
+    input_spec: dict[str, Any]
+    ops: list[Op]
+    params: int
+    param_bytes: int
+    activation_bytes: int  # saved for backward (storages packed by autograd, parameters excluded)
+    optimizer_state_bytes: int
+    optimizer: str
+    batch: int
+    tokens_per_sample: int  # sequence length for LMs; 1 for models without a token axis
+    layers: int = 0  # repeated blocks, where the model has them
+    block_path: str = ""  # module path of the repeated blocks, e.g. "layers"
+    torch_version: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------------------- summaries
+
+    def flops_by_phase(self) -> dict[str, float]:
+        out = dict.fromkeys(PHASES, 0.0)
+        for op in self.ops:
+            out[op.phase] += op.flops
+        return out
+
+    def flops_by_kind(self) -> dict[str, float]:
+        out: Counter[str] = Counter()
+        for op in self.ops:
+            out[op.kind] += op.flops
+        return dict(out)
+
+    def bytes_by_phase(self) -> dict[str, float]:
+        out = dict.fromkeys(PHASES, 0.0)
+        for op in self.ops:
+            out[op.phase] += op.bytes_read + op.bytes_written
+        return out
+
+    def top_ops(self, n: int = 10) -> list[dict[str, Any]]:
+        """The heaviest op groups by FLOPs: same aten op, module role and phase, counted together."""
+        groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for op in self.ops:
+            role = _role(op.module, self.block_path)
+            key = (op.name, role, op.phase)
+            g = groups.setdefault(
+                key,
+                {
+                    "op": op.name,
+                    "module": role,
+                    "phase": op.phase,
+                    "kind": op.kind,
+                    "count": 0,
+                    "flops": 0.0,
+                    "bytes": 0.0,
+                },
+            )
+            g["count"] += 1
+            g["flops"] += op.flops
+            g["bytes"] += op.bytes_read + op.bytes_written
+        return sorted(groups.values(), key=lambda g: -g["flops"])[:n]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "input": self.input_spec,
+            "params": self.params,
+            "param_bytes": self.param_bytes,
+            "flops": self.flops_by_phase(),
+            "flops_by_kind": self.flops_by_kind(),
+            "bytes": self.bytes_by_phase(),
+            "activation_bytes": self.activation_bytes,
+            "optimizer_state_bytes": self.optimizer_state_bytes,
+            "optimizer": self.optimizer,
+            "layers": self.layers,
+            "op_count": len(self.ops),
+            "torch_version": self.torch_version,
+        }
+
+    # ----------------------------------------------------------------------------- files
+
+    def to_dict(self) -> dict[str, Any]:
+        head = {k: v for k, v in asdict(self).items() if k != "ops"}
+        # Columns, not rows: a 126-layer model has ~100k ops and this keeps files small and fast.
+        columns = {name: [getattr(op, name) for op in self.ops] for name in Op.__slots__}
+        return {"format": "dojosim-graph", "version": GRAPH_FORMAT_VERSION, **head, "ops": columns}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any], origin: str = "graph") -> "Graph":
+        if doc.get("format") != "dojosim-graph":
+            raise InputError(f"{origin}: not a dojosim graph file")
+        if doc.get("version") != GRAPH_FORMAT_VERSION:
+            raise InputError(
+                f"{origin}: graph format version {doc.get('version')} (this dojosim reads {GRAPH_FORMAT_VERSION}); "
+                "capture it again"
+            )
+        cols = doc["ops"]
+        n = len(cols["name"])
+        ops = []
+        for i in range(n):
+            ops.append(
+                Op(
+                    name=cols["name"][i],
+                    kind=cols["kind"][i],
+                    phase=cols["phase"][i],
+                    flops=cols["flops"][i],
+                    bytes_read=cols["bytes_read"][i],
+                    bytes_written=cols["bytes_written"][i],
+                    in_shapes=tuple(tuple(s) for s in cols["in_shapes"][i]),
+                    out_shapes=tuple(tuple(s) for s in cols["out_shapes"][i]),
+                    dtype=cols["dtype"][i],
+                    module=cols["module"][i],
+                    saved=cols["saved"][i],
+                )
+            )
+        head = {k: v for k, v in doc.items() if k not in ("format", "version", "ops")}
+        return cls(ops=ops, **head)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".part")
+        with gzip.open(tmp, "wt") as fh:
+            json.dump(self.to_dict(), fh, separators=(",", ":"))
+        tmp.replace(path)  # a reader never sees a half-written file
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Graph":
+        try:
+            with gzip.open(path, "rt") as fh:
+                doc = json.load(fh)
+        except FileNotFoundError:
+            raise InputError(f"graph file '{path}' does not exist") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not a readable dojosim graph ({exc})") from None
+        return cls.from_dict(doc, str(path))
+
+
+def _role(module: str, block_path: str) -> str:
+    """'layers.17.attn.q_proj' -> 'layers.*.attn.q_proj': the same role in every repeated block."""
+    if block_path and module.startswith(block_path + "."):
+        rest = module[len(block_path) + 1 :]
+        _, _, tail = rest.partition(".")
+        return f"{block_path}.*" + (f".{tail}" if tail else "")
+    return module

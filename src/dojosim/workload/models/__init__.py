@@ -1,0 +1,1 @@
+"""Model families written as plain PyTorch modules, built from configs (no weights)."""

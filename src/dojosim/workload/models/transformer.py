@@ -1,0 +1,165 @@
+"""GPT-, Llama- and MoE-style decoder LMs, as in ../shared/validation/SCHEMA.md.
+
+Blocks live in `self.layers` (an nn.ModuleList), which capture uses to grow a two-block capture to full depth.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GPTBlock(nn.Module):
+    def __init__(self, hidden: int, heads: int, ffn: int):
+        super().__init__()
+        self.heads = heads
+        self.ln_1 = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.proj = nn.Linear(hidden, hidden)
+        self.ln_2 = nn.LayerNorm(hidden)
+        self.fc_in = nn.Linear(hidden, ffn)
+        self.fc_out = nn.Linear(ffn, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, h = x.shape
+        q, k, v = self.qkv(self.ln_1(x)).view(b, s, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(attn.transpose(1, 2).reshape(b, s, h))
+        return x + self.fc_out(F.gelu(self.fc_in(self.ln_2(x))))
+
+
+class GPT(nn.Module):
+    """GPT-2/3: learned positions, LayerNorm, GELU MLP, multi-head attention, tied embeddings unless untied."""
+
+    def __init__(
+        self,
+        layers: int,
+        hidden: int,
+        heads: int,
+        vocab: int,
+        ffn: int | None = None,
+        positions: int = 2048,
+        untied: bool = False,
+    ):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, hidden)
+        self.wpe = nn.Embedding(positions, hidden)
+        self.layers = nn.ModuleList(GPTBlock(hidden, heads, ffn or 4 * hidden) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(hidden)
+        self.lm_head = nn.Linear(hidden, vocab, bias=False)
+        if not untied:
+            self.lm_head.weight = self.wte.weight
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.wte(tokens) + self.wpe(torch.arange(tokens.shape[1], device=tokens.device))
+        for block in self.layers:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
+def rope_tables(seq: int, head_dim: int, theta: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    inv = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(seq, device=device, dtype=torch.float32), inv)
+    dtype = torch.get_default_dtype()
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, hidden: int, ffn: int):
+        super().__init__()
+        self.gate = nn.Linear(hidden, ffn, bias=False)
+        self.up = nn.Linear(hidden, ffn, bias=False)
+        self.down = nn.Linear(ffn, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class BalancedMoE(nn.Module):
+    """Mixture of `experts` SwiGLU experts, `top_k` routed.
+
+    Routing is assumed perfectly balanced: every expert gets tokens * top_k / experts tokens. Fake tensors
+    carry no values, so a real router's imbalance cannot be seen at capture time; the router's own matmul
+    and softmax are still computed, and the expert matmuls are batched over experts.
+    """
+
+    def __init__(self, hidden: int, ffn: int, experts: int, top_k: int):
+        super().__init__()
+        self.experts, self.top_k = experts, top_k
+        self.router = nn.Linear(hidden, experts, bias=False)
+        self.w_gate = nn.Parameter(torch.empty(experts, hidden, ffn))
+        self.w_up = nn.Parameter(torch.empty(experts, hidden, ffn))
+        self.w_down = nn.Parameter(torch.empty(experts, ffn, hidden))
+        for w in (self.w_gate, self.w_up, self.w_down):
+            nn.init.normal_(w, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, h = x.shape
+        tokens = x.reshape(b * s, h)
+        weights, _ = torch.topk(F.softmax(self.router(tokens), dim=-1), self.top_k, dim=-1)
+        if (b * s * self.top_k) % self.experts:
+            raise ValueError(f"tokens x top_k = {b * s * self.top_k} does not split evenly over {self.experts} experts")
+        per_expert = b * s * self.top_k // self.experts
+        dispatched = tokens.repeat(self.top_k, 1).view(self.experts, per_expert, h)
+        hidden = F.silu(torch.bmm(dispatched, self.w_gate)) * torch.bmm(dispatched, self.w_up)
+        out = torch.bmm(hidden, self.w_down).view(self.top_k, b * s, h)
+        combined = (out * weights.t().unsqueeze(-1)).sum(dim=0)
+        return combined.view(b, s, h)
+
+
+class LlamaBlock(nn.Module):
+    def __init__(self, hidden: int, heads: int, kv_heads: int, ffn: int, experts: int = 0, top_k: int = 2):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, hidden // heads
+        self.attn_norm = nn.RMSNorm(hidden)
+        self.q_proj = nn.Linear(hidden, heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(heads * self.head_dim, hidden, bias=False)
+        self.mlp_norm = nn.RMSNorm(hidden)
+        self.mlp = BalancedMoE(hidden, ffn, experts, top_k) if experts else SwiGLU(hidden, ffn)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        b, s, _ = x.shape
+        h = self.attn_norm(x)
+        q = self.q_proj(h).view(b, s, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(h).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(h).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        attn = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.kv_heads != self.heads)
+        x = x + self.o_proj(attn.transpose(1, 2).reshape(b, s, -1))
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Llama(nn.Module):
+    """Llama: RoPE, RMSNorm, SwiGLU MLP (or a balanced MoE), grouped-query attention, untied embeddings."""
+
+    def __init__(
+        self,
+        layers: int,
+        hidden: int,
+        heads: int,
+        kv_heads: int,
+        ffn: int,
+        vocab: int,
+        experts: int = 0,
+        top_k: int = 2,
+        rope_theta: float = 10000.0,
+    ):
+        super().__init__()
+        self.head_dim, self.rope_theta = hidden // heads, rope_theta
+        self.embed = nn.Embedding(vocab, hidden)
+        self.layers = nn.ModuleList(LlamaBlock(hidden, heads, kv_heads, ffn, experts, top_k) for _ in range(layers))
+        self.norm = nn.RMSNorm(hidden)
+        self.lm_head = nn.Linear(hidden, vocab, bias=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        cos, sin = rope_tables(tokens.shape[1], self.head_dim, self.rope_theta, tokens.device)
+        x = self.embed(tokens)
+        for block in self.layers:
+            x = block(x, cos, sin)
+        return self.lm_head(self.norm(x))

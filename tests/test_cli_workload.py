@@ -1,0 +1,38 @@
+import json
+
+from tests.conftest import run_cli
+
+
+def test_capture_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOJOSIM_CACHE_DIR", str(tmp_path))
+    out = tmp_path / "g.json.gz"
+    result = run_cli(
+        "capture",
+        "llama(layers=2,hidden=64,heads=2,ffn=128,vocab=100)",
+        "--batch",
+        "2",
+        "--seq",
+        "32",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc["flops"]) == {"fwd", "bwd", "opt"} and doc["params"] > 0 and doc["activation_bytes"] > 0
+    assert doc["ops"][0]["flops"] >= doc["ops"][-1]["flops"]
+    assert out.is_file()
+
+
+def test_capture_table_and_models_list(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOJOSIM_CACHE_DIR", str(tmp_path))
+    table = run_cli("capture", "resnet50", "--batch", "2").stdout
+    assert "parameters" in table and "top ops by FLOPs" in table and "convolution" in table
+    models = json.loads(run_cli("models", "--json").stdout)
+    assert {"llama3-70b", "fsd-video", "videomae-b", "resnet50"} <= {m["name"] for m in models}
+
+
+def test_capture_bad_input_exits_2():
+    result = run_cli("capture", "lama3-70b")
+    assert result.returncode == 2 and "did you mean 'llama3-70b'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,184 @@
+"""Capture: real PyTorch steps under fake tensors, checked against published counts and formulas."""
+
+import pytest
+
+from dojosim.errors import InputError
+from dojosim.workload.cache import get_graph
+from dojosim.workload.capture import StepSpec, capture
+from dojosim.workload.graph import Graph
+from dojosim.workload.zoo import parse_model, step_spec
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOJOSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def graph(model: str, batch: int = 1, seq: int | None = None, **kw) -> Graph:
+    return capture(step_spec(model, batch, seq), **kw)
+
+
+@pytest.mark.parametrize(
+    "model, published, tolerance_pct",
+    [
+        ("llama2-7b", 6.74e9, 1.0),
+        ("llama3-70b", 70.6e9, 1.0),
+        ("gpt3-175b", 174.6e9, 1.0),
+        ("resnet50", 25.6e6, 1.0),
+        ("videomae-b", 86e6, 1.0),  # VideoMAE ViT-B with a 400-way Kinetics head: 86.5 M
+        ("mixtral-8x7b", 46.7e9, 1.0),
+        ("timesformer", 121.4e6, 1.0),
+    ],
+)
+def test_parameter_counts_match_published(model, published, tolerance_pct):
+    g = graph(model, seq=128 if parse_model(model).has_sequence else None)
+    assert abs(g.params / published - 1) * 100 <= tolerance_pct, g.params
+
+
+def _matmul_flops(g: Graph, phases=("fwd", "bwd")) -> float:
+    return sum(op.flops for op in g.ops if op.phase in phases and op.kind in ("matmul", "attention"))
+
+
+def test_gpt3_training_flops_match_megatrons_formula():
+    b, s, layers, h, vocab = 2, 2048, 96, 12288, 50257
+    g = graph("gpt3-175b", b, s)
+    # Narayanan et al. (2021), without recompute: 72 B s l h^2 (1 + s/(6h) + V/(12 h l))
+    megatron = 72 * b * s * layers * h**2 * (1 + s / (6 * h) + vocab / (12 * h * layers))
+    assert _matmul_flops(g) == pytest.approx(megatron, rel=0.03)
+
+
+@pytest.mark.parametrize("model", ["llama2-7b", "llama3-70b"])
+def test_llama_training_flops_are_6n_per_token_plus_attention(model):
+    b, s = 1, 4096
+    g = graph(model, b, s)
+    p = parse_model(model).params
+    embedding = p["vocab"] * p["hidden"]  # a lookup, not a matmul
+    attention = 12 * b * s**2 * p["hidden"] * p["layers"]  # QK^T and PV, forward and backward
+    expected = 6 * (g.params - embedding) * b * s + attention
+    assert _matmul_flops(g) == pytest.approx(expected, rel=0.03)
+
+
+def test_forward_flops_of_resnet50_and_videomae_match_published_gmacs():
+    # Published vision counts are multiply-accumulates: ResNet-50 4.09 G (torchvision), VideoMAE ViT-B
+    # 180 G per 16x224x224 clip (Tong et al. 2022, Table 6).
+    resnet = graph("resnet50", 1).flops_by_phase()["fwd"] / 2
+    videomae = graph("videomae-b", 1).flops_by_phase()["fwd"] / 2
+    assert resnet == pytest.approx(4.09e9, rel=0.05)
+    assert videomae == pytest.approx(180e9, rel=0.05)
+
+
+def test_phases_and_kinds_are_recorded():
+    g = graph("llama(layers=2,hidden=256,heads=8,kv_heads=2,ffn=512,vocab=1000)", 2, 64)
+    flops = g.flops_by_phase()
+    assert flops["bwd"] == pytest.approx(2 * flops["fwd"], rel=0.05)
+    assert 0 < flops["opt"] < 0.1 * flops["fwd"]
+    kinds = {op.kind for op in g.ops}
+    assert {"matmul", "attention", "norm", "embedding", "elementwise", "optimizer", "view"} <= kinds
+    assert {op.phase for op in g.ops if op.kind == "optimizer"} == {"opt"}
+    qproj = [op for op in g.ops if op.module == "layers.1.q_proj" and op.kind == "matmul"]
+    assert [op.phase for op in qproj] == ["fwd", "bwd", "bwd"]  # forward; grad input and grad weight
+    assert qproj[0].in_shapes == ((128, 256), (256, 256)) and qproj[0].dtype == "bfloat16"
+    assert all(op.module.startswith(("layers.", "embed", "norm", "lm_head", "")) for op in g.ops)
+    assert any(op.saved for op in g.ops if op.phase == "fwd")
+    assert not any(op.saved for op in g.ops if op.phase != "fwd")
+    # AdamW keeps two moments per parameter, in the parameters' dtype here
+    assert g.optimizer_state_bytes == 2 * g.param_bytes
+    assert g.activation_bytes > 0
+
+
+def test_sgd_optimizer_option():
+    g = graph("resnet50", 1, optimizer="sgd")
+    assert g.optimizer == "sgd" and g.optimizer_state_bytes == g.param_bytes  # one momentum buffer
+
+
+@pytest.mark.parametrize(
+    "model, batch, seq",
+    [
+        ("llama(layers=6,hidden=256,heads=8,kv_heads=2,ffn=512,vocab=1000)", 2, 64),
+        ("moe(layers=5,hidden=128,heads=4,kv_heads=2,ffn=256,vocab=500,experts=4,top_k=2)", 2, 32),
+        ("gpt(layers=5,hidden=128,heads=4,vocab=500,positions=64)", 2, 64),
+        ("videomae(layers=5,hidden=64,heads=2,ffn=128,frames=4,image=32)", 1, None),
+    ],
+)
+def test_repeated_blocks_give_exactly_the_full_capture(model, batch, seq):
+    spec = step_spec(model, batch, seq)
+    grown, full = capture(spec), capture(spec, full=True)
+    assert grown.meta["captured_blocks"] == 3 and full.meta["captured_blocks"] == spec.layers
+    assert grown.ops == full.ops  # same ops, same order, same modules, shapes, FLOPs and bytes
+    for field in ("params", "param_bytes", "activation_bytes", "optimizer_state_bytes"):
+        assert getattr(grown, field) == getattr(full, field), field
+
+
+def test_graph_round_trips_exactly(tmp_path):
+    g = graph("gpt(layers=2,hidden=64,heads=2,vocab=100,positions=32)", 2, 32)
+    path = tmp_path / "g.json.gz"
+    g.save(path)
+    assert Graph.load(path) == g
+    assert not (tmp_path / "g.json.gz.part").exists()
+
+
+def test_second_capture_comes_from_the_cache(monkeypatch):
+    import dojosim.workload.capture as capture_module
+
+    model = "llama(layers=2,hidden=64,heads=2,ffn=128,vocab=100)"
+    first = get_graph(model, 1, 32)
+
+    def fail(*_a, **_k):
+        raise AssertionError("captured again instead of reading the cache")
+
+    monkeypatch.setattr(capture_module, "capture", fail)
+    assert get_graph(model, 1, 32) == first
+    with pytest.raises(AssertionError):
+        get_graph(model, 1, 64)  # a different input spec is a different key
+
+
+def test_cache_key_depends_on_what_determines_the_graph():
+    from dojosim.workload.cache import cache_key
+
+    base = cache_key("llama2-7b", 1, 4096, "adamw", "bf16", False)
+    assert base == cache_key(
+        "llama(layers=32,hidden=4096,heads=32,kv_heads=32,ffn=11008,vocab=32000)", 1, 4096, "adamw", "bf16", False
+    )
+    assert base != cache_key("llama2-7b", 2, 4096, "adamw", "bf16", False)
+    assert base != cache_key("llama2-7b", 1, 4096, "sgd", "bf16", False)
+
+
+@pytest.mark.parametrize(
+    "model, batch, seq, expected",
+    [
+        ("lama3-70b", 1, None, "did you mean 'llama3-70b'"),
+        ("llama(layers=2,hidden=64,heads=2,ffn=128,vocab=100,experts=2)", 1, None, "unknown key 'experts' for llama"),
+        ("llama(layers=2,hidden=64)", 1, None, "llama needs heads, ffn, vocab"),
+        ("llama(layers=2,hidden=100,heads=3,ffn=8,vocab=10)", 1, None, "hidden=100 is not divisible by heads=3"),
+        ("llama(layers=2,hidden=64,heads=4,kv_heads=3,ffn=8,vocab=10)", 1, None, "not divisible by kv_heads=3"),
+        ("gpt(layers=two,hidden=64,heads=2,vocab=10)", 1, None, "layers=two is not a number"),
+        ("llama2-7b", 0, None, "--batch: must be a whole number >= 1"),
+        ("resnet50", 1, 128, "--seq: model 'resnet50' has no token sequence"),
+        ("gpt3-175b", 1, 4096, "--seq 4096: gpt3-175b has 2048 learned positions"),
+        ("fsd-video(height=1000)", 1, None, "height=1000 must be a multiple of 32"),
+        ("moe(layers=1,hidden=64,heads=2,ffn=64,vocab=10,experts=3,top_k=2)", 1, 4, "must split evenly over 3"),
+    ],
+)
+def test_bad_workload_input(model, batch, seq, expected):
+    with pytest.raises(InputError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        step_spec(model, batch, seq)
+
+
+def test_a_model_that_breaks_under_fake_tensors_gets_one_clear_error():
+    import torch
+
+    class ReadsValues(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            if x.sum().item() > 0:  # data-dependent control flow: fake tensors have no values
+                return self.w(x)
+            return x
+
+    spec = StepSpec(
+        "reads-values", lambda _l: ReadsValues(), lambda: torch.randn(2, 4), lambda m, b: m(b).sum(), 2, 1, {}
+    )
+    with pytest.raises(InputError, match="model 'reads-values' could not be captured under fake tensors"):
+        capture(spec)
