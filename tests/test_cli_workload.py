@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from tests.conftest import run_cli
 
 
@@ -35,4 +37,65 @@ def test_capture_table_and_models_list(tmp_path, monkeypatch):
 def test_capture_bad_input_exits_2():
     result = run_cli("capture", "lama3-70b")
     assert result.returncode == 2 and "did you mean 'llama3-70b'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_simulate_json_has_the_documented_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOJOSIM_CACHE_DIR", str(tmp_path))
+    result = run_cli(
+        "simulate",
+        "--model",
+        "llama(layers=4,hidden=256,heads=8,kv_heads=4,ffn=512,vocab=1000)",
+        "--system",
+        "dgx-h100",
+        "--gpus",
+        "16",
+        "--tp",
+        "2",
+        "--pp",
+        "2",
+        "--zero",
+        "1",
+        "--recompute",
+        "selective",
+        "--global-batch",
+        "32",
+        "--seq",
+        "256",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {
+        "step_time_s",
+        "breakdown_s",
+        "mfu",
+        "throughput",
+        "memory_bytes_per_device",
+        "fits",
+        "energy_j",
+        "cost_usd",
+    } <= set(doc)
+    assert doc["throughput"]["tokens_per_s"] > 0 and doc["fits"] is True
+    assert sum(doc["breakdown_s"].values()) == pytest.approx(doc["step_time_s"])
+
+
+def test_simulate_bad_plan_exits_2(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOJOSIM_CACHE_DIR", str(tmp_path))
+    result = run_cli(
+        "simulate",
+        "--model",
+        "llama(layers=4,hidden=256,heads=8,ffn=512,vocab=1000)",
+        "--system",
+        "dgx-h100",
+        "--gpus",
+        "16",
+        "--pp",
+        "3",
+        "--global-batch",
+        "32",
+        "--seq",
+        "256",
+    )
+    assert result.returncode == 2 and "not divisible by tp x pp x cp" in result.stderr
     assert "Traceback" not in result.stderr

@@ -151,6 +151,56 @@ def capture_command(
         print_capture(Console(), doc)
 
 
+@app.command("simulate")
+def simulate_command(
+    model: Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")],
+    system: Annotated[str, typer.Option("--system", help="Preset name or .toml file.")],
+    devices: Annotated[int, typer.Option("--devices", "--gpus", help="Devices (GPUs, D1 dies) in the run.")],
+    global_batch: Annotated[int, typer.Option("--global-batch", help="Samples per optimizer step.")],
+    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    micro_batch: Annotated[int, typer.Option("--micro-batch", help="Samples per micro-batch per DP rank.")] = 1,
+    tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")] = 1,
+    pp: Annotated[int, typer.Option("--pp", help="Pipeline stages.")] = 1,
+    vp: Annotated[int, typer.Option("--vp", help="Virtual stages per pipeline rank (interleaved 1F1B).")] = 1,
+    cp: Annotated[int, typer.Option("--cp", help="Context-parallel degree.")] = 1,
+    ep: Annotated[int, typer.Option("--ep", help="Expert-parallel degree.")] = 1,
+    zero: Annotated[int, typer.Option("--zero", help="ZeRO stage 0-3 (3 = FSDP).")] = 0,
+    recompute: Annotated[str, typer.Option("--recompute", help="none, selective or full.")] = "none",
+    sequence_parallel: Annotated[bool, typer.Option("--sequence-parallel/--no-sequence-parallel")] = False,
+    precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8 or fp4 matmuls.")] = "bf16",
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
+    overrides: SetOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Predict one training step: time with its breakdown, MFU, throughput, memory, energy, cost."""
+    from dojosim.parallel.plan import ParallelPlan
+    from dojosim.perf.simulate import simulate
+
+    plan = ParallelPlan(
+        devices=devices,
+        global_batch=global_batch,
+        micro_batch=micro_batch,
+        seq=seq or 1,
+        tp=tp,
+        pp=pp,
+        vp=vp,
+        cp=cp,
+        ep=ep,
+        zero=zero,
+        recompute=recompute,
+        sequence_parallel=sequence_parallel,
+        precision=precision,
+    )
+    sim = simulate(model, system, plan, overrides, optimizer)
+    doc = {"model": model, "system": sim.sized.system.name, "devices": sim.sized.devices, **sim.estimate.as_dict()}
+    if as_json:
+        _emit(doc)
+    else:
+        from dojosim.report.estimate_view import print_estimate
+
+        print_estimate(Console(), doc)
+
+
 def main() -> None:
     try:
         app()

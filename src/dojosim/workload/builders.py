@@ -10,6 +10,14 @@ from dojosim.workload.capture import StepSpec
 from dojosim.workload.zoo import ModelSpec
 
 
+def _shape_meta(p: dict[str, Any]) -> dict[str, Any]:
+    """What the engine needs to shard the graph: the residual-stream width and the attention heads."""
+    keys = ("hidden", "heads", "kv_heads", "vocab", "experts", "top_k")
+    meta = {k: p[k] for k in keys if p.get(k)}
+    meta.setdefault("kv_heads", p.get("heads"))
+    return meta
+
+
 def _lm_batch(batch: int, seq: int, vocab: int):
     def make():
         return torch.randint(0, vocab, (batch, seq)), torch.randint(0, vocab, (batch, seq))
@@ -50,6 +58,7 @@ def _gpt(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
         {"batch": batch, "seq": seq},
         layers=p["layers"],
         block_path="layers",
+        meta=_shape_meta(p),
     )
 
 
@@ -87,6 +96,7 @@ def _llama(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
         {"batch": batch, "seq": seq},
         layers=p["layers"],
         block_path="layers",
+        meta=_shape_meta(p),
     )
 
 
@@ -146,6 +156,7 @@ def _hf_video(spec: ModelSpec, name: str, batch: int, seq: int | None) -> StepSp
         layers=p["layers"],
         block_path=f"{path}.encoder.layer",
         build_on_meta=spec.family == "timesformer",
+        meta=_shape_meta(p),
     )  # its drop-path schedule calls .item() while building
 
 
@@ -182,6 +193,7 @@ def _bert(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
         {"batch": batch, "seq": seq},
         layers=p["layers"],
         block_path="bert.encoder.layer",
+        meta=_shape_meta(p),
     )
 
 

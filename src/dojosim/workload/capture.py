@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from dojosim.errors import InputError
-from dojosim.workload.graph import Graph, Op
+from dojosim.workload.graph import Graph, Op, role_of
 from dojosim.workload.ops import IGNORED_NAMESPACES, IGNORED_OPS, flops_of, kind_of
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -174,7 +174,7 @@ class _RawCapture:
     param_counts: dict[str, int]  # parameter name -> elements
     param_bytes: dict[str, int]
     state_bytes: dict[str, int]  # parameter name -> optimizer-state bytes
-    saved_storages: dict[int, tuple[int, str]]  # storage -> (bytes, module of its producer)
+    saved_storages: dict[int, tuple[int, str, int]]  # storage -> (bytes, module of its producer, last dim)
     block_path: str  # where the repeated blocks really are in the built model ("" if none)
 
 
@@ -230,14 +230,14 @@ def _run_step(spec: StepSpec, layers: int | None, optimizer: str, dtype: torch.d
             modules = _ModuleStack(model)
             owners = _NodeOwners(modules)
             recorder = _Recorder(modules, owners)
-            saved: dict[int, tuple[int, str]] = {}
+            saved: dict[int, tuple[int, str, int]] = {}
 
             def pack(t: torch.Tensor) -> torch.Tensor:
                 key = _storage_key(t)
                 if key not in param_keys and key not in saved:
                     producer = recorder.producer.get(key)
                     module = recorder.ops[producer].module if producer is not None else ""
-                    saved[key] = (t.untyped_storage().nbytes(), module)
+                    saved[key] = (t.untyped_storage().nbytes(), module, int(t.shape[-1]) if t.dim() else 1)
                     if producer is not None:
                         recorder.ops[producer] = replace(recorder.ops[producer], saved=True)
                 return t
@@ -359,21 +359,31 @@ def capture(spec: StepSpec, optimizer: str = "adamw", dtype: str = "bf16", full:
             f"{str(exc).splitlines()[0] if str(exc) else ''}"
         ) from None
     ops, block_path = raw.ops, raw.block_path
-    activation_by_module: dict[str, int] = {}
-    for nbytes, module in raw.saved_storages.values():
-        activation_by_module[module] = activation_by_module.get(module, 0) + nbytes
     if block_path and captured < target:
         ops = _expand_blocks(ops, block_path, captured, target)
     grow = target - captured if block_path else 0
     template = f"{block_path}.{TEMPLATE_BLOCK}"
-    block_activation = sum(v for m, v in activation_by_module.items() if _in_block(m, template))
+
+    def copies(name: str) -> int:
+        """How many blocks of the full model a captured name stands for."""
+        return 1 + grow if grow and _in_block(name, template) else 1
+
+    # By role (block index as '*'), so that the engine can shard each part by its own rule.
+    activation: dict[tuple[str, int], int] = {}
+    for nbytes, module, last_dim in raw.saved_storages.values():
+        key = (role_of(module, block_path), last_dim)
+        activation[key] = activation.get(key, 0) + nbytes * copies(module)
+    param_roles: dict[str, int] = {}
+    for name, count in raw.param_counts.items():
+        role = role_of(name, block_path)
+        param_roles[role] = param_roles.get(role, 0) + count * copies(name)
     return Graph(
         model=spec.name,
         input_spec=spec.input_spec,
         ops=ops,
         params=_scaled_total(raw.param_counts, block_path, captured, target),
         param_bytes=_scaled_total(raw.param_bytes, block_path, captured, target),
-        activation_bytes=sum(activation_by_module.values()) + grow * block_activation,
+        activation_bytes=sum(activation.values()),
         optimizer_state_bytes=_scaled_total(raw.state_bytes, block_path, captured, target),
         optimizer=optimizer,
         batch=spec.batch,
@@ -381,5 +391,7 @@ def capture(spec: StepSpec, optimizer: str = "adamw", dtype: str = "bf16", full:
         layers=target,
         block_path=block_path,
         torch_version=torch.__version__,
+        param_counts=dict(sorted(param_roles.items())),
+        activation_breakdown=sorted((role, dim, nbytes) for (role, dim), nbytes in activation.items()),
         meta={**spec.meta, "dtype": dtype, "captured_blocks": captured},
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from dojosim.errors import InputError
 
-GRAPH_FORMAT_VERSION = 1
+GRAPH_FORMAT_VERSION = 2
 PHASES = ("fwd", "bwd", "opt")
 KINDS = (
     "matmul",
@@ -64,6 +64,10 @@ class Graph:
     layers: int = 0  # repeated blocks, where the model has them
     block_path: str = ""  # module path of the repeated blocks, e.g. "layers"
     torch_version: str = ""
+    # Parameter elements by role ('layers.*.q_proj.weight' sums every block) and saved activations by
+    # (role of the producing module, last dimension, bytes): the engine shards each by its own rule.
+    param_counts: dict[str, int] = field(default_factory=dict)
+    activation_breakdown: list[tuple[str, int, int]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
     # ----------------------------------------------------------------------------- summaries
@@ -90,7 +94,7 @@ class Graph:
         """The heaviest op groups by FLOPs: same aten op, module role and phase, counted together."""
         groups: dict[tuple[str, str, str], dict[str, Any]] = {}
         for op in self.ops:
-            role = _role(op.module, self.block_path)
+            role = role_of(op.module, self.block_path)
             key = (op.name, role, op.phase)
             g = groups.setdefault(
                 key,
@@ -163,6 +167,7 @@ class Graph:
                 )
             )
         head = {k: v for k, v in doc.items() if k not in ("format", "version", "ops")}
+        head["activation_breakdown"] = [tuple(row) for row in head.get("activation_breakdown", [])]
         return cls(ops=ops, **head)
 
     def save(self, path: str | Path) -> None:
@@ -184,7 +189,7 @@ class Graph:
         return cls.from_dict(doc, str(path))
 
 
-def _role(module: str, block_path: str) -> str:
+def role_of(module: str, block_path: str) -> str:
     """'layers.17.attn.q_proj' -> 'layers.*.attn.q_proj': the same role in every repeated block."""
     if block_path and module.startswith(block_path + "."):
         rest = module[len(block_path) + 1 :]

@@ -1,0 +1,409 @@
+"""Step time, memory, energy and cost of a plan: roofline per op class, alpha-beta collectives, 1F1B bubble.
+
+Engine(graph, system) does the plan-independent work once; Engine.estimate(plan) is arithmetic over cached
+per-sharding stage times, fast enough to cost thousands of plans a second.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dojosim.errors import InputError
+from dojosim.hardware import SizedSystem
+from dojosim.parallel.placement import group_span
+from dojosim.parallel.plan import ParallelPlan, validate_plan
+from dojosim.perf import collectives as coll
+from dojosim.perf.device import DeviceModel, device_model
+from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK, WorkloadProfile, build_profile
+from dojosim.workload.graph import Graph
+
+# Mixed-precision training state per parameter (Megatron-style): bf16 weights, fp32 main gradients,
+# fp32 master weights and two fp32 Adam moments (SGD: one momentum).
+WEIGHT_BYTES = 2.0
+GRAD_BYTES = 4.0
+OPTIMIZER_BYTES = {"adamw": 12.0, "sgd": 8.0}
+# An Adam update reads gradient, master, m, v (16 B) and writes master, m, v, bf16 weight (14 B).
+OPTIMIZER_TRAFFIC_BYTES = {"adamw": 30.0, "sgd": 22.0}
+ACTIVATION_BYTES = 2.0  # bf16 activations cross pipeline stages and tensor-parallel all-reduces
+# Share of backward time that hides data-parallel gradient reduction (bucketed overlap, as in Megatron's
+# overlap_grad_reduce and PyTorch DDP): all but the last buckets run under the remaining backward.
+DP_OVERLAP_EMPIRICAL_FRACTION = 0.8
+# Share of a ring-attention step's compute that hides its K/V exchange (context parallelism).
+CP_OVERLAP_EMPIRICAL_FRACTION = 0.8
+
+
+@dataclass(frozen=True)
+class StageCosts:
+    """One micro-batch on the busiest pipeline stage, for one sharding (tp, cp, sp, precision)."""
+
+    fwd_s: float
+    bwd_s: float
+    attention_fwd_s: float  # what selective recompute repeats
+    block_fwd_s: float  # what full recompute repeats (per stage)
+    attention_s: float  # attention work that hides context-parallel exchange
+    flops: float
+    bytes: float
+
+
+@dataclass
+class Estimate:
+    step_time_s: float
+    breakdown_s: dict[str, float]
+    mfu: float
+    hfu: float
+    throughput: dict[str, float]
+    memory_bytes_per_device: dict[str, float]
+    memory_tiers: list[dict[str, Any]]
+    fits: bool
+    energy_j: float
+    cost_usd: float
+    cost_at_cost_usd: float
+    bottleneck: str
+    plan: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class Engine:
+    """One captured graph on one sized system; estimate() costs plans."""
+
+    def __init__(self, graph: Graph | WorkloadProfile, sized: SizedSystem):
+        self.profile = graph if isinstance(graph, WorkloadProfile) else build_profile(graph)
+        self.sized = sized
+        self.device: DeviceModel = device_model(sized)
+        self.links = coll.level_links(sized)
+        self._stage_cache: dict[tuple[Any, ...], tuple[StageCosts, StageCosts, StageCosts]] = {}
+        system = sized.system
+        self._overhead_power_w = sum(
+            lvl.units * lvl.level.overhead_power_w.value for lvl in sized.levels if lvl.level.overhead_power_w
+        )
+        self._pue = system.pue.value
+        self._cost = system.cost
+
+    # ------------------------------------------------------------------------------------------- compute
+
+    def _region_costs(self, tp: int, cp: int, sp: bool, precision: str) -> tuple[StageCosts, ...]:
+        key = (tp, cp, sp, precision)
+        cached = self._stage_cache.get(key)
+        if cached is not None:
+            return cached
+        dev = self.device
+        matrix_peak = dev.peak(precision) * dev.matmul_fraction
+        attention_peak = dev.peak("bf16") * dev.matmul_fraction  # attention stays in bf16 under fp8 recipes
+        vector_peak = dev.peak("fp32") or dev.peak("bf16")
+        bw = dev.near.bytes_per_s
+        acc = {
+            r: dict.fromkeys(("fwd", "bwd", "att_fwd", "att", "flops", "bytes"), 0.0) for r in ("block", "pre", "post")
+        }
+        for c in self.profile.classes:
+            share = 1.0 / cp
+            if c.tp_rule == "tp" or sp:
+                share /= tp
+            flops, nbytes = c.flops * share, c.bytes * share
+            if c.kind == "attention":
+                peak = attention_peak
+            elif c.kind in ("matmul", "conv", "embedding"):
+                peak = matrix_peak
+            else:
+                peak = vector_peak
+            t = max(flops / peak if peak else 0.0, nbytes / bw) + dev.kernel_overhead_s
+            t *= c.count
+            a = acc[c.region]
+            a[c.phase] += t
+            a["flops"] += flops * c.count
+            a["bytes"] += nbytes * c.count
+            if c.attention_core:
+                a["att"] += t
+                if c.phase == "fwd":
+                    a["att_fwd"] += t
+        out = tuple(
+            StageCosts(
+                a["fwd"], a["bwd"], a["att_fwd"], a["fwd"] if r == "block" else 0.0, a["att"], a["flops"], a["bytes"]
+            )
+            for r, a in acc.items()
+        )
+        self._stage_cache[key] = out
+        return out
+
+    # ------------------------------------------------------------------------------------------- memory
+
+    def memory(self, plan: ParallelPlan) -> dict[str, float]:
+        p = self.profile
+        optimizer = p.graph.optimizer
+        dense_block = p.block_params - p.expert_params
+        stage_params = (dense_block + p.expert_params / plan.ep) / (plan.tp * plan.pp)
+        stage_params += (
+            max(p.pre_params, p.post_params) / plan.tp if plan.pp > 1 else (p.pre_params + p.post_params) / plan.tp
+        )
+        shard = plan.dp  # ZeRO shards over data-parallel ranks
+        weights = stage_params * WEIGHT_BYTES / (shard if plan.zero >= 3 else 1)
+        grads = stage_params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
+        opt = stage_params * OPTIMIZER_BYTES[optimizer] / (shard if plan.zero >= 1 else 1)
+        scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
+
+        def sharded(rows: tuple[tuple[int, float], ...]) -> float:
+            total = 0.0
+            for last_dim, nbytes in rows:
+                stream = p.hidden and last_dim == p.hidden
+                total += nbytes / (plan.tp if (not stream or plan.sequence_parallel) else 1)
+            return total * scale / plan.cp
+
+        block = sharded(p.activation_block) / plan.pp
+        if plan.recompute == "full" and p.layers:
+            # Only each layer's input is kept; the rest is rebuilt in backward.
+            stream = plan.micro_batch * plan.seq / plan.cp * p.hidden * ACTIVATION_BYTES
+            block = p.layers / plan.pp * stream / (plan.tp if plan.sequence_parallel else 1)
+        elif plan.recompute == "selective":
+            # Attention scores (tensors whose last dim is the sequence) are recomputed, not kept.
+            rows = tuple((d, b) for d, b in p.activation_block if d != p.seq)
+            block = sharded(rows) / plan.pp
+        in_flight = min(plan.pp, plan.grad_accumulation) if plan.pp > 1 else 1
+        if plan.vp > 1:
+            in_flight *= 1 + (plan.pp - 1) / (plan.pp * plan.vp)
+        ends = (
+            max(sharded(p.activation_pre), sharded(p.activation_post))
+            if plan.pp > 1
+            else sharded(p.activation_pre) + sharded(p.activation_post)
+        )
+        activations = block * in_flight + ends
+        buffers = p.max_op_bytes * scale / plan.cp / plan.tp
+        if plan.zero >= 3 and p.layers:
+            buffers += 2 * (p.block_params / p.layers) / plan.tp * WEIGHT_BYTES  # prefetched layer weights
+        return {
+            "weights": weights,
+            "gradients": grads,
+            "optimizer": opt,
+            "activations": activations,
+            "buffers": buffers,
+            "total": weights + grads + opt + activations + buffers,
+            "params_per_device": stage_params,
+        }
+
+    # ------------------------------------------------------------------------------------------- plan
+
+    def validate(self, plan: ParallelPlan) -> None:
+        meta = self.profile.graph.meta
+        validate_plan(
+            plan,
+            layers=self.profile.layers,
+            heads=int(meta.get("heads", 0) or 0),
+            kv_heads=int(meta.get("kv_heads", 0) or 0),
+            experts=int(meta.get("experts", 0) or 0),
+            hidden=self.profile.hidden,
+            has_sequence=self.profile.seq > 1,
+            peaks=tuple(self.device.peaks_flops_per_s),
+        )
+        if plan.devices != self.sized.devices:
+            raise InputError(f"plan has {plan.devices} devices but the system was sized for {self.sized.devices}")
+        if plan.micro_batch != self.profile.micro_batch or plan.seq != max(1, self.profile.seq):
+            raise InputError(
+                f"the graph was captured at micro-batch {self.profile.micro_batch} and seq "
+                f"{self.profile.seq}; capture it at the plan's micro-batch and seq"
+            )
+
+    def estimate(self, plan: ParallelPlan, check: bool = True) -> Estimate:
+        if check:
+            self.validate(plan)
+        p, dev, links = self.profile, self.device, self.links
+        block, pre, post = self._region_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision)
+        pp, vp, m = plan.pp, plan.vp, plan.grad_accumulation
+        ends_fwd = max(pre.fwd_s, post.fwd_s) if pp > 1 else pre.fwd_s + post.fwd_s
+        ends_bwd = max(pre.bwd_s, post.bwd_s) if pp > 1 else pre.bwd_s + post.bwd_s
+        fwd = block.fwd_s / pp + ends_fwd
+        bwd = block.bwd_s / pp + ends_bwd
+        recompute = {"none": 0.0, "selective": block.attention_fwd_s / pp, "full": block.block_fwd_s / pp}[
+            plan.recompute
+        ]
+
+        layers_here = p.layers / pp if p.layers else 0.0
+        stream_bytes = plan.micro_batch * plan.seq / plan.cp * max(p.hidden, 1) * ACTIVATION_BYTES
+        tp_comm = 0.0
+        if plan.tp > 1:
+            span = group_span(self.sized, plan, "tp")
+            passes = 2 + (1 if plan.recompute == "full" else 0)  # forward, backward, recomputed forward
+            per_block = TP_ALLREDUCES_PER_BLOCK * coll.all_reduce_s(stream_bytes, span, links)
+            tp_comm = passes * layers_here * per_block + 2 * coll.all_reduce_s(stream_bytes, span, links)
+        cp_comm = 0.0
+        if plan.cp > 1:
+            span = group_span(self.sized, plan, "cp")
+            kv = p.attention_kv_bytes * (plan.micro_batch / p.micro_batch) / plan.tp / max(pp, 1)
+            exchange = 3 * coll.all_gather_s(kv, span, links)  # K,V forward; K,V and their gradients backward
+            cp_comm = max(0.0, exchange - CP_OVERLAP_EMPIRICAL_FRACTION * block.attention_s / pp)
+        ep_comm = 0.0
+        experts = int(p.graph.meta.get("experts", 0) or 0)
+        if experts and plan.ep > 1:
+            span = group_span(self.sized, plan, "ep")
+            top_k = int(p.graph.meta.get("top_k", 2))
+            dispatched = stream_bytes * top_k / plan.tp
+            ep_comm = 4 * layers_here * coll.all_to_all_s(dispatched, span, links)  # dispatch+combine, fwd+bwd
+
+        compute_mb = fwd + bwd + recompute
+        mem = self.memory(plan)
+        stream_stall = 0.0
+        far_bytes_per_s = dev.far.bytes_per_s if dev.far else 0.0
+        spilled = max(0.0, mem["total"] - dev.near.bytes)
+        if spilled > 0 and far_bytes_per_s > 0:
+            # What does not fit near the cores streams from far memory once per micro-batch pass; DMA overlaps
+            # it with compute, so only the excess over compute shows.
+            spill_fraction = spilled / mem["total"]
+            traffic = spill_fraction * (block.bytes / pp + pre.bytes + post.bytes) + spilled * (
+                2 if plan.recompute == "full" else 1
+            )
+            stream_stall = max(0.0, traffic / far_bytes_per_s - compute_mb)
+        t_mb = compute_mb + tp_comm + cp_comm + ep_comm + stream_stall
+
+        bubble = (pp - 1) / vp * t_mb if pp > 1 else 0.0
+        pp_comm = 0.0
+        if pp > 1:
+            span = group_span(self.sized, plan, "pp", size=2)
+            act = stream_bytes / (plan.tp if plan.sequence_parallel else 1)
+            pp_comm = 2 * (pp - 1) * vp * coll.p2p_s(act, span, links)
+
+        dp_comm = 0.0
+        grad_bytes = mem["params_per_device"] * GRAD_BYTES
+        groups = [("dp", plan.dp), ("cp", plan.cp)]
+        for kind, size in groups:
+            if size <= 1:
+                continue
+            span = group_span(self.sized, plan, kind)
+            if plan.zero == 0:
+                t = coll.all_reduce_s(grad_bytes, span, links)
+            elif plan.zero in (1, 2):
+                t = coll.reduce_scatter_s(grad_bytes, span, links) + coll.all_gather_s(
+                    mem["params_per_device"] * WEIGHT_BYTES, span, links
+                )
+            else:
+                gather = coll.all_gather_s(mem["params_per_device"] * WEIGHT_BYTES, span, links)
+                t = coll.reduce_scatter_s(grad_bytes, span, links) + 2 * m * gather
+            dp_comm += t
+        hide = DP_OVERLAP_EMPIRICAL_FRACTION * (bwd if plan.zero < 3 else m * compute_mb)
+        dp_exposed = max(0.0, dp_comm - hide)
+
+        opt_params = mem["params_per_device"] / (plan.dp if plan.zero >= 1 else 1)
+        opt_traffic = opt_params * OPTIMIZER_TRAFFIC_BYTES[p.graph.optimizer]
+        opt_bw = dev.near.bytes_per_s if spilled <= 0 or not far_bytes_per_s else far_bytes_per_s
+        optimizer = opt_traffic / opt_bw
+
+        step = m * t_mb + bubble + pp_comm + dp_exposed + optimizer
+        breakdown = {
+            "compute_fwd": m * fwd,
+            "compute_bwd": m * bwd,
+            "recompute": m * recompute,
+            "tp_comm": m * tp_comm,
+            "cp_comm": m * cp_comm,
+            "ep_comm": m * ep_comm,
+            "memory_stream": m * stream_stall,
+            "pp_comm": pp_comm,
+            "bubble": bubble,
+            "dp_comm": dp_exposed,
+            "optimizer": optimizer,
+        }
+        samples = plan.global_batch
+        replicas_flops = p.model_flops * (plan.global_batch / p.micro_batch)
+        peak_total = dev.peak(plan.precision) * plan.devices
+        mfu = replicas_flops / (step * peak_total) if step > 0 else 0.0
+        recompute_flops = {"none": 0.0, "selective": 0.0, "full": 1.0 / 3.0}[plan.recompute] * replicas_flops
+        hfu = (replicas_flops + recompute_flops) / (step * peak_total) if step > 0 else 0.0
+        throughput = {"samples_per_s": samples / step}
+        if p.seq > 1:
+            throughput["tokens_per_s"] = samples * plan.seq / step
+            throughput["tokens_per_s_per_device"] = throughput["tokens_per_s"] / plan.devices
+        busy = min(1.0, (m * compute_mb + optimizer) / step) if step > 0 else 0.0
+        device_w = dev.idle_w + (dev.tdp_w - dev.idle_w) * busy
+        it_energy = (plan.devices * device_w + self._overhead_power_w) * step
+        energy = it_energy * self._pue
+        cost_rental, cost_at_cost = self._cost_of(step, plan.devices, energy)
+        capacity = dev.capacity_bytes
+        fits = mem["total"] <= capacity
+        tiers = [
+            {
+                "name": dev.near.name,
+                "bytes": dev.near.bytes,
+                "bytes_per_s": dev.near.bytes_per_s,
+                "used": min(mem["total"], dev.near.bytes),
+            }
+        ]
+        if dev.far:
+            tiers.append(
+                {
+                    "name": dev.far.name,
+                    "bytes": dev.far.bytes,
+                    "bytes_per_s": dev.far.bytes_per_s,
+                    "used": min(max(0.0, mem["total"] - dev.near.bytes), dev.far.bytes),
+                }
+            )
+        estimate = Estimate(
+            step_time_s=step,
+            breakdown_s=breakdown,
+            mfu=mfu,
+            hfu=hfu,
+            throughput=throughput,
+            memory_bytes_per_device={k: v for k, v in mem.items() if k != "params_per_device"},
+            memory_tiers=tiers,
+            fits=fits,
+            energy_j=energy,
+            cost_usd=cost_rental if cost_rental is not None else cost_at_cost,
+            cost_at_cost_usd=cost_at_cost,
+            bottleneck="",
+            plan=plan.as_dict(),
+            details={
+                "params_per_device": mem["params_per_device"],
+                "device_busy_fraction": busy,
+                "micro_batch_time_s": t_mb,
+                "model_flops_per_step": replicas_flops,
+            },
+        )
+        estimate.bottleneck = explain(estimate, dev)
+        return estimate
+
+    def _cost_of(self, step_s: float, devices: int, energy_j: float) -> tuple[float | None, float]:
+        cost = self._cost
+        hours = step_s / 3600.0
+        rental = cost.price_per_device_hour_usd.value * devices * hours if cost.price_per_device_hour_usd else None
+        at_cost = 0.0
+        if cost.capex_usd_per_device and cost.lifetime_years:
+            at_cost += cost.capex_usd_per_device.value / (cost.lifetime_years.value * 8766.0) * devices * hours
+        if cost.electricity_usd_per_kwh:
+            at_cost += energy_j / 3.6e6 * cost.electricity_usd_per_kwh.value
+        return rental, at_cost
+
+
+_PARTS = {
+    "compute_fwd": "forward compute",
+    "compute_bwd": "backward compute",
+    "recompute": "activation recompute",
+    "tp_comm": "tensor-parallel all-reduces",
+    "cp_comm": "context-parallel K/V exchange",
+    "ep_comm": "expert all-to-alls",
+    "memory_stream": "streaming from far memory",
+    "pp_comm": "pipeline sends",
+    "bubble": "the pipeline bubble",
+    "dp_comm": "exposed data-parallel gradient reduction",
+    "optimizer": "the optimizer update",
+}
+
+
+def explain(e: Estimate, dev: DeviceModel) -> str:
+    """The bottleneck in one sentence."""
+    mem = e.memory_bytes_per_device["total"]
+    if not e.fits:
+        return (
+            f"does not fit: needs {mem / 1e9:.1f} GB per device, the device has {dev.capacity_bytes / 1e9:.1f} GB"
+            f" ({dev.near.name}{' + ' + dev.far.name if dev.far else ''})"
+        )
+    part, seconds = max(e.breakdown_s.items(), key=lambda kv: kv[1])
+    share = seconds / e.step_time_s if e.step_time_s else 0.0
+    if part == "memory_stream" and dev.far:
+        return (
+            f"the working set ({mem / 1e9:.2f} GB per device) does not fit in {dev.near.bytes / 1e6:.0f} MB of "
+            f"{dev.near.name}: streaming from {dev.far.name} at {dev.far.bytes_per_s / 1e9:.0f} GB/s per device "
+            f"takes {100 * share:.0f}% of the step"
+        )
+    if part in ("compute_fwd", "compute_bwd"):
+        return f"compute-bound: {_PARTS[part]} is {100 * share:.0f}% of the step at {100 * e.mfu:.0f}% MFU"
+    return f"{_PARTS[part]} takes {100 * share:.0f}% of the step"
+
+
+def estimate(graph: Graph, sized: SizedSystem, plan: ParallelPlan) -> Estimate:
+    return Engine(graph, sized).estimate(plan)

@@ -1,0 +1,49 @@
+"""`dojosim simulate`: one plan's prediction as tables."""
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dojosim.report.units import count, si
+
+
+def print_estimate(console: Console, doc: dict[str, Any]) -> None:
+    plan = doc["plan"]
+    degrees = " ".join(f"{k}={plan[k]}" for k in ("tp", "pp", "vp", "cp", "ep", "dp"))
+    console.print(
+        f"[bold]{doc['model']}[/] on [bold]{doc['system']}[/] x {count(doc['devices'])}: {degrees}, "
+        f"zero={plan['zero']}, recompute={plan['recompute']}, micro-batch {plan['micro_batch']} x "
+        f"{plan['grad_accumulation']} accumulation, global batch {plan['global_batch']}, {plan['precision']}"
+    )
+    top = Table(show_header=False)
+    top.add_column()
+    top.add_column(justify="right")
+    top.add_row("step time", si(doc["step_time_s"], "s"))
+    top.add_row("MFU / HFU", f"{100 * doc['mfu']:.1f}% / {100 * doc['hfu']:.1f}%")
+    for key, value in doc["throughput"].items():
+        top.add_row(key.replace("_", " "), f"{value:,.1f}")
+    top.add_row(
+        "memory per device",
+        f"{si(doc['memory_bytes_per_device']['total'], 'B')} ({'fits' if doc['fits'] else '[red]does not fit[/]'})",
+    )
+    top.add_row("energy per step", si(doc["energy_j"], "J"))
+    top.add_row("cost per step", f"${doc['cost_usd']:,.4g} (at cost ${doc['cost_at_cost_usd']:,.4g})")
+    console.print(top)
+    parts = Table(title="step time breakdown")
+    parts.add_column("part")
+    parts.add_column("time", justify="right")
+    parts.add_column("share", justify="right")
+    for key, value in doc["breakdown_s"].items():
+        if value > 0:
+            parts.add_row(key, si(value, "s"), f"{100 * value / doc['step_time_s']:.1f}%")
+    mem = Table(title="memory per device")
+    mem.add_column("part")
+    mem.add_column("bytes", justify="right")
+    for key, value in doc["memory_bytes_per_device"].items():
+        mem.add_row(key, si(value, "B"))
+    for tier in doc["memory_tiers"]:
+        mem.add_row(f"[dim]{tier['name']} capacity[/]", f"[dim]{si(tier['bytes'], 'B')}[/]")
+    console.print(parts)
+    console.print(mem)
+    console.print(f"[bold]bottleneck:[/] {doc['bottleneck']}")

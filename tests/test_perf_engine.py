@@ -1,0 +1,185 @@
+"""The performance engine: physical invariants (hypothesis), hand-checked cases, plan errors."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dojosim.errors import InputError
+from dojosim.hardware import load_system, size_system
+from dojosim.parallel.placement import group_span
+from dojosim.parallel.plan import ParallelPlan
+from dojosim.perf import collectives as coll
+from dojosim.perf.estimate import Engine
+from dojosim.perf.profile import build_profile
+from dojosim.workload.capture import capture
+from dojosim.workload.zoo import step_spec
+
+MODEL = "llama(layers=8,hidden=512,heads=8,kv_heads=4,ffn=1536,vocab=4096)"
+SEQ = 512
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return build_profile(capture(step_spec(MODEL, 1, SEQ)))
+
+
+def engine(profile, system="dgx-h100", devices=64, overrides=()):
+    return Engine(profile, size_system(load_system(system, list(overrides)), devices))
+
+
+def plan(devices=64, **kw):
+    base = dict(devices=devices, global_batch=64, micro_batch=1, seq=SEQ)
+    base.update(kw)
+    return ParallelPlan(**base)
+
+
+plans = st.builds(
+    lambda tp, pp, cp, zero, recompute, sp: dict(
+        tp=tp, pp=pp, cp=cp, zero=zero, recompute=recompute, sequence_parallel=sp and tp > 1
+    ),
+    st.sampled_from([1, 2, 4, 8]),
+    st.sampled_from([1, 2, 4]),
+    st.sampled_from([1, 2]),
+    st.sampled_from([0, 1, 2, 3]),
+    st.sampled_from(["none", "selective", "full"]),
+    st.booleans(),
+)
+KNOBS = [
+    "h100.peak_flops_per_s.bf16",
+    "h100.peak_flops_per_s.fp32",
+    "h100.hbm_bytes_per_s",
+    "h100.egress_bytes_per_s",
+    "node.nic_bytes_per_s_per_device",
+]
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
+@given(kw=plans)
+def test_step_time_is_at_least_flops_over_aggregate_peak(profile, kw):
+    e = engine(profile).estimate(plan(**kw))
+    peak = max(load_system("dgx-h100").device.peak_flops_per_s[d].value for d in ("bf16", "fp32"))
+    assert e.step_time_s >= e.details["model_flops_per_step"] / (64 * peak)
+    assert sum(e.breakdown_s.values()) == pytest.approx(e.step_time_s)
+    assert 0 < e.mfu <= e.hfu < 1
+
+
+@SETTINGS
+@given(kw=plans, knob=st.sampled_from(KNOBS), factor=st.floats(1.0, 8.0))
+def test_more_bandwidth_or_peak_never_slows_the_step(profile, kw, knob, factor):
+    system = load_system("dgx-h100")
+    part, field = knob.split(".", 1)
+    if part == "h100":
+        obj = system.device
+        value = obj.peak_flops_per_s[field.split(".")[1]].value if "." in field else getattr(obj, field).value
+    else:
+        value = getattr(system.level(part), field).value
+    base = engine(profile).estimate(plan(**kw)).step_time_s
+    faster = engine(profile, overrides=[f"{knob}={value * factor}"]).estimate(plan(**kw)).step_time_s
+    assert faster <= base * (1 + 1e-12)
+
+
+@SETTINGS
+@given(kw=plans)
+def test_energy_is_at_least_idle_power_times_step_time(profile, kw):
+    e = engine(profile).estimate(plan(**kw))
+    idle_w = 64 * 75 + 8 * 4600  # idle GPUs plus node overheads
+    assert e.energy_j >= idle_w * e.step_time_s
+
+
+@SETTINGS
+@given(kw=plans)
+def test_full_recompute_never_keeps_more_activations_than_none(profile, kw):
+    eng = engine(profile)
+    full = eng.memory(plan(**{**kw, "recompute": "full"}))["activations"]
+    none = eng.memory(plan(**{**kw, "recompute": "none"}))["activations"]
+    assert full <= none
+
+
+def test_one_device_has_no_communication(profile):
+    e = engine(profile, devices=1).estimate(plan(devices=1, global_batch=4))
+    for part in ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "dp_comm", "bubble"):
+        assert e.breakdown_s[part] == 0.0
+
+
+def test_ring_all_reduce_matches_the_textbook_formula():
+    sized = size_system(load_system("dgx-h100"), 8)
+    links = coll.level_links(sized)
+    span = group_span(sized, plan(devices=8, global_batch=8, tp=8), "tp")
+    assert span.members_per_level == (8,)
+    nbytes, n = 1e9, 8
+    bw = 450e9 * 0.8  # NVLink per direction x collective efficiency
+    expected = 2 * (n - 1) / n * nbytes / bw + 2 * (n - 1) * 2.3e-6
+    assert coll.all_reduce_s(nbytes, span, links) == pytest.approx(expected)
+
+
+def test_hierarchical_all_reduce_over_nodes_uses_the_nic_share():
+    sized = size_system(load_system("dgx-h100"), 64)
+    links = coll.level_links(sized)
+    span = group_span(sized, plan(devices=64, global_batch=64, tp=8), "dp")  # one member per node
+    assert span.members_per_level == (1, 8)
+    expected = 2 * 7 / 8 * 1e9 / (50e9 * 0.9) + 2 * 7 * 5e-6
+    assert coll.all_reduce_s(1e9, span, links) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("pp, vp, m", [(4, 1, 8), (4, 2, 8), (2, 1, 16)])
+def test_1f1b_bubble_fraction(profile, pp, vp, m):
+    devices = pp
+    e = engine(profile, devices=devices).estimate(plan(devices=devices, global_batch=m, pp=pp, vp=vp))
+    t_mb = e.details["micro_batch_time_s"]
+    assert e.breakdown_s["bubble"] / (m * t_mb) == pytest.approx((pp - 1) / (m * vp))
+
+
+def test_tensor_parallel_splits_compute_and_adds_all_reduces(profile):
+    eng = engine(profile, devices=8)
+    one = eng.estimate(plan(devices=8, global_batch=8))
+    tp8 = eng.estimate(plan(devices=8, global_batch=1, tp=8))
+    assert tp8.breakdown_s["tp_comm"] > 0 and one.breakdown_s["tp_comm"] == 0
+    assert tp8.memory_bytes_per_device["weights"] == pytest.approx(one.memory_bytes_per_device["weights"] / 8, rel=0.15)
+
+
+def test_zero_shards_state_over_data_parallel_ranks(profile):
+    eng = engine(profile)
+    mem = {z: eng.memory(plan(zero=z)) for z in range(4)}
+    assert mem[1]["optimizer"] == pytest.approx(mem[0]["optimizer"] / 64)
+    assert mem[2]["gradients"] == pytest.approx(mem[0]["gradients"] / 64)
+    assert mem[3]["weights"] == pytest.approx(mem[0]["weights"] / 64)
+    assert mem[1]["gradients"] == mem[0]["gradients"]
+
+
+def test_dojo_streams_what_does_not_fit_in_sram():
+    prof = build_profile(capture(step_spec("llama(layers=4,hidden=2048,heads=16,ffn=8192,vocab=32000)", 1, 2048)))
+    e = engine(prof, system="dojo-v1", devices=150).estimate(plan(devices=150, global_batch=150, seq=2048))
+    assert e.memory_bytes_per_device["total"] > 442e6  # more than a D1's SRAM
+    assert e.breakdown_s["memory_stream"] > 0
+    assert "SRAM" in e.bottleneck and "edge HBM" in e.bottleneck
+    wider = engine(
+        prof,
+        system="dojo-v1",
+        devices=150,
+        overrides=["tray.memory.dip.bytes_per_s_per_card=1.6e12", "tray.memory.dip.link_bytes_per_s_per_card=1.8e12"],
+    )
+    assert wider.estimate(plan(devices=150, global_batch=150, seq=2048)).step_time_s < e.step_time_s
+
+
+@pytest.mark.parametrize(
+    "kw, expected",
+    [
+        (dict(tp=3), "--devices 64 is not divisible by tp x pp x cp = 3 x 1 x 1"),
+        (dict(tp=16, devices=64), "--tp 16 does not divide the model's 8 attention heads"),
+        (dict(pp=3, devices=48, global_batch=48), "--pp 3 x --vp 1 = 3 does not divide the model's 8 layers"),
+        (dict(global_batch=63), "--global-batch 63 is not divisible by dp x micro-batch = 64 x 1"),
+        (dict(ep=2), "--ep 2: the model has no experts"),
+        (dict(vp=2), "--vp > 1 needs --pp > 1"),
+        (dict(sequence_parallel=True), "--sequence-parallel needs --tp > 1"),
+        (dict(recompute="some"), "--recompute: must be one of none, selective, full"),
+        (dict(zero=4), "--zero: must be one of 0, 1, 2, 3"),
+        (dict(precision="fp4"), "--precision fp4: this device has no fp4 peak"),
+        (dict(cp=2, seq=510), "--seq 510 must be divisible by 2 x cp = 4"),
+    ],
+)
+def test_impossible_plans_get_one_clear_error(profile, kw, expected):
+    devices = kw.pop("devices", 64)
+    with pytest.raises(InputError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
+        eng = engine(profile, devices=devices)
+        eng.validate(plan(devices=devices, **kw))
