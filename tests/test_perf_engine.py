@@ -167,7 +167,7 @@ def test_dojo_streams_what_does_not_fit_in_sram():
     [
         (dict(tp=3), "--devices 64 is not divisible by tp x pp x cp = 3 x 1 x 1"),
         (dict(tp=16, devices=64), "--tp 16 does not divide the model's 8 attention heads"),
-        (dict(pp=3, devices=48, global_batch=48), "--pp 3 x --vp 1 = 3 does not divide the model's 8 layers"),
+        (dict(pp=4, vp=4, devices=64, global_batch=64), "--pp 4 x --vp 4 = 16 stages exceed the model's 8 layers"),
         (dict(global_batch=63), "--global-batch 63 is not divisible by dp x micro-batch = 64 x 1"),
         (dict(ep=2), "--ep 2: the model has no experts"),
         (dict(vp=2), "--vp > 1 needs --pp > 1"),
@@ -183,3 +183,9 @@ def test_impossible_plans_get_one_clear_error(profile, kw, expected):
     with pytest.raises(InputError, match=expected.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
         eng = engine(profile, devices=devices)
         eng.validate(plan(devices=devices, **kw))
+
+
+def test_uneven_pipeline_stages_put_the_extra_layers_on_the_busiest_stage(profile):
+    eng = engine(profile, devices=48)
+    assert eng.stage_share(plan(devices=48, global_batch=48, pp=3)) == pytest.approx(3 / 8)  # ceil(8/3) of 8
+    assert eng.stage_share(plan(devices=64, pp=4)) == pytest.approx(1 / 4)

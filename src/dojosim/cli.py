@@ -201,6 +201,48 @@ def simulate_command(
         print_estimate(Console(), doc)
 
 
+@app.command("validate")
+def validate_command(
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", help="Validation table(s) in the SCHEMA.md format (default: the shipped public set)."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Group the summary: source, system, gpus, metric, precision.")
+    ] = None,
+    rows_shown: Annotated[int, typer.Option("--rows", help="How many rows to print, worst first (0: all).")] = 25,
+    as_json: JsonFlag = False,
+) -> None:
+    """Predict measured training runs and report the error: per row, then median, p90 and max."""
+    from rich.progress import Progress
+
+    from dojosim.validation.run import GROUPS, grouped, summarize, validate_rows
+    from dojosim.validation.table import public_table_path, read_table
+
+    if by is not None and by not in GROUPS:
+        raise InputError(f"--by: must be one of {', '.join(GROUPS)}, got {by!r}")
+    rows = [row for path in (data or [str(public_table_path())]) for row in read_table(path)]
+    results = []
+    interrupted = False
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("predicting rows (first captures take a while; they are cached)", total=len(rows))
+        try:
+            validate_rows(rows, progress=lambda: progress.advance(task), sink=results)
+        except KeyboardInterrupt:
+            interrupted = True  # keep what finished: summarise the rows predicted so far
+    doc = {"summary": summarize(results), "rows": [r.as_dict() for r in results], "interrupted": interrupted}
+    if by:
+        doc["groups"] = {by: grouped(results, by)}
+    if as_json:
+        _emit(doc)
+    else:
+        from dojosim.report.validation_view import print_validation
+
+        print_validation(Console(), doc, by, rows_shown)
+    if interrupted:
+        raise typer.Exit(130)
+
+
 def main() -> None:
     try:
         app()

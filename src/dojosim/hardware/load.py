@@ -53,6 +53,8 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "matmul_empirical_fraction_of_peak": (FRACTION, True),
     "memory_empirical_fraction_of_peak": (FRACTION, False),
     "kernel_overhead_s": (NONNEGATIVE, False),
+    "host_overhead_s": (NONNEGATIVE, False),
+    "attention_empirical_fraction_of_peak": (FRACTION, False),
 }
 LEVEL_FIELDS: dict[str, tuple[str, bool]] = {
     "name": ("str", True),

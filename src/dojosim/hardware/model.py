@@ -36,7 +36,9 @@ class Device:
     hbm_bytes: Figure | None = None
     hbm_bytes_per_s: Figure | None = None
     memory_empirical_fraction_of_peak: Figure | None = None
-    kernel_overhead_s: Figure | None = None
+    kernel_overhead_s: Figure | None = None  # device-side gap per kernel (launch latency)
+    host_overhead_s: Figure | None = None  # host-side dispatch per op; overlaps with device work
+    attention_empirical_fraction_of_peak: Figure | None = None  # fused attention kernels; default: matmul's
     summary: str = ""
 
     def peak(self, dtype: str) -> Figure | None:

@@ -106,9 +106,9 @@ def validate_plan(
     if plan.pp > 1:
         if not layers:
             raise InputError(f"--pp {plan.pp}: the model has no repeated blocks to split into stages")
-        if layers % (plan.pp * plan.vp):
+        if layers < plan.pp * plan.vp:
             raise InputError(
-                f"--pp {plan.pp} x --vp {plan.vp} = {plan.pp * plan.vp} does not divide the model's {layers} layers"
+                f"--pp {plan.pp} x --vp {plan.vp} = {plan.pp * plan.vp} stages exceed the model's {layers} layers"
             )
     elif plan.vp > 1:
         raise InputError("--vp > 1 needs --pp > 1 (interleaving splits each pipeline rank's layers)")

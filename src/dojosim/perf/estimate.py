@@ -4,6 +4,7 @@ Engine(graph, system) does the plan-independent work once; Engine.estimate(plan)
 per-sharding stage times, fast enough to cost thousands of plans a second.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,10 @@ ACTIVATION_BYTES = 2.0  # bf16 activations cross pipeline stages and tensor-para
 # Share of backward time that hides data-parallel gradient reduction (bucketed overlap, as in Megatron's
 # overlap_grad_reduce and PyTorch DDP): all but the last buckets run under the remaining backward.
 DP_OVERLAP_EMPIRICAL_FRACTION = 0.8
-# Share of a ring-attention step's compute that hides its K/V exchange (context parallelism).
+# Bytes moved by the casts before a low-precision matmul, per byte of the matmul's own bf16 traffic:
+# read the bf16 operand (1) and write its 8-bit copy (0.5).
+LOW_PRECISION_CAST_TRAFFIC = 1.5
+# Share of a micro-batch's compute that hides context parallelism's K/V exchange (ring attention).
 CP_OVERLAP_EMPIRICAL_FRACTION = 0.8
 
 
@@ -39,7 +43,6 @@ class StageCosts:
     bwd_s: float
     attention_fwd_s: float  # what selective recompute repeats
     block_fwd_s: float  # what full recompute repeats (per stage)
-    attention_s: float  # attention work that hides context-parallel exchange
     flops: float
     bytes: float
 
@@ -90,12 +93,12 @@ class Engine:
             return cached
         dev = self.device
         matrix_peak = dev.peak(precision) * dev.matmul_fraction
-        attention_peak = dev.peak("bf16") * dev.matmul_fraction  # attention stays in bf16 under fp8 recipes
+        attention_peak = dev.peak("bf16") * dev.attention_fraction  # attention stays in bf16 under fp8 recipes
         vector_peak = dev.peak("fp32") or dev.peak("bf16")
         bw = dev.near.bytes_per_s
-        acc = {
-            r: dict.fromkeys(("fwd", "bwd", "att_fwd", "att", "flops", "bytes"), 0.0) for r in ("block", "pre", "post")
-        }
+        low_precision = precision in ("fp8", "fp4")
+        names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "flops", "bytes")
+        acc = {r: dict.fromkeys(names, 0.0) for r in ("block", "pre", "post")}
         for c in self.profile.classes:
             share = 1.0 / cp
             if c.tp_rule == "tp" or sp:
@@ -107,24 +110,40 @@ class Engine:
                 peak = matrix_peak
             else:
                 peak = vector_peak
-            t = max(flops / peak if peak else 0.0, nbytes / bw) + dev.kernel_overhead_s
-            t *= c.count
+            t = (max(flops / peak if peak else 0.0, nbytes / bw) + dev.kernel_overhead_s) * c.count
+            if low_precision and c.kind == "matmul":
+                # Dynamic scaling: the bf16 operands are read, their amax taken, and fp8/fp4 copies written
+                # by separate memory-bound kernels before each low-precision matmul.
+                t += (nbytes * LOW_PRECISION_CAST_TRAFFIC / bw + 2 * dev.kernel_overhead_s) * c.count
             a = acc[c.region]
             a[c.phase] += t
+            a[c.phase + "_host"] += dev.host_overhead_s * c.count
             a["flops"] += flops * c.count
             a["bytes"] += nbytes * c.count
-            if c.attention_core:
-                a["att"] += t
-                if c.phase == "fwd":
-                    a["att_fwd"] += t
+            if c.attention_core and c.phase == "fwd":
+                a["att_fwd"] += t
+        # The host issues ops while the device runs earlier ones: a pass takes the longer of the two.
         out = tuple(
             StageCosts(
-                a["fwd"], a["bwd"], a["att_fwd"], a["fwd"] if r == "block" else 0.0, a["att"], a["flops"], a["bytes"]
+                max(a["fwd"], a["fwd_host"]),
+                max(a["bwd"], a["bwd_host"]),
+                a["att_fwd"],
+                max(a["fwd"], a["fwd_host"]) if r == "block" else 0.0,
+                a["flops"],
+                a["bytes"],
             )
             for r, a in acc.items()
         )
         self._stage_cache[key] = out
         return out
+
+    def stage_share(self, plan: ParallelPlan) -> float:
+        """Fraction of the blocks on the busiest pipeline stage: ceil(L / (pp x vp)) x vp of L, as frameworks
+        that allow uneven stages (torchtitan) place them; equal to 1/pp when pp x vp divides L."""
+        layers = self.profile.layers
+        if not layers or plan.pp == 1:
+            return 1.0
+        return math.ceil(layers / (plan.pp * plan.vp)) * plan.vp / layers
 
     # ------------------------------------------------------------------------------------------- memory
 
@@ -132,7 +151,8 @@ class Engine:
         p = self.profile
         optimizer = p.graph.optimizer
         dense_block = p.block_params - p.expert_params
-        stage_params = (dense_block + p.expert_params / plan.ep) / (plan.tp * plan.pp)
+        stage = self.stage_share(plan)
+        stage_params = (dense_block + p.expert_params / plan.ep) * stage / plan.tp
         stage_params += (
             max(p.pre_params, p.post_params) / plan.tp if plan.pp > 1 else (p.pre_params + p.post_params) / plan.tp
         )
@@ -149,15 +169,15 @@ class Engine:
                 total += nbytes / (plan.tp if (not stream or plan.sequence_parallel) else 1)
             return total * scale / plan.cp
 
-        block = sharded(p.activation_block) / plan.pp
+        block = sharded(p.activation_block) * stage
         if plan.recompute == "full" and p.layers:
             # Only each layer's input is kept; the rest is rebuilt in backward.
             stream = plan.micro_batch * plan.seq / plan.cp * p.hidden * ACTIVATION_BYTES
-            block = p.layers / plan.pp * stream / (plan.tp if plan.sequence_parallel else 1)
+            block = p.layers * stage * stream / (plan.tp if plan.sequence_parallel else 1)
         elif plan.recompute == "selective":
             # Attention scores (tensors whose last dim is the sequence) are recomputed, not kept.
             rows = tuple((d, b) for d, b in p.activation_block if d != p.seq)
-            block = sharded(rows) / plan.pp
+            block = sharded(rows) * stage
         in_flight = min(plan.pp, plan.grad_accumulation) if plan.pp > 1 else 1
         if plan.vp > 1:
             in_flight *= 1 + (plan.pp - 1) / (plan.pp * plan.vp)
@@ -210,13 +230,14 @@ class Engine:
         pp, vp, m = plan.pp, plan.vp, plan.grad_accumulation
         ends_fwd = max(pre.fwd_s, post.fwd_s) if pp > 1 else pre.fwd_s + post.fwd_s
         ends_bwd = max(pre.bwd_s, post.bwd_s) if pp > 1 else pre.bwd_s + post.bwd_s
-        fwd = block.fwd_s / pp + ends_fwd
-        bwd = block.bwd_s / pp + ends_bwd
-        recompute = {"none": 0.0, "selective": block.attention_fwd_s / pp, "full": block.block_fwd_s / pp}[
+        stage = self.stage_share(plan)
+        fwd = block.fwd_s * stage + ends_fwd
+        bwd = block.bwd_s * stage + ends_bwd
+        recompute = {"none": 0.0, "selective": block.attention_fwd_s * stage, "full": block.block_fwd_s * stage}[
             plan.recompute
         ]
 
-        layers_here = p.layers / pp if p.layers else 0.0
+        layers_here = p.layers * stage
         stream_bytes = plan.micro_batch * plan.seq / plan.cp * max(p.hidden, 1) * ACTIVATION_BYTES
         tp_comm = 0.0
         if plan.tp > 1:
@@ -229,7 +250,9 @@ class Engine:
             span = group_span(self.sized, plan, "cp")
             kv = p.attention_kv_bytes * (plan.micro_batch / p.micro_batch) / plan.tp / max(pp, 1)
             exchange = 3 * coll.all_gather_s(kv, span, links)  # K,V forward; K,V and their gradients backward
-            cp_comm = max(0.0, exchange - CP_OVERLAP_EMPIRICAL_FRACTION * block.attention_s / pp)
+            # The exchange for layer i+1 runs under layer i's work; hiding it behind the whole pass (not only
+            # attention) keeps the model monotone where the host, not the device, sets the pace.
+            cp_comm = max(0.0, exchange - CP_OVERLAP_EMPIRICAL_FRACTION * (fwd + bwd))
         ep_comm = 0.0
         experts = int(p.graph.meta.get("experts", 0) or 0)
         if experts and plan.ep > 1:
@@ -247,7 +270,7 @@ class Engine:
             # What does not fit near the cores streams from far memory once per micro-batch pass; DMA overlaps
             # it with compute, so only the excess over compute shows.
             spill_fraction = spilled / mem["total"]
-            traffic = spill_fraction * (block.bytes / pp + pre.bytes + post.bytes) + spilled * (
+            traffic = spill_fraction * (block.bytes * stage + pre.bytes + post.bytes) + spilled * (
                 2 if plan.recompute == "full" else 1
             )
             stream_stall = max(0.0, traffic / far_bytes_per_s - compute_mb)

@@ -34,8 +34,10 @@ def _gpt(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
     from dojosim.workload.models.transformer import GPT
 
     p = spec.params
-    if seq > p["positions"]:
-        raise InputError(f"--seq {seq}: {name} has {p['positions']} learned positions; set positions= in the spec")
+    # positions=0 (the default): as many learned positions as the sequence needs, at least GPT-3's 2048.
+    positions = p["positions"] or max(2048, seq)
+    if seq > positions:
+        raise InputError(f"--seq {seq}: {name} has {positions} learned positions; raise positions= in the spec")
 
     def build(layers: int | None):
         return GPT(
@@ -44,7 +46,7 @@ def _gpt(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
             p["heads"],
             p["vocab"],
             p["ffn"] or None,
-            p["positions"],
+            positions,
             bool(p["untied"]),
         )
 

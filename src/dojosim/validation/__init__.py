@@ -1,0 +1,1 @@
+"""Predictions checked against measured training runs (tables in ../shared/validation/SCHEMA.md format)."""

@@ -1,0 +1,180 @@
+"""Predict every row of a validation table and summarise the error.
+
+Each row is predicted with the named model, system preset and plan, and no per-row knob: the empirical
+efficiencies are per-device properties from the presets. A row the tool cannot express is reported as
+unsupported with its reason, never dropped.
+"""
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dojosim.errors import InputError
+from dojosim.hardware import load_system, size_system
+from dojosim.parallel.plan import ParallelPlan
+from dojosim.perf.estimate import Engine
+from dojosim.validation.table import Row
+from dojosim.workload.cache import get_graph
+from dojosim.workload.zoo import check_request
+
+
+@dataclass
+class RowResult:
+    row: Row
+    predicted: float | None = None
+    reason: str = ""  # why unsupported
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_pct(self) -> float | None:
+        if self.predicted is None:
+            return None
+        return 100.0 * (self.predicted - self.row.measured) / self.row.measured
+
+    def as_dict(self) -> dict[str, Any]:
+        r = self.row
+        return {
+            "id": r.id,
+            "source": r.source_key,
+            "model": r.model,
+            "system": r.system,
+            "gpus": r.gpus,
+            "metric": r.metric,
+            "measured": r.measured,
+            "predicted": self.predicted,
+            "error_pct": self.error_pct,
+            "abs_pct_error": None if self.error_pct is None else abs(self.error_pct),
+            "unsupported": self.reason,
+            **self.details,
+        }
+
+
+def plan_of(row: Row) -> ParallelPlan:
+    if row.precision not in ("bf16", "fp16", "fp8", "fp4"):
+        raise InputError(f"precision {row.precision!r} is not one of bf16, fp16, fp8, fp4")
+    plan = ParallelPlan(
+        devices=row.gpus,
+        global_batch=row.global_batch,
+        micro_batch=row.micro_batch,
+        seq=row.seq_len,
+        tp=row.tp,
+        pp=row.pp,
+        vp=row.vp,
+        cp=row.cp,
+        ep=row.ep,
+        zero=row.zero,
+        recompute=row.recompute,
+        sequence_parallel=row.sequence_parallel,
+        precision=row.precision,
+    )
+    if row.dp is not None and row.dp != plan.dp:
+        raise InputError(f"dp={row.dp} but gpus / (tp x pp x cp) = {plan.dp}")
+    return plan
+
+
+def predict_row(row: Row, engines: dict[tuple[Any, ...], Engine]) -> RowResult:
+    try:
+        spec, _ = check_request(row.model, row.micro_batch, row.seq_len if row.seq_len > 1 else None)
+        plan = plan_of(row)
+        key = (row.model, row.micro_batch, row.seq_len, row.system, row.gpus)
+        engine = engines.get(key)
+        if engine is None:
+            graph = get_graph(row.model, row.micro_batch, row.seq_len if spec.has_sequence else None)
+            engine = Engine(graph, size_system(load_system(row.system), row.gpus))
+            engines[key] = engine
+        est = engine.estimate(plan)
+    except InputError as exc:
+        return RowResult(row, reason=str(exc))
+    if row.metric == "step_time_s":
+        predicted = est.step_time_s
+    else:
+        predicted = row.global_batch * row.seq_len / est.step_time_s / row.gpus
+    top = max(est.breakdown_s.items(), key=lambda kv: kv[1])[0]
+    details = {
+        "step_time_s": est.step_time_s,
+        "mfu": est.mfu,
+        "fits": est.fits,
+        "largest_part": top,
+        "breakdown_s": est.breakdown_s,
+    }
+    return RowResult(row, predicted, details=details)
+
+
+def summarize(results: list[RowResult]) -> dict[str, Any]:
+    errors = [abs(r.error_pct) for r in results if r.error_pct is not None]
+    out: dict[str, Any] = {
+        "rows": len(results),
+        "predicted": len(errors),
+        "unsupported": len(results) - len(errors),
+        "predicted_fraction": len(errors) / len(results) if results else 0.0,
+    }
+    if errors:
+        ordered = sorted(errors)
+        out.update(
+            {
+                "median_abs_pct_error": statistics.median(ordered),
+                "mean_abs_pct_error": statistics.fmean(ordered),
+                "p90_abs_pct_error": _percentile(ordered, 90),
+                "max_abs_pct_error": ordered[-1],
+                "mean_signed_pct_error": statistics.fmean(r.error_pct for r in results if r.error_pct is not None),
+            }
+        )
+    else:
+        out.update(
+            dict.fromkeys(
+                (
+                    "median_abs_pct_error",
+                    "mean_abs_pct_error",
+                    "p90_abs_pct_error",
+                    "max_abs_pct_error",
+                    "mean_signed_pct_error",
+                )
+            )
+        )
+    return out
+
+
+def _percentile(ordered: list[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * pct / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+GROUPS: dict[str, Callable[[Row], str]] = {
+    "source": lambda r: r.source_key,
+    "system": lambda r: r.system,
+    "gpus": lambda r: str(r.gpus),
+    "metric": lambda r: r.metric,
+    "precision": lambda r: r.precision,
+}
+
+
+def grouped(results: list[RowResult], by: str) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[RowResult]] = defaultdict(list)
+    for r in results:
+        groups[GROUPS[by](r.row)].append(r)
+    return {k: summarize(v) for k, v in sorted(groups.items(), key=lambda kv: (len(kv[0]), kv[0]))}
+
+
+def validate_rows(
+    rows: Iterable[Row], progress: Callable[[], None] | None = None, sink: list[RowResult] | None = None
+) -> list[RowResult]:
+    """Predict every row. Results are appended to `sink` as they finish, so an interrupted run keeps them."""
+    engines: dict[tuple[Any, ...], Engine] = {}
+    rows = list(rows)
+    # Rows that share a capture run together, so each graph is built or read once.
+    ordered = sorted(rows, key=lambda r: (r.model, r.micro_batch, r.seq_len, r.system, r.gpus))
+    results = sink if sink is not None else []
+    for row in ordered:
+        results.append(predict_row(row, engines))
+        if progress:
+            progress()
+    order = {row.id: i for i, row in enumerate(rows)}
+    results.sort(key=lambda r: order[r.row.id])
+    return results
