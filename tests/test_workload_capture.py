@@ -182,3 +182,12 @@ def test_a_model_that_breaks_under_fake_tensors_gets_one_clear_error():
     )
     with pytest.raises(InputError, match="model 'reads-values' could not be captured under fake tensors"):
         capture(spec)
+
+
+def test_unfused_attention_does_the_same_matmul_work_but_keeps_the_scores():
+    fused = graph("gpt(layers=2,hidden=128,heads=4,vocab=500,positions=256)", 2, 256)
+    unfused = graph("gpt(layers=2,hidden=128,heads=4,vocab=500,positions=256,unfused_attention=1)", 2, 256)
+    assert _matmul_flops(unfused) == pytest.approx(_matmul_flops(fused), rel=0.01)
+    assert not any(op.kind == "attention" for op in unfused.ops)
+    scores = 2 * 4 * 256 * 256 * 2  # batch x heads x s x s, bf16, per layer
+    assert unfused.activation_bytes > fused.activation_bytes + 2 * scores

@@ -51,6 +51,23 @@ class RowResult:
         }
 
 
+# What software ran, per source, where it changes the graph. Megatron-LM added fused (flash) attention in
+# 2023 (--use-flash-attn); the 2021 and 2022 Megatron papers and vTrain's Megatron-DeepSpeed runs predate it
+# and materialize the attention scores. A source-level fact about the measured stack, not a per-row knob.
+UNFUSED_ATTENTION_SOURCES = {
+    "VIA-Research/vTrain": "Megatron-DeepSpeed (vTrain, 2023-24 data; no flash-attention flag in its configs)",
+    "Narayanan": "Megatron-LM, Narayanan et al. 2021 (before FlashAttention, 2022)",
+    "Korthikanti": "Megatron-LM, Korthikanti et al. 2022 (selective recompute of the unfused attention core)",
+}
+
+
+def model_of(row: Row) -> str:
+    """The row's model, with the attention implementation its framework ran."""
+    if row.source_key in UNFUSED_ATTENTION_SOURCES and row.model.startswith("gpt(") and "unfused" not in row.model:
+        return row.model[:-1] + ",unfused_attention=1)"
+    return row.model
+
+
 def plan_of(row: Row) -> ParallelPlan:
     if row.precision not in ("bf16", "fp16", "fp8", "fp4"):
         raise InputError(f"precision {row.precision!r} is not one of bf16, fp16, fp8, fp4")
@@ -76,12 +93,13 @@ def plan_of(row: Row) -> ParallelPlan:
 
 def predict_row(row: Row, engines: dict[tuple[Any, ...], Engine]) -> RowResult:
     try:
-        spec, _ = check_request(row.model, row.micro_batch, row.seq_len if row.seq_len > 1 else None)
+        model = model_of(row)
+        spec, _ = check_request(model, row.micro_batch, row.seq_len if row.seq_len > 1 else None)
         plan = plan_of(row)
-        key = (row.model, row.micro_batch, row.seq_len, row.system, row.gpus)
+        key = (model, row.micro_batch, row.seq_len, row.system, row.gpus)
         engine = engines.get(key)
         if engine is None:
-            graph = get_graph(row.model, row.micro_batch, row.seq_len if spec.has_sequence else None)
+            graph = get_graph(model, row.micro_batch, row.seq_len if spec.has_sequence else None)
             engine = Engine(graph, size_system(load_system(row.system), row.gpus))
             engines[key] = engine
         est = engine.estimate(plan)

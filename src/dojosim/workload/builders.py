@@ -48,6 +48,7 @@ def _gpt(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
             p["ffn"] or None,
             positions,
             bool(p["untied"]),
+            fused_attention=not p["unfused_attention"],
         )
 
     return StepSpec(

@@ -24,7 +24,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "gpt": Family(
         ("layers", "hidden", "heads", "vocab"),
-        {"ffn": 0, "untied": 0, "positions": 0},
+        {"ffn": 0, "untied": 0, "positions": 0, "unfused_attention": 0},
         True,
         2048,
         "GPT-2/3: learned positions, LayerNorm, GELU MLP, tied embeddings",
@@ -154,7 +154,11 @@ def parse_model(spec: str) -> ModelSpec:
         raise InputError(f"model '{spec}': {family} needs {', '.join(missing)}")
     full = {**fam.optional, **params}
     for key, value in full.items():
-        if key != "untied" and value <= 0 and not (key in ("ffn", "kv_heads", "positions") and value == 0):
+        if (
+            key not in ("untied", "unfused_attention")
+            and value <= 0
+            and not (key in ("ffn", "kv_heads", "positions") and value == 0)
+        ):
             raise InputError(f"model '{spec}': {key} must be > 0, got {value}")
     _check_shapes(family, full, spec)
     text = f"{family}(" + ",".join(f"{k}={v}" for k, v in sorted(full.items())) + ")"

@@ -8,10 +8,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def unfused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float) -> torch.Tensor:
+    """Attention as frameworks ran it before fused kernels (Megatron-LM/DeepSpeed until 2023): the scores are
+    materialized, masked, soft-maxed and dropped out in memory."""
+    scores = torch.matmul(q, k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+    causal = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).triu(1)
+    probs = F.dropout(F.softmax(scores.masked_fill(causal, float("-inf")), dim=-1), p=dropout)
+    return torch.matmul(probs, v)
+
+
 class GPTBlock(nn.Module):
-    def __init__(self, hidden: int, heads: int, ffn: int):
+    def __init__(self, hidden: int, heads: int, ffn: int, fused_attention: bool = True):
         super().__init__()
-        self.heads = heads
+        self.heads, self.fused_attention = heads, fused_attention
         self.ln_1 = nn.LayerNorm(hidden)
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.proj = nn.Linear(hidden, hidden)
@@ -22,7 +31,10 @@ class GPTBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, s, h = x.shape
         q, k, v = self.qkv(self.ln_1(x)).view(b, s, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if self.fused_attention:
+            attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            attn = unfused_attention(q, k, v, dropout=0.1 if self.training else 0.0)
         x = x + self.proj(attn.transpose(1, 2).reshape(b, s, h))
         return x + self.fc_out(F.gelu(self.fc_in(self.ln_2(x))))
 
@@ -39,11 +51,12 @@ class GPT(nn.Module):
         ffn: int | None = None,
         positions: int = 2048,
         untied: bool = False,
+        fused_attention: bool = True,
     ):
         super().__init__()
         self.wte = nn.Embedding(vocab, hidden)
         self.wpe = nn.Embedding(positions, hidden)
-        self.layers = nn.ModuleList(GPTBlock(hidden, heads, ffn or 4 * hidden) for _ in range(layers))
+        self.layers = nn.ModuleList(GPTBlock(hidden, heads, ffn or 4 * hidden, fused_attention) for _ in range(layers))
         self.ln_f = nn.LayerNorm(hidden)
         self.lm_head = nn.Linear(hidden, vocab, bias=False)
         if not untied:
