@@ -189,3 +189,17 @@ def test_uneven_pipeline_stages_put_the_extra_layers_on_the_busiest_stage(profil
     eng = engine(profile, devices=48)
     assert eng.stage_share(plan(devices=48, global_batch=48, pp=3)) == pytest.approx(3 / 8)  # ceil(8/3) of 8
     assert eng.stage_share(plan(devices=64, pp=4)) == pytest.approx(1 / 4)
+
+
+def test_small_matmuls_reach_less_of_the_peak_than_large_ones():
+    """With a fill-and-drain ramp per matmul, the achieved fraction is F / (F + peak x fraction x ramp)."""
+    from dojosim.perf.device import device_model
+
+    dev = device_model(size_system(load_system("dgx-h100"), 1))
+    effective = dev.peak("bf16") * dev.matmul_fraction
+
+    def achieved(flops):
+        return flops / (flops / effective + dev.matmul_ramp_s) / dev.peak("bf16")
+
+    small, large = achieved(2 * 1024**3), achieved(2 * 8192**3)
+    assert small < 0.5 * dev.matmul_fraction < large <= dev.matmul_fraction

@@ -54,6 +54,7 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "memory_empirical_fraction_of_peak": (FRACTION, False),
     "kernel_overhead_s": (NONNEGATIVE, False),
     "host_overhead_s": (NONNEGATIVE, False),
+    "matmul_ramp_s": (NONNEGATIVE, False),
     "attention_empirical_fraction_of_peak": (FRACTION, False),
 }
 LEVEL_FIELDS: dict[str, tuple[str, bool]] = {

@@ -39,6 +39,7 @@ class Device:
     kernel_overhead_s: Figure | None = None  # device-side gap per kernel (launch latency)
     host_overhead_s: Figure | None = None  # host-side dispatch per op; overlaps with device work
     attention_empirical_fraction_of_peak: Figure | None = None  # fused attention kernels; default: matmul's
+    matmul_ramp_s: Figure | None = None  # fill and drain of one matmul: small matmuls reach less of the peak
     summary: str = ""
 
     def peak(self, dtype: str) -> Figure | None:

@@ -20,6 +20,7 @@ class DeviceModel:
     memory_fraction: float
     kernel_overhead_s: float
     host_overhead_s: float
+    matmul_ramp_s: float
     attention_fraction: float
     near: MemoryTier  # where ops read and write: SRAM on a D1, HBM on a GPU
     far: MemoryTier | None  # memory reached over a link (Dojo's DIP HBM share), None on a GPU
@@ -63,6 +64,7 @@ def device_model(sized: SizedSystem) -> DeviceModel:
         memory_fraction=mem_fraction,
         kernel_overhead_s=dev.kernel_overhead_s.value if dev.kernel_overhead_s else 0.0,
         host_overhead_s=dev.host_overhead_s.value if dev.host_overhead_s else 0.0,
+        matmul_ramp_s=dev.matmul_ramp_s.value if dev.matmul_ramp_s else 0.0,
         attention_fraction=(dev.attention_empirical_fraction_of_peak or dev.matmul_empirical_fraction_of_peak).value,
         near=near,
         far=far,
