@@ -203,3 +203,16 @@ def test_small_matmuls_reach_less_of_the_peak_than_large_ones():
 
     small, large = achieved(2 * 1024**3), achieved(2 * 8192**3)
     assert small < 0.5 * dev.matmul_fraction < large <= dev.matmul_fraction
+
+
+def test_the_plan_lists_the_collectives_it_inserts(profile):
+    e = engine(profile).estimate(plan(tp=2, pp=2, zero=1, global_batch=64))
+    ops = {(c["group"], c["op"]) for c in e.details["collectives"]}
+    assert {
+        ("tp", "all_reduce"),
+        ("pp", "send/recv"),
+        ("dp", "reduce_scatter (gradients)"),
+        ("dp", "all_gather (weights)"),
+    } <= ops
+    tp = next(c for c in e.details["collectives"] if c["group"] == "tp")
+    assert tp["group_size"] == 2 and tp["bytes"] == 1 * SEQ * 512 * 2  # micro-batch x seq x hidden x bf16

@@ -244,18 +244,37 @@ class Engine:
         ]
 
         layers_here = p.layers * stage
+        inserted: list[dict[str, Any]] = []  # the collectives the plan inserts, per step
+
+        def note(group: str, op: str, nbytes: float, per_step: float, span: Any, seconds: float) -> None:
+            inserted.append(
+                {
+                    "group": group,
+                    "op": op,
+                    "bytes": nbytes,
+                    "count_per_step": per_step,
+                    "group_size": span.size,
+                    "members_per_level": list(span.members_per_level),
+                    "seconds_each": seconds,
+                }
+            )
+
         stream_bytes = plan.micro_batch * plan.seq / plan.cp * max(p.hidden, 1) * ACTIVATION_BYTES
         tp_comm = 0.0
         if plan.tp > 1:
             span = group_span(self.sized, plan, "tp")
             passes = 2 + (1 if plan.recompute == "full" else 0)  # forward, backward, recomputed forward
             per_block = TP_ALLREDUCES_PER_BLOCK * coll.all_reduce_s(stream_bytes, span, links)
-            tp_comm = passes * layers_here * per_block + 2 * coll.all_reduce_s(stream_bytes, span, links)
+            one = coll.all_reduce_s(stream_bytes, span, links)
+            tp_comm = passes * layers_here * per_block + 2 * one
+            note("tp", "all_reduce", stream_bytes, m * (passes * layers_here * TP_ALLREDUCES_PER_BLOCK + 2), span, one)
         cp_comm = 0.0
         if plan.cp > 1:
             span = group_span(self.sized, plan, "cp")
             kv = p.attention_kv_bytes * (plan.micro_batch / p.micro_batch) / plan.tp / max(pp, 1)
-            exchange = 3 * coll.all_gather_s(kv, span, links)  # K,V forward; K,V and their gradients backward
+            one = coll.all_gather_s(kv, span, links)
+            exchange = 3 * one  # K,V forward; K,V and their gradients backward
+            note("cp", "all_gather (ring K/V)", kv, 3 * m, span, one)
             # The exchange for layer i+1 runs under layer i's work; hiding it behind the whole pass (not only
             # attention) keeps the model monotone where the host, not the device, sets the pace.
             cp_comm = max(0.0, exchange - CP_OVERLAP_EMPIRICAL_FRACTION * (fwd + bwd))
@@ -265,7 +284,9 @@ class Engine:
             span = group_span(self.sized, plan, "ep")
             top_k = int(p.graph.meta.get("top_k", 2))
             dispatched = stream_bytes * top_k / plan.tp
-            ep_comm = 4 * layers_here * coll.all_to_all_s(dispatched, span, links)  # dispatch+combine, fwd+bwd
+            one = coll.all_to_all_s(dispatched, span, links)
+            ep_comm = 4 * layers_here * one  # dispatch and combine, forward and backward
+            note("ep", "all_to_all", dispatched, m * 4 * layers_here, span, one)
 
         compute_mb = fwd + bwd + recompute
         mem = self.memory(plan)
@@ -287,7 +308,9 @@ class Engine:
         if pp > 1:
             span = group_span(self.sized, plan, "pp", size=2)
             act = stream_bytes / (plan.tp if plan.sequence_parallel else 1)
-            pp_comm = 2 * (pp - 1) * vp * coll.p2p_s(act, span, links)
+            one = coll.p2p_s(act, span, links)
+            pp_comm = 2 * (pp - 1) * vp * one
+            note("pp", "send/recv", act, 2 * m * vp, span, one)
 
         dp_comm = 0.0
         grad_bytes = mem["params_per_device"] * GRAD_BYTES
@@ -296,15 +319,17 @@ class Engine:
             if size <= 1:
                 continue
             span = group_span(self.sized, plan, kind)
+            weight_bytes = mem["params_per_device"] * WEIGHT_BYTES
             if plan.zero == 0:
                 t = coll.all_reduce_s(grad_bytes, span, links)
-            elif plan.zero in (1, 2):
-                t = coll.reduce_scatter_s(grad_bytes, span, links) + coll.all_gather_s(
-                    mem["params_per_device"] * WEIGHT_BYTES, span, links
-                )
+                note(kind, "all_reduce (gradients)", grad_bytes, 1, span, t)
             else:
-                gather = coll.all_gather_s(mem["params_per_device"] * WEIGHT_BYTES, span, links)
-                t = coll.reduce_scatter_s(grad_bytes, span, links) + 2 * m * gather
+                scatter = coll.reduce_scatter_s(grad_bytes, span, links)
+                gather = coll.all_gather_s(weight_bytes, span, links)
+                gathers = 1 if plan.zero in (1, 2) else 2 * m  # ZeRO-3 gathers weights for forward and backward
+                t = scatter + gathers * gather
+                note(kind, "reduce_scatter (gradients)", grad_bytes, 1, span, scatter)
+                note(kind, "all_gather (weights)", weight_bytes, gathers, span, gather)
             dp_comm += t
         hide = DP_OVERLAP_EMPIRICAL_FRACTION * (bwd if plan.zero < 3 else m * compute_mb)
         dp_exposed = max(0.0, dp_comm - hide)
@@ -381,6 +406,7 @@ class Engine:
                 "device_busy_fraction": busy,
                 "micro_batch_time_s": t_mb,
                 "model_flops_per_step": replicas_flops,
+                "collectives": inserted,
             },
         )
         estimate.bottleneck = explain(estimate, dev)

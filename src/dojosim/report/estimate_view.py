@@ -46,4 +46,19 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
         mem.add_row(f"[dim]{tier['name']} capacity[/]", f"[dim]{si(tier['bytes'], 'B')}[/]")
     console.print(parts)
     console.print(mem)
+    collectives = doc.get("details", {}).get("collectives", [])
+    if collectives:
+        ct = Table(title="collectives the plan inserts (per step)")
+        for col in ("group", "op", "size", "count", "members per level", "each"):
+            ct.add_column(col)
+        for c in collectives:
+            ct.add_row(
+                c["group"],
+                c["op"],
+                si(c["bytes"], "B"),
+                f"{c['count_per_step']:,.0f}",
+                " x ".join(map(str, c["members_per_level"])),
+                si(c["seconds_each"], "s"),
+            )
+        console.print(ct)
     console.print(f"[bold]bottleneck:[/] {doc['bottleneck']}")
