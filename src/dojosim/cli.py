@@ -167,7 +167,7 @@ def simulate_command(
     zero: Annotated[int, typer.Option("--zero", help="ZeRO stage 0-3 (3 = FSDP).")] = 0,
     recompute: Annotated[str, typer.Option("--recompute", help="none, selective or full.")] = "none",
     sequence_parallel: Annotated[bool, typer.Option("--sequence-parallel/--no-sequence-parallel")] = False,
-    precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8 or fp4 matmuls.")] = "bf16",
+    precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32 matmuls.")] = "bf16",
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
     overrides: SetOption = None,
     as_json: JsonFlag = False,
@@ -241,6 +241,158 @@ def validate_command(
         print_validation(Console(), doc, by, rows_shown)
     if interrupted:
         raise typer.Exit(130)
+
+
+@app.command("calibrate")
+def calibrate_command(
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    out: Annotated[str | None, typer.Option("--out", help="System file to write (.toml).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer sizes and repeats.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure this machine's matmul rate, memory bandwidth and per-op cost; write a system file."""
+    from dojosim.hardware.calibrate import calibrate
+
+    path, measured = calibrate(device, out, quick)
+    if as_json:
+        _emit({"system_file": str(path), "measured": measured})
+        return
+    from dojosim.report.units import si
+
+    console = Console()
+    console.print(
+        f"[bold]{measured['name']}[/] ({device}): matmul fp32 {si(measured['peak_fp32'], 'FLOP/s')}, "
+        f"bf16 {si(measured['peak_bf16'], 'FLOP/s')}, ramp {si(measured['matmul_ramp_s'], 's')}, "
+        f"memory {si(measured['memory_bytes_per_s'], 'B/s')}, per op {si(measured['op_overhead_s'], 's')}"
+    )
+    console.print(f"wrote {path}: use it as --system {path}")
+
+
+@app.command("check-local")
+def check_local_command(
+    model: Annotated[str, typer.Option("--model", help="A small model: zoo name or FAMILY(key=value,...).")],
+    batch: Annotated[int, typer.Option("--batch", help="Samples in the step.")] = 1,
+    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    system: Annotated[
+        str | None, typer.Option("--system", help="Calibrated system file (default: calibrate now).")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Timed steps after 2 warm-up steps.")] = 5,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the real training step here (real tensors, fp32) and compare with the prediction, phase by phase."""
+    from dojosim.validation.local import check_local
+
+    if system is None:
+        from dojosim.hardware.calibrate import calibrate
+
+        system = str(calibrate("cpu", quick=True)[0])
+    result = check_local(model, batch, seq, system, steps)
+    if as_json:
+        _emit(result.as_dict())
+        return
+    from rich.table import Table
+
+    from dojosim.report.units import si
+
+    table = Table(title=f"{model}, batch {batch}: measured here vs predicted for {system}")
+    for col in ("phase", "measured", "predicted", "error"):
+        table.add_column(col, justify="right")
+    errors = result.error_pct
+    for phase in ("fwd", "bwd", "opt", "step"):
+        table.add_row(
+            phase,
+            si(result.measured_s[phase], "s"),
+            si(result.predicted_s[phase], "s"),
+            f"{errors.get(phase, 0.0):+.1f}%",
+        )
+    Console().print(table)
+
+
+@app.command("search")
+def search_command(
+    model: Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")],
+    system: Annotated[str, typer.Option("--system", help="Preset name or .toml file.")],
+    devices: Annotated[int, typer.Option("--devices", "--gpus", help="Devices in the run.")],
+    global_batch: Annotated[int, typer.Option("--global-batch", help="Samples per optimizer step.")],
+    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="time, cost or energy.")] = "time",
+    top: Annotated[int, typer.Option("--top", help="How many plans to show.")] = 10,
+    max_memory_fraction: Annotated[float, typer.Option("--max-memory-fraction", help="Prune plans above this.")] = 0.9,
+    precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32.")] = "bf16",
+    out: Annotated[str, typer.Option("--out", help="Folder for plans.jsonl and plans.parquet.")] = "dojosim-search",
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished plans from --out and cost the rest.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")] = None,
+    overrides: SetOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every valid plan, pruned on memory, costed; the best ones and the time-cost Pareto front."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from dojosim.perf.search import OBJECTIVES, SearchSpec, pareto_front, run_search
+
+    if objective not in OBJECTIVES:
+        raise InputError(f"--objective: must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if not 0 < max_memory_fraction <= 1:
+        raise InputError(f"--max-memory-fraction: must be in (0, 1], got {max_memory_fraction}")
+    spec = SearchSpec(model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("costing plans", total=None)
+
+        def advance(n: int, total: int) -> None:
+            progress.update(task, total=total, advance=n)
+
+        result = run_search(spec, Path(out), resume=resume, workers=workers, progress=advance)
+    key = OBJECTIVES[objective]
+    best = sorted(result["rows"], key=lambda r: r[key])[:top]
+    front = pareto_front(result["rows"])
+    doc = {k: result[k] for k in ("enumerated", "pruned_on_memory", "costed")}
+    doc.update(objective=objective, top=best, pareto_front=front, out=str(Path(out)))
+    if as_json:
+        _emit(doc)
+        return
+    from rich.table import Table
+
+    from dojosim.report.units import si
+
+    console = Console()
+    console.print(
+        f"{doc['enumerated']:,} plans enumerated, {doc['pruned_on_memory']:,} pruned on memory before "
+        f"costing, {doc['costed']:,} costed; all in {out}/plans.parquet"
+    )
+    for title, rows in ((f"best {len(best)} by {objective}", best), ("time-cost Pareto front", front[:top])):
+        table = Table(title=title)
+        for col in (
+            "tp",
+            "pp",
+            "vp",
+            "cp",
+            "ep",
+            "dp",
+            "mb",
+            "zero",
+            "recompute",
+            "sp",
+            "step",
+            "MFU",
+            "cost",
+            "memory",
+            "bottleneck",
+        ):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(
+                *(str(r[k]) for k in ("tp", "pp", "vp", "cp", "ep", "dp", "micro_batch", "zero")),
+                r["recompute"],
+                "y" if r["sequence_parallel"] else "",
+                si(r["step_time_s"], "s"),
+                f"{100 * r['mfu']:.1f}%",
+                f"${r['cost_usd']:.3g}",
+                si(r["memory_bytes"], "B"),
+                r["bottleneck"],
+            )
+        console.print(table)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 from dojosim.errors import InputError
 
 RECOMPUTE = ("none", "selective", "full")
-PRECISIONS = ("bf16", "fp16", "fp8", "fp4")
+PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "fp32")
 ZERO_STAGES = (0, 1, 2, 3)
 
 

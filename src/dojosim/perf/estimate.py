@@ -71,7 +71,10 @@ class Estimate:
 class Engine:
     """One captured graph on one sized system; estimate() costs plans."""
 
-    def __init__(self, graph: Graph | WorkloadProfile, sized: SizedSystem):
+    def __init__(self, graph: Graph | WorkloadProfile, sized: SizedSystem, fused_optimizer: bool = True):
+        # Training frameworks on accelerators update all parameters in a few fused (multi-tensor) kernels;
+        # PyTorch's CPU default runs several kernels per parameter, each paying its per-op cost.
+        self.fused_optimizer = fused_optimizer
         self.profile = graph if isinstance(graph, WorkloadProfile) else build_profile(graph)
         self.sized = sized
         self.device: DeviceModel = device_model(sized)
@@ -93,7 +96,8 @@ class Engine:
             return cached
         dev = self.device
         matrix_peak = dev.peak(precision) * dev.matmul_fraction
-        attention_peak = dev.peak("bf16") * dev.attention_fraction  # attention stays in bf16 under fp8 recipes
+        # Attention stays in bf16 under fp8/fp4 recipes; an fp32 run does it in fp32.
+        attention_peak = dev.peak("fp32" if precision == "fp32" else "bf16") * dev.attention_fraction
         vector_peak = dev.peak("fp32") or dev.peak("bf16")
         bw = dev.near.bytes_per_s
         low_precision = precision in ("fp8", "fp4")
@@ -338,6 +342,9 @@ class Engine:
         opt_traffic = opt_params * OPTIMIZER_TRAFFIC_BYTES[p.graph.optimizer]
         opt_bw = dev.near.bytes_per_s if spilled <= 0 or not far_bytes_per_s else far_bytes_per_s
         optimizer = opt_traffic / opt_bw
+        if not self.fused_optimizer:  # one kernel per op of the captured single-tensor update, in sequence
+            per_op = max(dev.kernel_overhead_s, dev.host_overhead_s)
+            optimizer += p.opt_ops * opt_params / max(p.params, 1.0) * per_op
 
         step = m * t_mb + bubble + pp_comm + dp_exposed + optimizer
         breakdown = {
@@ -456,6 +463,11 @@ def explain(e: Estimate, dev: DeviceModel) -> str:
             f"takes {100 * share:.0f}% of the step"
         )
     if part in ("compute_fwd", "compute_bwd"):
+        if e.mfu < 0.1:
+            return (
+                f"overhead-bound: {_PARTS[part]} is {100 * share:.0f}% of the step but only {100 * e.mfu:.0f}% "
+                "MFU: per-op launch and dispatch costs and small matmuls leave the device idle"
+            )
         return f"compute-bound: {_PARTS[part]} is {100 * share:.0f}% of the step at {100 * e.mfu:.0f}% MFU"
     return f"{_PARTS[part]} takes {100 * share:.0f}% of the step"
 

@@ -69,8 +69,6 @@ def model_of(row: Row) -> str:
 
 
 def plan_of(row: Row) -> ParallelPlan:
-    if row.precision not in ("bf16", "fp16", "fp8", "fp4"):
-        raise InputError(f"precision {row.precision!r} is not one of bf16, fp16, fp8, fp4")
     plan = ParallelPlan(
         devices=row.gpus,
         global_batch=row.global_batch,

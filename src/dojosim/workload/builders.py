@@ -30,6 +30,22 @@ def _lm_loss(model: torch.nn.Module, b: Any) -> torch.Tensor:
     return F.cross_entropy(logits.float().flatten(0, 1), b[1].flatten())
 
 
+def _decoder_step(name: str, build: Any, batch: int, seq: int, p: dict[str, Any]) -> StepSpec:
+    """A decoder LM's step: random tokens in, next-token cross-entropy out, blocks in `layers`."""
+    return StepSpec(
+        name,
+        build,
+        _lm_batch(batch, seq, p["vocab"]),
+        _lm_loss,
+        batch,
+        seq,
+        {"batch": batch, "seq": seq},
+        layers=p["layers"],
+        block_path="layers",
+        meta=_shape_meta(p),
+    )
+
+
 def _gpt(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
     from dojosim.workload.models.transformer import GPT
 
@@ -51,18 +67,7 @@ def _gpt(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
             fused_attention=not p["unfused_attention"],
         )
 
-    return StepSpec(
-        name,
-        build,
-        _lm_batch(batch, seq, p["vocab"]),
-        _lm_loss,
-        batch,
-        seq,
-        {"batch": batch, "seq": seq},
-        layers=p["layers"],
-        block_path="layers",
-        meta=_shape_meta(p),
-    )
+    return _decoder_step(name, build, batch, seq, p)
 
 
 def _llama(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
@@ -89,18 +94,7 @@ def _llama(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
             rope_theta=p["rope_theta"],
         )
 
-    return StepSpec(
-        name,
-        build,
-        _lm_batch(batch, seq, p["vocab"]),
-        _lm_loss,
-        batch,
-        seq,
-        {"batch": batch, "seq": seq},
-        layers=p["layers"],
-        block_path="layers",
-        meta=_shape_meta(p),
-    )
+    return _decoder_step(name, build, batch, seq, p)
 
 
 def _hf_classifier_loss(model: torch.nn.Module, b: Any) -> torch.Tensor:

@@ -5,6 +5,7 @@ Torch-free on purpose: the performance engine and the CLI read graphs without im
 
 import gzip
 import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -172,7 +173,7 @@ class Graph:
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
-        tmp = path.with_name(path.name + ".part")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.part")  # concurrent writers never share a temp file
         with gzip.open(tmp, "wt") as fh:
             json.dump(self.to_dict(), fh, separators=(",", ":"))
         tmp.replace(path)  # a reader never sees a half-written file
