@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch is pinned to the local CPU wheel; any other spec pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[capture,dev]"
+	$(BIN)/python -m pip install -q -e ".[capture,dev,ray]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -90,3 +90,42 @@ def test_search_cli_json(tmp_path):
     doc = json.loads(result.stdout)
     assert len(doc["top"]) == 3 and doc["pareto_front"]
     assert doc["top"][0]["step_time_s"] <= doc["top"][-1]["step_time_s"]
+
+
+def _sorted(rows):
+    return sorted(rows, key=lambda r: tuple(str(r[k]) for k in sorted(r)))
+
+
+def test_ray_backend_gives_identical_results_on_a_local_2_cpu_ray(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is installed by make test; skipped only outside it")
+    import ray
+
+    spec = SearchSpec(MODEL, "dgx-h100", 16, 32, 256)
+    local = run_search(spec, tmp_path / "process", workers=2)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        distributed = run_search(spec, tmp_path / "ray", workers=2, backend="ray")
+    finally:
+        ray.shutdown()
+    assert _sorted(distributed["rows"]) == _sorted(local["rows"])
+
+
+def test_sweep_finds_the_best_plan_per_hardware_point_and_resumes(tmp_path):
+    from dojosim.perf.sweep import parse_vary, run_sweep, sweep_svg
+
+    spec = SearchSpec(MODEL, "dgx-h100", 8, 16, 128)
+    varies = parse_vary(["h100.peak_flops_per_s.bf16=4e14,989e12", "h100.hbm_bytes_per_s=1e12,3.35e12"])
+    rows = run_sweep(spec, varies, tmp_path / "sw", workers=1)
+    assert len(rows) == 4 and all("error" not in r for r in rows)
+    by_point = {tuple(r["point"].values()): r["step_time_s"] for r in rows}
+    assert by_point[("989e12", "3.35e12")] < by_point[("4e14", "1e12")]  # more peak and bandwidth: faster
+    (tmp_path / "sw" / "points.jsonl").write_text(
+        "\n".join((tmp_path / "sw" / "points.jsonl").read_text().splitlines()[:2]) + "\n"
+    )
+    again = run_sweep(spec, varies, tmp_path / "sw", resume=True, workers=1)
+    assert [r["step_time_s"] for r in again] == pytest.approx([r["step_time_s"] for r in rows])
+    assert sweep_svg(rows).startswith("<svg") and "peak_flops_per_s" not in sweep_svg(rows)[:10]
+    with pytest.raises(InputError, match="expected PART.FIELD=V1,V2"):
+        parse_vary(["tile.offtile_bytes_per_s"])
+    with pytest.raises(InputError, match="unknown part 'tiel'"):
+        run_sweep(spec, parse_vary(["tiel.x=1"]), tmp_path / "bad")

@@ -322,6 +322,8 @@ def search_command(
     out: Annotated[str, typer.Option("--out", help="Folder for plans.jsonl and plans.parquet.")] = "dojosim-search",
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished plans from --out and cost the rest.")] = False,
     workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")] = "process",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")] = None,
     overrides: SetOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -343,7 +345,9 @@ def search_command(
         def advance(n: int, total: int) -> None:
             progress.update(task, total=total, advance=n)
 
-        result = run_search(spec, Path(out), resume=resume, workers=workers, progress=advance)
+        result = run_search(
+            spec, Path(out), resume=resume, workers=workers, progress=advance, backend=backend, ray_address=ray_address
+        )
     key = OBJECTIVES[objective]
     best = sorted(result["rows"], key=lambda r: r[key])[:top]
     front = pareto_front(result["rows"])
@@ -393,6 +397,74 @@ def search_command(
                 r["bottleneck"],
             )
         console.print(table)
+
+
+@app.command("sweep")
+def sweep_command(
+    model: Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")],
+    system: Annotated[str, typer.Option("--system", help="Preset name or .toml file.")],
+    devices: Annotated[int, typer.Option("--devices", "--gpus", help="Devices in the run.")],
+    global_batch: Annotated[int, typer.Option("--global-batch", help="Samples per optimizer step.")],
+    vary: Annotated[list[str], typer.Option("--vary", help="PART.FIELD=V1,V2,... (repeat for a grid).")],
+    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="time, cost or energy.")] = "time",
+    max_memory_fraction: Annotated[float, typer.Option("--max-memory-fraction")] = 0.9,
+    out: Annotated[
+        str, typer.Option("--out", help="Folder for points.jsonl, per-point plans and sweep.svg.")
+    ] = "dojosim-sweep",
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished points from --out.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")] = "process",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")] = None,
+    overrides: SetOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What-if hardware: the best plan at every point of a grid of figure overrides."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from dojosim.perf.search import SearchSpec
+    from dojosim.perf.sweep import parse_vary, points_of, run_sweep, sweep_svg
+
+    varies = parse_vary(vary)
+    spec = SearchSpec(model, system, devices, global_batch, seq, "bf16", tuple(overrides or ()), max_memory_fraction)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("hardware points", total=len(points_of(varies)))
+        rows = run_sweep(
+            spec,
+            varies,
+            Path(out),
+            objective,
+            resume,
+            workers,
+            backend,
+            ray_address,
+            progress=lambda _p: progress.advance(task),
+        )
+    (Path(out) / "sweep.svg").write_text(sweep_svg(rows))
+    if as_json:
+        _emit({"points": rows, "plot": str(Path(out) / "sweep.svg")})
+        return
+    from rich.table import Table
+
+    from dojosim.report.units import si
+
+    table = Table(title=f"best plan by {objective} at each hardware point")
+    for col in (*(name for name, _ in varies), "plan", "step", "MFU", "cost", "bottleneck"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        values = [r["point"][name] for name, _ in varies]
+        if "error" in r:
+            table.add_row(*values, "—", "—", "—", "—", r["error"])
+            continue
+        degrees = " ".join(f"{k}{r[k]}" for k in ("tp", "pp", "vp", "cp", "dp"))
+        plan = f"{degrees} mb{r['micro_batch']} zero{r['zero']} {r['recompute']}"
+        table.add_row(
+            *values, plan, si(r["step_time_s"], "s"), f"{100 * r['mfu']:.1f}%", f"${r['cost_usd']:.3g}", r["bottleneck"]
+        )
+    Console().print(table)
+    Console().print(f"plot: {Path(out) / 'sweep.svg'}")
 
 
 def main() -> None:

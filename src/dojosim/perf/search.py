@@ -140,12 +140,54 @@ def pareto_front(rows: list[dict[str, Any]], x: str = "step_time_s", y: str = "c
     return front
 
 
+BACKENDS = ("process", "ray")
+
+
+def _map_chunks(
+    spec: SearchSpec,
+    chunks: list[tuple[int, list[ParallelPlan]]],
+    backend: str,
+    workers: int | None,
+    ray_address: str | None,
+) -> Iterator[tuple[tuple[list[dict[str, Any]], int], int]]:
+    """cost_chunk over every chunk, yielding (result, plans in chunk) as chunks finish, on the chosen backend."""
+    if backend not in BACKENDS:
+        raise InputError(f"--backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    workers = workers or min(len(chunks), os.cpu_count() or 1) or 1
+    if backend == "ray":
+        try:
+            import ray
+        except ImportError:
+            raise InputError("--backend ray needs Ray: pip install 'dojosim[ray]'") from None
+        if not ray.is_initialized():
+            if ray_address:
+                ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        remote = ray.remote(cost_chunk)
+        pending = {remote.remote(spec, mb, plans): len(plans) for mb, plans in chunks}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                yield ray.get(ref), pending.pop(ref)
+    elif workers <= 1 or len(chunks) <= 1:
+        for mb, plans in chunks:
+            yield cost_chunk(spec, mb, plans), len(plans)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(cost_chunk, spec, mb, plans): len(plans) for mb, plans in chunks}
+            for future in as_completed(futures):
+                yield future.result(), futures[future]
+
+
 def run_search(
     spec: SearchSpec,
     out_dir: Path,
     resume: bool = False,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    backend: str = "process",
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Enumerate, prune and cost; rows stream to out_dir/plans.jsonl. Returns counts and every costed row."""
     model_spec, seq = check_request(spec.model, 1, spec.seq)
@@ -171,24 +213,12 @@ def run_search(
         _engine(spec, mb)
     chunks = [(mb, plans[i : i + 2000]) for mb, plans in todo.items() for i in range(0, len(plans), 2000)]
     pruned = 0
-    workers = workers or min(len(chunks), os.cpu_count() or 1) or 1
     with jsonl.open("a") as sink:
-        if workers <= 1:
-            results = (cost_chunk(spec, mb, plans) + (len(plans),) for mb, plans in chunks)
-            for rows, n_pruned, n in results:
-                pruned += n_pruned
-                _write(sink, rows, done)
-                if progress:
-                    progress(n, len(all_plans))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(cost_chunk, spec, mb, plans): len(plans) for mb, plans in chunks}
-                for future in as_completed(futures):
-                    rows, n_pruned = future.result()
-                    pruned += n_pruned
-                    _write(sink, rows, done)
-                    if progress:
-                        progress(futures[future], len(all_plans))
+        for (rows, n_pruned), n in _map_chunks(spec, chunks, backend, workers, ray_address):
+            pruned += n_pruned
+            _write(sink, rows, done)
+            if progress:
+                progress(n, len(all_plans))
     rows = list(done.values())
     if not rows:
         raise InputError(
