@@ -18,6 +18,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dojosim system compare dojo-v1 dgx-b200@3000
+	$(BIN)/dojosim compare --workload fsd-video --out report.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

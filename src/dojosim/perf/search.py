@@ -22,7 +22,8 @@ from dojosim.workload.zoo import check_request
 
 OBJECTIVES = {"time": "step_time_s", "cost": "cost_usd", "energy": "energy_j"}
 MICRO_BATCHES = (1, 2, 4, 8)
-CP_DEGREES = (1, 2, 4, 8, 16)
+CP_DEGREES = (1, 2, 4, 8, 16, 32)
+MAX_IMAGE_SPLIT = 128  # a clip of 8 cameras x 16 frames has 128 images
 VP_DEGREES = (1, 2, 4)
 PLAN_FIELDS = ("tp", "pp", "vp", "cp", "ep", "zero", "recompute", "sequence_parallel", "micro_batch")
 
@@ -57,8 +58,11 @@ def enumerate_plans(spec: SearchSpec, meta: dict[str, Any], layers: int, seq: in
     for tp in _divisors(n) if hidden else [1]:
         if heads and heads % tp or kv and kv % tp and tp % kv:
             continue
-        for cp in CP_DEGREES:
-            if n % (tp * cp) or (cp > 1 and (seq <= 1 or seq % (2 * cp))):
+        # Sequence models split tokens in powers of two; others split each sample's images over any divisor.
+        cps = CP_DEGREES if seq > 1 else [d for d in _divisors(n // tp) if d <= MAX_IMAGE_SPLIT]
+        for cp in cps:
+            # Models without a token axis split each sample's images over cp ranks instead.
+            if n % (tp * cp) or (cp > 1 and seq > 1 and seq % (2 * cp)):
                 continue
             for pp in _divisors(n // (tp * cp)) if layers else [1]:
                 if layers and pp > layers:
@@ -69,7 +73,7 @@ def enumerate_plans(spec: SearchSpec, meta: dict[str, Any], layers: int, seq: in
                         continue
                     m = spec.global_batch // (dp * mb)
                     for vp in VP_DEGREES if pp > 1 else (1,):
-                        if layers < pp * vp or (vp > 1 and m % pp):
+                        if (layers and layers < pp * vp) or (vp > 1 and m % pp):
                             continue
                         for ep in [e for e in _divisors(experts) if dp % e == 0] if experts else [1]:
                             for zero in (0, 1, 2, 3):
