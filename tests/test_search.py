@@ -129,3 +129,35 @@ def test_sweep_finds_the_best_plan_per_hardware_point_and_resumes(tmp_path):
         parse_vary(["tile.offtile_bytes_per_s"])
     with pytest.raises(InputError, match="unknown part 'tiel'"):
         run_sweep(spec, parse_vary(["tiel.x=1"]), tmp_path / "bad")
+
+
+def test_sweep_cli_writes_table_plot_and_report(tmp_path):
+    from tests.conftest import run_cli
+
+    report = tmp_path / "sweep.html"
+    result = run_cli(
+        "sweep",
+        "--model",
+        MODEL,
+        "--system",
+        "dgx-h100",
+        "--devices",
+        "8",
+        "--global-batch",
+        "16",
+        "--seq",
+        "128",
+        "--vary",
+        "h100.hbm_bytes_per_s=1e12,3.35e12",
+        "--workers",
+        "1",
+        "--out",
+        str(tmp_path / "sw"),
+        "--report",
+        str(report),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["points"]) == 2
+    page = report.read_text()
+    assert "<table>" in page and "<svg" in page and "hbm_bytes_per_s" in page

@@ -416,6 +416,9 @@ def sweep_command(
     workers: Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")] = None,
     backend: Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")] = "process",
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")] = None,
+    report: Annotated[
+        str | None, typer.Option("--report", help="Also write an HTML report with table and plot.")
+    ] = None,
     overrides: SetOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -443,6 +446,49 @@ def sweep_command(
             progress=lambda _p: progress.advance(task),
         )
     (Path(out) / "sweep.svg").write_text(sweep_svg(rows))
+    if report:
+        from dojosim.report import html_report as h
+
+        cells = [
+            [
+                *(r["point"][name] for name, _ in varies),
+                *(
+                    (
+                        r.get("tp"),
+                        r.get("pp"),
+                        r.get("cp"),
+                        r.get("dp"),
+                        r.get("micro_batch"),
+                        r.get("zero"),
+                        r.get("recompute"),
+                        f"{r['step_time_s']:.4g}",
+                        f"{100 * r['mfu']:.1f}%",
+                        r["bottleneck"],
+                    )
+                    if "error" not in r
+                    else ("—",) * 9 + (r["error"],)
+                ),
+            ]
+            for r in rows
+        ]
+        headers = [
+            *(name for name, _ in varies),
+            "tp",
+            "pp",
+            "cp",
+            "dp",
+            "mb",
+            "zero",
+            "recompute",
+            "step (s)",
+            "MFU",
+            "bottleneck",
+        ]
+        h.write_report(
+            report,
+            f"dojosim sweep: {model} on {system} x {devices}",
+            [("Best plan at each hardware point", h.table(headers, cells) + sweep_svg(rows))],
+        )
     if as_json:
         _emit({"points": rows, "plot": str(Path(out) / "sweep.svg")})
         return
