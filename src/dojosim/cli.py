@@ -678,11 +678,11 @@ def _write_compare_report(doc: dict[str, Any]) -> None:
         "devices",
         "days",
     )
+    from dojosim.hardware import load_system, size_system
+    from dojosim.perf.device import device_model
+
     capacity = {}
     for r in results:
-        from dojosim.hardware import load_system, size_system
-        from dojosim.perf.device import device_model
-
         capacity[r["system"]] = device_model(size_system(load_system(r["system"]), r["devices"])).capacity_bytes
     memory = h.memory_bars(
         [(r["system"], r["best"]["memory_bytes"], capacity[r["system"]]) for r in results],

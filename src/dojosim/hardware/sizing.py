@@ -48,13 +48,6 @@ class SizedSystem:
     devices: int
     levels: tuple[SizedLevel, ...]
 
-    def level_of_group(self, group_devices: int) -> int:
-        """Index of the lowest level whose unit holds a group of this many consecutive devices."""
-        for i, lvl in enumerate(self.levels):
-            if group_devices <= lvl.devices_per_unit:
-                return i
-        return len(self.levels) - 1
-
 
 def _near_square(n: int) -> tuple[int, int]:
     rows = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)

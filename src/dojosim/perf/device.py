@@ -17,7 +17,6 @@ class DeviceModel:
     name: str
     peaks_flops_per_s: dict[str, float]
     matmul_fraction: float
-    memory_fraction: float
     kernel_overhead_s: float
     host_overhead_s: float
     matmul_ramp_s: float
@@ -61,7 +60,6 @@ def device_model(sized: SizedSystem) -> DeviceModel:
         name=dev.name,
         peaks_flops_per_s={k: v.value for k, v in dev.peak_flops_per_s.items()},
         matmul_fraction=dev.matmul_empirical_fraction_of_peak.value,
-        memory_fraction=mem_fraction,
         kernel_overhead_s=dev.kernel_overhead_s.value if dev.kernel_overhead_s else 0.0,
         host_overhead_s=dev.host_overhead_s.value if dev.host_overhead_s else 0.0,
         matmul_ramp_s=dev.matmul_ramp_s.value if dev.matmul_ramp_s else 0.0,

@@ -41,9 +41,7 @@ class StageCosts:
 
     fwd_s: float
     bwd_s: float
-    attention_fwd_s: float  # what selective recompute repeats
-    block_fwd_s: float  # what full recompute repeats (per stage)
-    flops: float
+    attention_fwd_s: float  # what selective recompute repeats (full recompute repeats fwd_s)
     bytes: float
 
 
@@ -101,7 +99,7 @@ class Engine:
         vector_peak = dev.peak("fp32") or dev.peak("bf16")
         bw = dev.near.bytes_per_s
         low_precision = precision in ("fp8", "fp4")
-        names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "flops", "bytes")
+        names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "bytes")
         acc = {r: dict.fromkeys(names, 0.0) for r in ("block", "pre", "post")}
         for c in self.profile.classes:
             share = 1.0 / cp
@@ -128,7 +126,6 @@ class Engine:
             a = acc[c.region]
             a[c.phase] += t
             a[c.phase + "_host"] += dev.host_overhead_s * c.count
-            a["flops"] += flops * c.count
             a["bytes"] += nbytes * c.count
             if c.attention_core and c.phase == "fwd":
                 a["att_fwd"] += t
@@ -138,8 +135,6 @@ class Engine:
                 max(a["fwd"], a["fwd_host"]),
                 max(a["bwd"], a["bwd_host"]),
                 a["att_fwd"],
-                max(a["fwd"], a["fwd_host"]) if r == "block" else 0.0,
-                a["flops"],
                 a["bytes"],
             )
             for r, a in acc.items()
@@ -243,7 +238,7 @@ class Engine:
         stage = self.stage_share(plan)
         fwd = block.fwd_s * stage + ends_fwd
         bwd = block.bwd_s * stage + ends_bwd
-        recompute = {"none": 0.0, "selective": block.attention_fwd_s * stage, "full": block.block_fwd_s * stage}[
+        recompute = {"none": 0.0, "selective": block.attention_fwd_s * stage, "full": block.fwd_s * stage}[
             plan.recompute
         ]
 

@@ -45,7 +45,6 @@ class WorkloadProfile:
     activation_post: tuple[tuple[int, float], ...]
     attention_kv_bytes: float  # K and V of every attention op in forward, at the captured sequence
     model_flops: float  # forward + backward FLOPs of one micro-batch of one replica
-    opt_flops: float
     opt_ops: int  # optimizer kernels per step (single-tensor optimizers issue several per parameter)
     max_op_bytes: float
     seq: int
@@ -74,11 +73,10 @@ def build_profile(graph: Graph) -> WorkloadProfile:
                 first_block[op.phase] = i
             last_block[op.phase] = i
     counter: Counter[OpClass] = Counter()
-    kv_bytes = model_flops = opt_flops = max_op_bytes = 0.0
+    kv_bytes = model_flops = max_op_bytes = 0.0
     opt_ops = 0
     for i, op in enumerate(graph.ops):
         if op.phase == "opt":
-            opt_flops += op.flops
             opt_ops += op.kind != "view"
             continue
         if op.kind == "view":
@@ -134,7 +132,6 @@ def build_profile(graph: Graph) -> WorkloadProfile:
         activation_post=tuple(sorted(act["post"].items())),
         attention_kv_bytes=kv_bytes,
         model_flops=model_flops,
-        opt_flops=opt_flops,
         opt_ops=opt_ops,
         max_op_bytes=max_op_bytes,
         seq=graph.tokens_per_sample,

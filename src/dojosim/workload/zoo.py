@@ -178,15 +178,10 @@ def _check_shapes(family: str, p: dict[str, Any], spec: str) -> None:
 
 
 def zoo_rows() -> list[dict[str, str]]:
-    rows = [
-        {
-            "name": name,
-            "spec": text,
-            "family": parse_model(name).family,
-            "summary": FAMILIES[parse_model(name).family].summary,
-        }
-        for name, text in NAMED.items()
-    ]
+    rows = []
+    for name, text in NAMED.items():
+        family = parse_model(name).family
+        rows.append({"name": name, "spec": text, "family": family, "summary": FAMILIES[family].summary})
     return rows
 
 
