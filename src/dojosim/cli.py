@@ -542,182 +542,72 @@ def compare_command(
     target_days: Annotated[
         float | None, typer.Option("--target-days", help="Devices needed to train in this time.")
     ] = None,
+    fleet_eflops: Annotated[
+        float, typer.Option("--fleet-eflops", help="Fleet size for the fleet and share sections (dense BF16 peak).")
+    ] = 100.0,
+    fleet_gpu: Annotated[
+        str, typer.Option("--fleet-gpu", help="The GPU system the Dojo clusters share training with.")
+    ] = "dgx-h100",
     out: Annotated[str, typer.Option("--out", help="The HTML report.")] = "report.html",
     as_json: JsonFlag = False,
 ) -> None:
-    """Compare systems on one workload at the same budget: best plan, throughput, energy, cost, days to train."""
+    """Compare systems on one workload at the same budget: best plan, throughput, energy, cost, days to train,
+    a fleet of --fleet-eflops, Dojo's share of training, and the public claims recomputed."""
     from rich.progress import Progress
 
+    from dojosim.hardware import load_system, size_system
     from dojosim.perf import compare as cmp
+    from dojosim.perf.device import device_model
+    from dojosim.report import compare_view
 
     names = [n.strip() for n in systems.split(",") if n.strip()]
     if not names:
         raise InputError("--systems: name at least one system")
-    plan_budget = cmp.parse_budget(budget, normalize)
+    if fleet_eflops <= 0:
+        raise InputError(f"--fleet-eflops: must be > 0, got {fleet_eflops:g}")
+    if epochs <= 0:
+        raise InputError(f"--epochs: must be > 0, got {epochs:g}")
+    load_system(fleet_gpu)  # a clear error for an unknown name before any search
+    plan_budget = cmp.parse_budget(budget, normalize) or cmp.default_budget(normalize)
     clips, target = _count(dataset_clips, "--dataset-clips"), target_days
+    points = 3
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("searching plans per system", total=len(names))
+        task = progress.add_task("searching plans per system and size", total=len(names) * points)
         results = cmp.compare(
-            workload, names, plan_budget, batch_per_device, seq, progress=lambda _n: progress.advance(task)
+            workload,
+            names,
+            plan_budget,
+            batch_per_device,
+            seq,
+            scaling_points=points,
+            progress=lambda _n: progress.advance(task),
         )
-    runs = cmp.campaign(results, clips, epochs, target)
-    claims = cmp.claims_check()
-    break_even = cmp.break_even_price(results, "dojo-v1", "dgx-b200")
+        progress.update(task, description="fleet and share of training")
+        fleet = cmp.fleet(results, workload, seq, fleet_eflops, clips, epochs)
+        share = cmp.training_share(results, workload, seq, fleet_gpu, fleet_eflops)
     doc = {
         "workload": workload,
         "normalize": normalize,
+        "budget": plan_budget.value,
         "results": [vars(r) for r in results],
-        "campaign": runs,
-        "claims": claims,
-        "break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200": break_even,
+        "campaign_spec": {"dataset_samples": clips, "epochs": epochs, "target_days": target},
+        "campaign": cmp.campaign(results, clips, epochs, target),
+        "fleet_eflops": fleet_eflops,
+        "fleet": fleet,
+        "share": share,
+        "h100_equivalents": cmp.h100_equivalents(results, "dojo-v1", "dgx-h100", cmp.MUSK_H100_EQUIVALENTS),
+        "claims": cmp.claims_check(),
+        "break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200": cmp.break_even_price(results, "dojo-v1", "dgx-b200"),
         "report": out,
     }
-    _write_compare_report(doc)
+    capacity = {
+        r.system: device_model(size_system(load_system(r.system), r.devices)).capacity_bytes for r in results if r.best
+    }
+    compare_view.write_html(doc, capacity)
     if as_json:
         _emit(doc)
         return
-    from rich.table import Table
-
-    from dojosim.report.units import si
-
-    t = Table(title=f"{workload}: best plan per system at the same {normalize} budget")
-    for col in (
-        "system",
-        "status",
-        "devices",
-        "plan",
-        "step",
-        "samples/s",
-        "MFU",
-        "mem/device",
-        "$ per 1M samples",
-        "bottleneck",
-    ):
-        t.add_column(col, overflow="fold")
-    for r in results:
-        if not r.best:
-            t.add_row(r.system, r.status, str(r.devices), "—", "—", "—", "—", "—", "—", r.error)
-            continue
-        b = r.best
-        plan = f"tp{b['tp']} pp{b['pp']} cp{b['cp']} dp{b['dp']} mb{b['micro_batch']} zero{b['zero']} {b['recompute']}"
-        t.add_row(
-            r.system,
-            r.status,
-            f"{r.devices:,}",
-            plan,
-            si(b["step_time_s"], "s"),
-            f"{b['samples_per_s']:,.1f}",
-            f"{100 * b['mfu']:.1f}%",
-            si(b["memory_bytes"], "B"),
-            f"${b['cost_usd'] / b['global_batch'] * 1e6:,.0f}",
-            b["bottleneck"],
-        )
-    console = Console()
-    console.print(t)
-    for row in runs:
-        console.print(
-            f"{row['system']}: {clips:,.0f} samples x {epochs:g} epochs in {row['days']:,.1f} days, "
-            f"{row['energy_mwh']:,.0f} MWh, ${row['cost_usd']:,.0f}"
-        )
-    if break_even is not None:
-        console.print(f"break-even rental price of a D1 (dojo-v1) against renting dgx-b200: ${break_even:.2f}/D1-hour")
-    console.print(f"report: {out}")
-
-
-def _write_compare_report(doc: dict[str, Any]) -> None:
-    from dojosim.report import html_report as h
-
-    results = [r for r in doc["results"] if r["best"]]
-    summary = h.table(
-        [
-            "system",
-            "status",
-            "devices",
-            "step time (s)",
-            "samples/s",
-            "MFU",
-            "memory/device (GB)",
-            "energy per step (MJ)",
-            "$ per 1M samples",
-            "bottleneck",
-        ],
-        [
-            [
-                r["system"],
-                r["status"],
-                r["devices"],
-                f"{r['best']['step_time_s']:.4g}",
-                f"{r['best']['samples_per_s']:.4g}",
-                f"{100 * r['best']['mfu']:.1f}%",
-                f"{r['best']['memory_bytes'] / 1e9:.2f}",
-                f"{r['best']['energy_j'] / 1e6:.3g}",
-                f"{r['best']['cost_usd'] / r['best']['global_batch'] * 1e6:,.0f}",
-                r["best"]["bottleneck"],
-            ]
-            for r in results
-        ]
-        + [
-            [r["system"], r["status"], r["devices"], "—", "—", "—", "—", "—", "—", r["error"]]
-            for r in doc["results"]
-            if not r["best"]
-        ],
-    )
-    breakdown = h.stacked_bars(
-        [(r["system"], {k[2:]: v for k, v in r["best"].items() if k.startswith("t_")}) for r in results],
-        "step-time breakdown of the best plan (share of the step)",
-    )
-    scaling = h.line_chart(
-        [(r["system"], [(s["devices"], s["samples_per_s"]) for s in r["scaling"]]) for r in results],
-        "throughput vs device count (best plan at each size)",
-        "devices",
-        "samples/s",
-    )
-    days = h.line_chart(
-        [(r["system"], [(s["devices"], 1e7 / s["samples_per_s"] / 86400) for s in r["scaling"]]) for r in results],
-        "days to train 10M samples (one epoch) vs devices",
-        "devices",
-        "days",
-    )
-    from dojosim.hardware import load_system, size_system
-    from dojosim.perf.device import device_model
-
-    capacity = {}
-    for r in results:
-        capacity[r["system"]] = device_model(size_system(load_system(r["system"]), r["devices"])).capacity_bytes
-    memory = h.memory_bars(
-        [(r["system"], r["best"]["memory_bytes"], capacity[r["system"]]) for r in results],
-        "memory per device of the best plan against capacity",
-    )
-    claims = h.table(
-        ["claim", "recomputed from the presets", "verdict"],
-        [[c["claim"], c["recomputed"], c["verdict"]] for c in doc["claims"]],
-    )
-    campaign = h.table(
-        ["system", "devices", "days", "energy (MWh)", "cost ($)"],
-        [
-            [c["system"], c["devices"], f"{c['days']:.1f}", f"{c['energy_mwh']:.0f}", f"{c['cost_usd']:,.0f}"]
-            for c in doc["campaign"]
-        ],
-    )
-    be = doc["break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200"]
-    rental = (
-        f"<p>Break-even rental price of a Dojo V1 D1 against renting DGX B200 at its preset price: "
-        f"<b>${be:.2f} per D1-hour</b>.</p>"
-        if be is not None
-        else "<p>No break-even price (a run failed).</p>"
-    )
-    h.write_report(
-        doc["report"],
-        f"dojosim: {doc['workload']} on Dojo and GPU clusters",
-        [
-            ("Best plan per system", summary),
-            ("Where the time goes", breakdown),
-            ("Scaling", scaling + days),
-            ("Memory", memory),
-            ("Training campaign", campaign + rental),
-            ("The public claims, recomputed", claims),
-        ],
-    )
+    compare_view.print_summary(doc, Console())
 
 
 def main() -> None:

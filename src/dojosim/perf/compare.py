@@ -14,9 +14,12 @@ from typing import Any
 
 from dojosim.errors import InputError
 from dojosim.hardware import derive_totals, load_system, size_system
-from dojosim.perf.search import SearchSpec, run_search
+from dojosim.perf.search import SearchSpec, engine_for, plan_of, run_search
 
 NORMALIZE = ("power", "devices", "cost")
+# Musk, July 2024: Dojo 1 would be about "8,000 H100-equivalent" of training by the end of 2024
+# (../shared/reference/hardware-specs.md, "Reported deployed scale"; basis of the equivalence unknown).
+MUSK_H100_EQUIVALENTS = 8000.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,14 @@ def _per_device(system_name: str) -> tuple[float, float]:
     return watts, usd_h
 
 
+def default_budget(normalize: str) -> Budget:
+    """One Dojo V1 ExaPOD's worth, in the unit of the normalization."""
+    exapod = derive_totals(size_system(load_system("dojo-v1")))
+    _, usd_h = _per_device("dojo-v1")
+    value = {"power": exapod.facility_power_w.value, "devices": exapod.devices, "cost": exapod.devices * usd_h}
+    return Budget(normalize, float(value[normalize]))
+
+
 def devices_for(system_name: str, budget: Budget) -> int:
     watts, usd_h = _per_device(system_name)
     raw = {"power": budget.value / watts, "devices": budget.value, "cost": budget.value / usd_h}[budget.kind]
@@ -92,6 +103,7 @@ class SystemResult:
     error: str = ""
     costed: int = 0
     scaling: list[dict[str, Any]] | None = None
+    roofline: dict[str, Any] | None = None
 
 
 def compare(
@@ -103,9 +115,7 @@ def compare(
     scaling_points: int = 3,
     progress: Callable[[str], None] | None = None,
 ) -> list[SystemResult]:
-    if budget is None:
-        exapod = derive_totals(size_system(load_system("dojo-v1")))
-        budget = Budget("power", exapod.facility_power_w.value)
+    budget = budget or default_budget("power")
     out = []
     for name in systems:
         system = load_system(name)  # a clear error for an unknown name before any search
@@ -116,9 +126,14 @@ def compare(
             continue
         result = SystemResult(name, n, system.status, None, scaling=[])
         fractions = [2.0**-k for k in range(scaling_points - 1, -1, -1)]
+        watts, usd_h = _per_device(name)
+        per_device = {"power": watts, "devices": 1.0, "cost": usd_h}[budget.kind]
+        sizes: dict[int, list[float]] = {}  # devices -> budget fractions; a small budget rounds points together
         for fraction in fractions:
             unit = _unit(name, n * fraction)
-            devices = max(unit, int(n * fraction // unit) * unit)
+            sizes.setdefault(max(unit, int(n * fraction // unit) * unit), []).append(fraction)
+        for devices, merged in sizes.items():
+            fraction = max(merged)
             batch = max(1, int(round(devices * global_batch_per_device)))
             spec = SearchSpec(model, name, devices, batch, seq)
             try:
@@ -127,16 +142,132 @@ def compare(
             except InputError as exc:
                 if fraction == 1.0:
                     result.error = str(exc)
+                found = None
+            for _ in merged if progress else ():
+                progress(name)
+            if found is None:
                 continue
             best = min(found["rows"], key=lambda r: r["step_time_s"])
-            best.update(devices=devices, global_batch=batch, samples_per_s=batch / best["step_time_s"])
+            best.update(
+                devices=devices,
+                global_batch=batch,
+                samples_per_s=batch / best["step_time_s"],
+                budget=devices * per_device,
+                power_w=devices * watts,
+            )
             result.scaling.append(best)
             if fraction == 1.0:
                 result.best, result.costed = best, found["costed"]
+                engine = engine_for(spec, best["micro_batch"])
+                result.roofline = engine.roofline(plan_of(spec, best))
         out.append(result)
-        if progress:
-            progress(name)
     return out
+
+
+def scale_out(model: str, system: str, row: dict[str, Any], devices: int, seq: int | None) -> dict[str, Any]:
+    """The best plan's replica repeated over more devices: dp grows, tp/pp/cp and micro-batch stay, the global
+    batch grows with it (each replica keeps its share). Re-estimated on the larger machine, so the wider
+    data-parallel reduction over the top-level network is costed, not assumed."""
+    step = math.lcm(row["devices"], _unit(system, devices))  # whole replicas in whole units of the machine
+    devices = max(1, math.ceil(devices / step)) * step
+    replicas = devices // row["devices"]
+    devices, batch = row["devices"] * replicas, row["global_batch"] * replicas
+    spec = SearchSpec(model, system, devices, batch, seq)
+    e = engine_for(spec, row["micro_batch"]).estimate(plan_of(spec, row))
+    return {
+        "devices": devices,
+        "global_batch": batch,
+        "step_time_s": e.step_time_s,
+        "samples_per_s": e.throughput["samples_per_s"],
+        "mfu": e.mfu,
+        "energy_j": e.energy_j,
+        "cost_usd": e.cost_usd,
+        "bottleneck": e.bottleneck,
+    }
+
+
+def _peak_per_device(system_name: str) -> float:
+    return load_system(system_name).device.peak_flops_per_s["bf16"].value
+
+
+def fleet(
+    results: list[SystemResult], model: str, seq: int | None, eflops: float, dataset_samples: float, epochs: float
+) -> list[dict[str, Any]]:
+    """What a fleet of `eflops` dense BF16 peak (Tesla's stated 100 EFLOPS) of each system would do."""
+    rows = []
+    for r in results:
+        if not r.best:
+            continue
+        needed = math.ceil(eflops * 1e18 / _peak_per_device(r.system))
+        run = scale_out(model, r.system, r.best, needed, seq)
+        watts, _ = _per_device(r.system)
+        rows.append(
+            {
+                "system": r.system,
+                "devices": run["devices"],
+                "peak_eflops": run["devices"] * _peak_per_device(r.system) / 1e18,
+                "power_mw": run["devices"] * watts / 1e6,
+                "samples_per_s": run["samples_per_s"],
+                "mfu": run["mfu"],
+                "days": dataset_samples * epochs / run["samples_per_s"] / 86400.0,
+                "global_batch": run["global_batch"],
+                "bottleneck": run["bottleneck"],
+            }
+        )
+    return rows
+
+
+def training_share(
+    results: list[SystemResult], model: str, seq: int | None, gpu: str, fleet_eflops: float
+) -> list[dict[str, Any]]:
+    """The share of a training workload each Dojo cluster (at the budget) carries, working beside a GPU fleet
+    that makes up the rest of `fleet_eflops` of dense BF16 peak; and the Dojo size that carries 5% and 10%.
+    The articles' "5-10% of training" is read as a share of work done (samples/s), not of peak FLOPs."""
+    by = {r.system: r for r in results if r.best}
+    if gpu not in by:
+        return []
+    g = by[gpu]
+    rows = []
+    for r in results:
+        if not r.best or not r.system.startswith("dojo"):
+            continue
+        dojo_peak = r.devices * _peak_per_device(r.system)
+        gpu_devices = max(0.0, fleet_eflops * 1e18 - dojo_peak) / _peak_per_device(gpu)
+        gpu_run = scale_out(model, gpu, g.best, max(g.devices, int(gpu_devices)), seq)
+        # The GPU fleet is grown in whole replicas of its best plan; its rate per device carries the rest.
+        gpu_rate = gpu_run["samples_per_s"] / gpu_run["devices"] * gpu_devices
+        dojo_rate = r.best["samples_per_s"]
+        per_dojo_device = dojo_rate / r.devices
+        row = {
+            "system": r.system,
+            "devices": r.devices,
+            "gpu": gpu,
+            "gpu_devices": gpu_devices,
+            "share_of_peak": dojo_peak / (fleet_eflops * 1e18),
+            "share_of_work": dojo_rate / (dojo_rate + gpu_rate),
+        }
+        for share in (0.05, 0.10):
+            # Linear in Dojo devices (the scaling curve shows how far that holds).
+            row[f"devices_for_{round(share * 100)}pct"] = share / (1 - share) * gpu_rate / per_dojo_device
+        rows.append(row)
+    return rows
+
+
+def h100_equivalents(results: list[SystemResult], dojo: str, gpu: str, gpu_count: float) -> dict[str, Any] | None:
+    """Musk's "8,000 H100-equivalents" of Dojo 1, read two ways: on peak FLOPs, and on this workload."""
+    by = {r.system: r for r in results if r.best}
+    if dojo not in by or gpu not in by:
+        return None
+    d, g = by[dojo], by[gpu]
+    on_peak = gpu_count * _peak_per_device(gpu) / _peak_per_device(dojo)
+    per_d = d.best["samples_per_s"] / d.devices
+    per_g = g.best["samples_per_s"] / g.devices
+    return {
+        "gpu_count": gpu_count,
+        "dojo_devices_on_peak": on_peak,
+        "gpu_work_of_those_dojo_devices": on_peak * per_d / per_g,
+        "dojo_devices_on_workload": gpu_count * per_g / per_d,
+    }
 
 
 def campaign(results: list[SystemResult], dataset_samples: float, epochs: float, target_days: float | None):

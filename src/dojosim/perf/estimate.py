@@ -14,7 +14,7 @@ from dojosim.parallel.placement import group_span
 from dojosim.parallel.plan import ParallelPlan, validate_plan
 from dojosim.perf import collectives as coll
 from dojosim.perf.device import DeviceModel, device_model
-from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK, WorkloadProfile, build_profile
+from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK, OpClass, WorkloadProfile, build_profile
 from dojosim.workload.graph import Graph
 
 # Mixed-precision training state per parameter (Megatron-style): bf16 weights, fp32 main gradients,
@@ -87,46 +87,57 @@ class Engine:
 
     # ------------------------------------------------------------------------------------------- compute
 
+    def _peaks(self, precision: str) -> dict[str, float]:
+        """Achievable FLOP/s per op family at a precision."""
+        dev = self.device
+        return {
+            "matrix": dev.peak(precision) * dev.matmul_fraction,
+            # Attention stays in bf16 under fp8/fp4 recipes; an fp32 run does it in fp32.
+            "attention": dev.peak("fp32" if precision == "fp32" else "bf16") * dev.attention_fraction,
+            "vector": dev.peak("fp32") or dev.peak("bf16"),
+        }
+
+    def _class_seconds(self, c: OpClass, tp: int, cp: int, sp: bool, precision: str) -> tuple[float, float, float]:
+        """(seconds, FLOPs, bytes) of every op of one class on one device, for one micro-batch."""
+        dev, peaks = self.device, self._peaks(precision)
+        bw = dev.near.bytes_per_s
+        share = 1.0 / cp
+        if c.tp_rule == "tp" or sp:
+            share /= tp
+        flops, nbytes = c.flops * share, c.bytes * share
+        ramp = 0.0
+        if c.kind == "attention":
+            peak, ramp = peaks["attention"], dev.matmul_ramp_s
+        elif c.kind in ("matmul", "conv"):
+            peak, ramp = peaks["matrix"], dev.matmul_ramp_s
+        elif c.kind == "embedding":
+            peak = peaks["matrix"]
+        else:
+            peak = peaks["vector"]
+        # The empirical fraction is what large matmuls reach; a matmul also pays a fixed fill-and-drain
+        # time, so its achieved fraction grows with its size: F / (F + peak x fraction x ramp).
+        compute = flops / peak + ramp if peak and flops else 0.0
+        t = (max(compute, nbytes / bw) + dev.kernel_overhead_s) * c.count
+        if precision in ("fp8", "fp4") and c.kind == "matmul":
+            # Dynamic scaling: the bf16 operands are read, their amax taken, and fp8/fp4 copies written
+            # by separate memory-bound kernels before each low-precision matmul.
+            t += (nbytes * LOW_PRECISION_CAST_TRAFFIC / bw + 2 * dev.kernel_overhead_s) * c.count
+        return t, flops * c.count, nbytes * c.count
+
     def _region_costs(self, tp: int, cp: int, sp: bool, precision: str) -> tuple[StageCosts, ...]:
         key = (tp, cp, sp, precision)
         cached = self._stage_cache.get(key)
         if cached is not None:
             return cached
-        dev = self.device
-        matrix_peak = dev.peak(precision) * dev.matmul_fraction
-        # Attention stays in bf16 under fp8/fp4 recipes; an fp32 run does it in fp32.
-        attention_peak = dev.peak("fp32" if precision == "fp32" else "bf16") * dev.attention_fraction
-        vector_peak = dev.peak("fp32") or dev.peak("bf16")
-        bw = dev.near.bytes_per_s
-        low_precision = precision in ("fp8", "fp4")
+        host_s = self.device.host_overhead_s
         names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "bytes")
         acc = {r: dict.fromkeys(names, 0.0) for r in ("block", "pre", "post")}
         for c in self.profile.classes:
-            share = 1.0 / cp
-            if c.tp_rule == "tp" or sp:
-                share /= tp
-            flops, nbytes = c.flops * share, c.bytes * share
-            ramp = 0.0
-            if c.kind == "attention":
-                peak, ramp = attention_peak, dev.matmul_ramp_s
-            elif c.kind in ("matmul", "conv"):
-                peak, ramp = matrix_peak, dev.matmul_ramp_s
-            elif c.kind == "embedding":
-                peak = matrix_peak
-            else:
-                peak = vector_peak
-            # The empirical fraction is what large matmuls reach; a matmul also pays a fixed fill-and-drain
-            # time, so its achieved fraction grows with its size: F / (F + peak x fraction x ramp).
-            compute = flops / peak + ramp if peak and flops else 0.0
-            t = (max(compute, nbytes / bw) + dev.kernel_overhead_s) * c.count
-            if low_precision and c.kind == "matmul":
-                # Dynamic scaling: the bf16 operands are read, their amax taken, and fp8/fp4 copies written
-                # by separate memory-bound kernels before each low-precision matmul.
-                t += (nbytes * LOW_PRECISION_CAST_TRAFFIC / bw + 2 * dev.kernel_overhead_s) * c.count
+            t, _, nbytes = self._class_seconds(c, tp, cp, sp, precision)
             a = acc[c.region]
             a[c.phase] += t
-            a[c.phase + "_host"] += dev.host_overhead_s * c.count
-            a["bytes"] += nbytes * c.count
+            a[c.phase + "_host"] += host_s * c.count
+            a["bytes"] += nbytes
             if c.attention_core and c.phase == "fwd":
                 a["att_fwd"] += t
         # The host issues ops while the device runs earlier ones: a pass takes the longer of the two.
@@ -141,6 +152,34 @@ class Engine:
         )
         self._stage_cache[key] = out
         return out
+
+    def roofline(self, plan: ParallelPlan) -> dict[str, Any]:
+        """The plan's ops on this device's roofline: per op kind and phase, FLOPs, bytes and modelled seconds
+        on the busiest stage for one micro-batch, with the ceilings they sit under."""
+        groups: dict[tuple[str, str], list[float]] = {}
+        stage = self.stage_share(plan)
+        for c in self.profile.classes:
+            t, flops, nbytes = self._class_seconds(c, plan.tp, plan.cp, plan.sequence_parallel, plan.precision)
+            weight = stage if c.region == "block" else 1.0
+            g = groups.setdefault((c.kind, c.phase), [0.0, 0.0, 0.0])
+            g[0] += t * weight
+            g[1] += flops * weight
+            g[2] += nbytes * weight
+        dev, peaks = self.device, self._peaks(plan.precision)
+        total_s = sum(g[0] for g in groups.values()) or 1.0
+        points = [
+            {"kind": kind, "phase": phase, "seconds": s, "flops": f, "bytes": b, "time_share": s / total_s}
+            for (kind, phase), (s, f, b) in sorted(groups.items())
+        ]
+        roofs = {
+            "peak_flops_per_s": dev.peak(plan.precision),
+            "matrix_flops_per_s": peaks["matrix"],
+            "near_bytes_per_s": dev.near.bytes_per_s,
+            "near_name": dev.near.name,
+        }
+        if dev.far:
+            roofs.update(far_bytes_per_s=dev.far.bytes_per_s, far_name=dev.far.name)
+        return {"device": dev.name, "roofs": roofs, "points": points}
 
     def stage_share(self, plan: ParallelPlan) -> float:
         """Fraction of the blocks on the busiest pipeline stage: ceil(L / (pp x vp)) x vp of L, as frameworks
@@ -204,6 +243,20 @@ class Engine:
             "total": weights + grads + opt + activations + buffers,
             "params_per_device": stage_params,
         }
+
+    def far_resident(self, mem: dict[str, float]) -> dict[str, float]:
+        """Bytes per device of each kind of state that live in far memory (Dojo's interface-card HBM) because
+        near memory (SRAM) is full. Near memory is filled by how often a byte is touched: the transient working
+        set of the running ops first, then stashed activations, weights, gradients, and last the optimizer
+        state, which is touched once per step rather than once per micro-batch."""
+        free = self.device.near.bytes if self.device.far else float("inf")
+        out = {}
+        for kind in ("buffers", "activations", "weights", "gradients", "optimizer"):
+            here = min(mem[kind], free)
+            free -= here
+            out[kind] = mem[kind] - here
+        out["total"] = sum(out.values())
+        return out
 
     # ------------------------------------------------------------------------------------------- plan
 
@@ -289,15 +342,20 @@ class Engine:
 
         compute_mb = fwd + bwd + recompute
         mem = self.memory(plan)
+        far = self.far_resident(mem)
         stream_stall = 0.0
         far_bytes_per_s = dev.far.bytes_per_s if dev.far else 0.0
-        spilled = max(0.0, mem["total"] - dev.near.bytes)
-        if spilled > 0 and far_bytes_per_s > 0:
-            # What does not fit near the cores streams from far memory once per micro-batch pass; DMA overlaps
-            # it with compute, so only the excess over compute shows.
-            spill_fraction = spilled / mem["total"]
-            traffic = spill_fraction * (block.bytes * stage + pre.bytes + post.bytes) + spilled * (
-                2 if plan.recompute == "full" else 1
+        if far["total"] > 0 and far_bytes_per_s > 0:
+            # Per micro-batch pass, far-resident weights are read in forward and backward (and again by full
+            # recompute), stashed activations written and read back, gradients read and written; a transient
+            # working set that overflows near memory sends that share of every op's traffic far. DMA overlaps
+            # the streaming with compute, so only the excess over compute shows.
+            op_bytes = block.bytes * stage + pre.bytes + post.bytes
+            traffic = (
+                far["weights"] * (3 if plan.recompute == "full" else 2)
+                + 2 * far["activations"]
+                + 2 * far["gradients"]
+                + op_bytes * far["buffers"] / max(mem["buffers"], 1.0)
             )
             stream_stall = max(0.0, traffic / far_bytes_per_s - compute_mb)
         t_mb = compute_mb + tp_comm + cp_comm + ep_comm + stream_stall
@@ -335,8 +393,10 @@ class Engine:
 
         opt_params = mem["params_per_device"] / (plan.dp if plan.zero >= 1 else 1)
         opt_traffic = opt_params * OPTIMIZER_TRAFFIC_BYTES[p.graph.optimizer]
-        opt_bw = dev.near.bytes_per_s if spilled <= 0 or not far_bytes_per_s else far_bytes_per_s
-        optimizer = opt_traffic / opt_bw
+        far_share = far["optimizer"] / mem["optimizer"] if far_bytes_per_s and mem["optimizer"] else 0.0
+        optimizer = opt_traffic * (1 - far_share) / dev.near.bytes_per_s
+        if far_share:
+            optimizer += opt_traffic * far_share / far_bytes_per_s
         if not self.fused_optimizer:  # one kernel per op of the captured single-tensor update, in sequence
             per_op = max(dev.kernel_overhead_s, dev.host_overhead_s)
             optimizer += p.opt_ops * opt_params / max(p.params, 1.0) * per_op

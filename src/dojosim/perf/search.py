@@ -99,7 +99,7 @@ def enumerate_plans(spec: SearchSpec, meta: dict[str, Any], layers: int, seq: in
 _ENGINES: dict[tuple[Any, ...], Engine] = {}
 
 
-def _engine(spec: SearchSpec, micro_batch: int) -> Engine:
+def engine_for(spec: SearchSpec, micro_batch: int) -> Engine:
     key = (spec, micro_batch)
     if key not in _ENGINES:
         model_spec, seq = check_request(spec.model, micro_batch, spec.seq)
@@ -109,9 +109,21 @@ def _engine(spec: SearchSpec, micro_batch: int) -> Engine:
     return _ENGINES[key]
 
 
+def plan_of(spec: SearchSpec, row: dict[str, Any]) -> ParallelPlan:
+    """The plan a costed row describes, on the spec's devices and global batch."""
+    model_spec, seq = check_request(spec.model, row["micro_batch"], spec.seq)
+    return ParallelPlan(
+        devices=spec.devices,
+        global_batch=spec.global_batch,
+        seq=seq if model_spec.has_sequence else 1,
+        precision=spec.precision,
+        **{k: row[k] for k in PLAN_FIELDS},
+    )
+
+
 def cost_chunk(spec: SearchSpec, micro_batch: int, plans: list[ParallelPlan]) -> tuple[list[dict[str, Any]], int]:
     """Cost plans that share a micro-batch; returns the costed rows and how many were pruned on memory."""
-    engine = _engine(spec, micro_batch)
+    engine = engine_for(spec, micro_batch)
     capacity = engine.device.capacity_bytes * spec.max_memory_fraction
     rows, pruned = [], 0
     for plan in plans:
@@ -195,7 +207,7 @@ def run_search(
 ) -> dict[str, Any]:
     """Enumerate, prune and cost; rows stream to out_dir/plans.jsonl. Returns counts and every costed row."""
     model_spec, seq = check_request(spec.model, 1, spec.seq)
-    probe = _engine(spec, 1)
+    probe = engine_for(spec, 1)
     meta, layers = probe.profile.graph.meta, probe.profile.layers
     seq = seq if model_spec.has_sequence else 1
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -214,7 +226,7 @@ def run_search(
         if plan_key({k: getattr(plan, k) for k in PLAN_FIELDS}) not in done:
             todo.setdefault(plan.micro_batch, []).append(plan)
     for mb in todo:  # capture each micro-batch's graph once, here, before workers read it from the cache
-        _engine(spec, mb)
+        engine_for(spec, mb)
     chunks = [(mb, plans[i : i + 2000]) for mb, plans in todo.items() for i in range(0, len(plans), 2000)]
     pruned = 0
     with jsonl.open("a") as sink:

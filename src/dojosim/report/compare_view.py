@@ -1,0 +1,332 @@
+"""What `dojosim compare` shows: rich tables in the terminal and the self-contained HTML report.
+
+Both read the same document (the command's --json output), so the terminal and the page never disagree.
+"""
+
+import html
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dojosim.report import html_report as h
+from dojosim.report.units import si
+
+BUDGET_UNITS = {"power": (1e6, "MW"), "devices": (1.0, "devices"), "cost": (1.0, "$/h")}
+
+
+def _plan_text(b: dict[str, Any]) -> str:
+    """The degrees that are not 1, compactly: 'tp8 pp4 dp32 mb1 z1 full'."""
+    parts = [f"{k}{b[k]}" for k in ("tp", "pp", "cp", "ep") if b.get(k, 1) > 1]
+    parts += [f"dp{b['dp']}", f"mb{b['micro_batch']}"]
+    parts += [f"z{b['zero']}"] if b["zero"] else []
+    parts += [b["recompute"]] if b["recompute"] != "none" else []
+    return " ".join(parts)
+
+
+def _per_million(b: dict[str, Any], key: str) -> float:
+    return b[key] / b["global_batch"] * 1e6
+
+
+def _budget_text(doc: dict[str, Any]) -> str:
+    scale, unit = BUDGET_UNITS[doc["normalize"]]
+    return f"{doc['budget'] / scale:,.3g} {unit}"
+
+
+# ----------------------------------------------------------------------------------------------- terminal
+
+
+def print_summary(doc: dict[str, Any], console: Console) -> None:
+    """One rich table per section of the report."""
+    camp = doc["campaign_spec"]
+    t = Table(title=f"{doc['workload']}: best plan per system at {_budget_text(doc)} ({doc['normalize']})")
+    for col in ("system", "devices", "plan", "step", "samples/s", "MFU", "mem/dev", "$/1M"):
+        t.add_column(col, no_wrap=True)
+    why = []
+    for r in doc["results"]:
+        b = r["best"]
+        if not b:
+            t.add_row(r["system"], str(r["devices"]), "—", "—", "—", "—", "—", "—")
+            why.append(f"[bold]{r['system']}[/] ({r['status']}): no plan: {r['error']}")
+            continue
+        t.add_row(
+            r["system"],
+            f"{r['devices']:,}",
+            _plan_text(b),
+            si(b["step_time_s"], "s"),
+            f"{b['samples_per_s']:,.4g}",
+            f"{100 * b['mfu']:.1f}%",
+            si(b["memory_bytes"], "B"),
+            f"${_per_million(b, 'cost_usd'):,.0f}",
+        )
+        why.append(f"[bold]{r['system']}[/] ({r['status']}): {b['bottleneck']}")
+    console.print(t)
+    console.print("why:", *why, sep="\n  ", highlight=False)
+
+    t = Table(title=f"training campaign: {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs")
+    cols = ["system", "devices", "days", "MWh", "cost"]
+    if camp.get("target_days"):
+        cols.append(f"devices for {camp['target_days']:g} d")
+    for col in cols:
+        t.add_column(col, justify="right" if col != "system" else "left")
+    for c in doc["campaign"]:
+        row = [
+            c["system"],
+            f"{c['devices']:,}",
+            f"{c['days']:,.3g}",
+            f"{c['energy_mwh']:,.3g}",
+            f"${c['cost_usd']:,.0f}",
+        ]
+        if "devices_for_target" in c:
+            row.append(f"{c['devices_for_target']:,}")
+        t.add_row(*row)
+    console.print(t)
+
+    if doc["fleet"]:
+        t = Table(title=f"a {doc['fleet_eflops']:g} EFLOPS (dense BF16 peak) fleet of each system")
+        for col in ("system", "devices", "power", "samples/s", "MFU", "days"):
+            t.add_column(col, no_wrap=col == "system")
+        for f in doc["fleet"]:
+            t.add_row(
+                f["system"],
+                f"{f['devices']:,}",
+                f"{f['power_mw']:,.0f} MW",
+                f"{f['samples_per_s']:,.0f}",
+                f"{100 * f['mfu']:.1f}%",
+                f"{f['days']:.3g}",
+            )
+        console.print(t)
+        console.print(
+            "why:", *(f"[bold]{f['system']}[/]: {f['bottleneck']}" for f in doc["fleet"]), sep="\n  ", highlight=False
+        )
+
+    if doc["share"]:
+        t = Table(
+            title=f"share of training: each Dojo cluster beside {doc['share'][0]['gpu']} up to "
+            f"{doc['fleet_eflops']:g} EFLOPS"
+        )
+        for col in (
+            "Dojo system",
+            "devices",
+            "GPUs beside it",
+            "share of peak",
+            "share of work",
+            "devices for 5%",
+            "devices for 10%",
+        ):
+            t.add_column(col)
+        for s in doc["share"]:
+            t.add_row(
+                s["system"],
+                f"{s['devices']:,}",
+                f"{s['gpu_devices']:,.0f}",
+                f"{100 * s['share_of_peak']:.1f}%",
+                f"{100 * s['share_of_work']:.1f}%",
+                f"{s['devices_for_5pct']:,.0f}",
+                f"{s['devices_for_10pct']:,.0f}",
+            )
+        console.print(t)
+
+    eq = doc.get("h100_equivalents")
+    if eq:
+        console.print(
+            f'Musk\'s "{eq["gpu_count"]:,.0f} H100-equivalents" of Dojo 1: '
+            f"{eq['dojo_devices_on_peak']:,.0f} D1 on peak FLOPs, which do the work of "
+            f"{eq['gpu_work_of_those_dojo_devices']:,.0f} H100 on this workload; "
+            f"{eq['dojo_devices_on_workload']:,.0f} D1 match {eq['gpu_count']:,.0f} H100 here"
+        )
+    be = doc["break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200"]
+    if be is not None:
+        console.print(f"break-even rental price of a D1 (dojo-v1) against renting dgx-b200: ${be:.2f}/D1-hour")
+
+    t = Table(title="the public claims, recomputed from the presets")
+    for col in ("claim", "recomputed", "verdict"):
+        t.add_column(col, overflow="fold")
+    for c in doc["claims"]:
+        t.add_row(c["claim"], c["recomputed"], c["verdict"])
+    console.print(t)
+    console.print(f"report: {doc['report']}")
+
+
+# ----------------------------------------------------------------------------------------------- HTML
+
+
+def write_html(doc: dict[str, Any], capacity_bytes: dict[str, float]) -> None:
+    results = [r for r in doc["results"] if r["best"]]
+    camp = doc["campaign_spec"]
+    samples = camp["dataset_samples"] * camp["epochs"]
+    summary = h.table(
+        [
+            "system",
+            "status",
+            "devices",
+            "plan",
+            "step time (s)",
+            "samples/s",
+            "MFU",
+            "memory/device (GB)",
+            "energy per step (MJ)",
+            "MWh per 1M samples",
+            "$ per 1M samples",
+            "bottleneck",
+        ],
+        [
+            [
+                r["system"],
+                r["status"],
+                f"{r['devices']:,}",
+                _plan_text(r["best"]),
+                f"{r['best']['step_time_s']:.4g}",
+                f"{r['best']['samples_per_s']:,.4g}",
+                f"{100 * r['best']['mfu']:.1f}%",
+                f"{r['best']['memory_bytes'] / 1e9:.2f}",
+                f"{r['best']['energy_j'] / 1e6:.3g}",
+                f"{_per_million(r['best'], 'energy_j') / 3.6e9:.3g}",
+                f"{_per_million(r['best'], 'cost_usd'):,.0f}",
+                r["best"]["bottleneck"],
+            ]
+            for r in results
+        ]
+        + [
+            [r["system"], r["status"], r["devices"], "—", "—", "—", "—", "—", "—", "—", "—", r["error"]]
+            for r in doc["results"]
+            if not r["best"]
+        ],
+    )
+    breakdown = h.stacked_bars(
+        [(r["system"], {k[2:]: v for k, v in r["best"].items() if k.startswith("t_")}) for r in results],
+        "step-time breakdown of the best plan (share of the step)",
+    )
+    scaling = h.line_chart(
+        [(r["system"], [(s["devices"], s["samples_per_s"]) for s in r["scaling"]]) for r in results],
+        "throughput vs device count (best plan at each size)",
+        "devices",
+        "samples/s",
+    )
+    scale, unit = BUDGET_UNITS[doc["normalize"]]
+    days = h.line_chart(
+        [
+            (r["system"], [(s["budget"] / scale, samples / s["samples_per_s"] / 86400) for s in r["scaling"]])
+            for r in results
+        ],
+        f"days to train {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs vs budget",
+        f"budget ({unit})",
+        "days",
+    )
+    rooflines = "".join(
+        h.roofline_chart(f"{r['system']} ({r['roofline']['device']})", r["roofline"]["roofs"], r["roofline"]["points"])
+        for r in results
+        if r.get("roofline")
+    )
+    roofline_note = (
+        '<p class="note">Each circle is one kind of op in one pass (forward or backward) of the best plan, on the '
+        "busiest pipeline stage: its arithmetic intensity against the FLOP/s the model gives it; area is its share "
+        "of compute time. Solid: the near-memory roof; dashed: far memory (Dojo's interface-card HBM), which bounds "
+        "whatever does not fit in SRAM; dotted: the achievable matmul rate.</p>"
+    )
+    memory = h.memory_bars(
+        [(r["system"], r["best"]["memory_bytes"], capacity_bytes[r["system"]]) for r in results],
+        "memory per device of the best plan against capacity",
+    )
+    campaign = h.table(
+        ["system", "devices", "days", "energy (MWh)", "cost ($)"]
+        + (["devices for target"] if camp.get("target_days") else []),
+        [
+            [c["system"], f"{c['devices']:,}", f"{c['days']:.3g}", f"{c['energy_mwh']:,.3g}", f"{c['cost_usd']:,.0f}"]
+            + ([f"{c['devices_for_target']:,}"] if "devices_for_target" in c else [])
+            for c in doc["campaign"]
+        ],
+    )
+    be = doc["break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200"]
+    rental = (
+        f"<p>Break-even rental price of a Dojo V1 D1 against renting DGX B200 at its preset price: "
+        f"<b>${be:.2f} per D1-hour</b>.</p>"
+        if be is not None
+        else "<p>No break-even price (dojo-v1 or dgx-b200 is not in the comparison).</p>"
+    )
+    fleet = h.table(
+        ["system", "devices", "peak (EFLOPS)", "power (MW)", "samples/s", "MFU", "days", "global batch", "bottleneck"],
+        [
+            [
+                f["system"],
+                f"{f['devices']:,}",
+                f"{f['peak_eflops']:.1f}",
+                f"{f['power_mw']:,.0f}",
+                f"{f['samples_per_s']:,.0f}",
+                f"{100 * f['mfu']:.1f}%",
+                f"{f['days']:.3g}",
+                f"{f['global_batch']:,}",
+                f["bottleneck"],
+            ]
+            for f in doc["fleet"]
+        ],
+    ) + (
+        '<p class="note">Each system\'s best plan at the budget, repeated as data-parallel replicas until the fleet '
+        f"reaches {doc['fleet_eflops']:g} EFLOPS of dense BF16 peak, and re-estimated at that size (the wider "
+        "gradient reduction is costed). The global batch grows with the fleet; whether training converges at that "
+        "batch is outside the model.</p>"
+    )
+    share_rows = doc["share"]
+    share = (
+        h.table(
+            [
+                "Dojo system",
+                "devices",
+                f"{share_rows[0]['gpu']} beside it",
+                "share of peak",
+                "share of work",
+                "devices for 5%",
+                "devices for 10%",
+            ],
+            [
+                [
+                    s["system"],
+                    f"{s['devices']:,}",
+                    f"{s['gpu_devices']:,.0f}",
+                    f"{100 * s['share_of_peak']:.1f}%",
+                    f"{100 * s['share_of_work']:.1f}%",
+                    f"{s['devices_for_5pct']:,.0f}",
+                    f"{s['devices_for_10pct']:,.0f}",
+                ]
+                for s in share_rows
+            ],
+        )
+        + '<p class="note">The articles say Dojo would carry "5-10%" of Tesla\'s training. Read here as a share of '
+        f"work: each Dojo cluster at the budget, beside a {share_rows[0]['gpu']} fleet that makes up the rest of "
+        f"{doc['fleet_eflops']:g} EFLOPS of peak; the device counts for 5% and 10% scale Dojo linearly.</p>"
+        if share_rows
+        else "<p>No share computed: the GPU fleet system is not in the comparison.</p>"
+    )
+    eq = doc.get("h100_equivalents")
+    if eq:
+        share += (
+            f'<p>Musk\'s "{eq["gpu_count"]:,.0f} H100-equivalents" of Dojo 1 by the end of 2024: '
+            f"{eq['dojo_devices_on_peak']:,.0f} D1 if the equivalence is on dense BF16 peak; on this workload "
+            f"those D1 do the work of <b>{eq['gpu_work_of_those_dojo_devices']:,.0f} H100</b>, and "
+            f"<b>{eq['dojo_devices_on_workload']:,.0f} D1</b> match {eq['gpu_count']:,.0f} H100.</p>"
+        )
+    claims = h.table(
+        ["claim", "recomputed from the presets", "verdict"],
+        [[c["claim"], c["recomputed"], c["verdict"]] for c in doc["claims"]],
+    )
+    intro = (
+        f'<p class="note">Workload <b>{html.escape(doc["workload"])}</b>; every system at the same {doc["normalize"]} '
+        f"budget of <b>{_budget_text(doc)}</b>; for each, the fastest plan a search over tp, pp, cp, dp, ZeRO, "
+        "recompute and micro-batch found. Statuses say how far to trust a system's figures (sourced, claimed, "
+        "projection).</p>"
+    )
+    h.write_report(
+        doc["report"],
+        f"dojosim: {doc['workload']} on Dojo and GPU clusters",
+        [
+            ("Best plan per system", intro + summary),
+            ("Where the time goes", breakdown),
+            ("The workload on each roofline", roofline_note + f'<div class="grid">{rooflines}</div>'),
+            ("Scaling", scaling + days),
+            ("Memory", memory),
+            ("Training campaign and rental", campaign + rental),
+            (f"A {doc['fleet_eflops']:g} EFLOPS fleet", fleet),
+            ("Share of training", share),
+            ("The public claims, recomputed", claims),
+        ],
+    )
