@@ -87,3 +87,57 @@ def test_compare_writes_a_self_contained_report(tmp_path):
     assert parser.tags.get("svg", 0) >= 4 and parser.tags.get("table", 0) >= 3
     assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.fixture(scope="module")
+def small_comparison(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DOJOSIM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        results = cmp.compare(MODEL, ["dgx-h100", "dojo-v1"], cmp.Budget("devices", 64), 1.0, 128)
+        yield results
+
+
+def test_scale_out_grows_in_whole_replicas_and_units_and_costs_the_wider_reduction(small_comparison):
+    h100 = small_comparison[0]
+    base = h100.best
+    run = cmp.scale_out(MODEL, "dgx-h100", base, 1000, 128)
+    assert run["devices"] % base["devices"] == 0 and run["devices"] % 8 == 0 and run["devices"] >= 1000
+    assert run["global_batch"] == base["global_batch"] * run["devices"] // base["devices"]
+    assert run["samples_per_s"] > base["samples_per_s"]
+    # Re-estimated, not multiplied: the wider reduction (and ZeRO's smaller optimizer shard) change the step,
+    # while each replica still does the same work, so the rate per device stays close.
+    assert run["step_time_s"] != base["step_time_s"]
+    per_device, base_per_device = run["samples_per_s"] / run["devices"], base["samples_per_s"] / base["devices"]
+    assert per_device == pytest.approx(base_per_device, rel=0.1)
+
+
+def test_fleet_reaches_the_asked_peak_with_each_system(small_comparison):
+    rows = {r["system"]: r for r in cmp.fleet(small_comparison, MODEL, 128, 1.0, 1e7, 1)}
+    assert set(rows) == {"dgx-h100", "dojo-v1"}
+    for row in rows.values():
+        assert 1.0 <= row["peak_eflops"] < 1.1  # at least the asked 1 EFLOPS, in whole units
+        assert row["days"] == pytest.approx(1e7 / row["samples_per_s"] / 86400)
+    assert rows["dojo-v1"]["devices"] % 300 == 0  # Dojo grows in whole cabinets
+
+
+def test_share_of_training_is_a_share_of_work_and_the_5_and_10_percent_sizes_are_consistent(small_comparison):
+    (row,) = cmp.training_share(small_comparison, MODEL, 128, "dgx-h100", 10.0)
+    assert row["system"] == "dojo-v1" and 0 < row["share_of_work"] < 1
+    assert row["gpu_devices"] == pytest.approx((10e18 - row["devices"] * 362e12) / 989e12)
+    # Linear in Dojo devices: the device count for 5% gives 5% back.
+    dojo = next(r for r in small_comparison if r.system == "dojo-v1")
+    per_device = dojo.best["samples_per_s"] / dojo.devices
+    gpu_rate = row["share_of_work"] / (1 - row["share_of_work"])  # dojo rate / gpu rate
+    gpu_rate = dojo.best["samples_per_s"] / gpu_rate
+    for share in (5, 10):
+        n = row[f"devices_for_{share}pct"]
+        assert n * per_device / (n * per_device + gpu_rate) == pytest.approx(share / 100)
+    assert cmp.training_share(small_comparison, MODEL, 128, "dgx-b200", 10.0) == []  # that GPU was not compared
+
+
+def test_h100_equivalents_read_on_peak_and_on_the_workload(small_comparison):
+    eq = cmp.h100_equivalents(small_comparison, "dojo-v1", "dgx-h100", 8000)
+    assert eq["dojo_devices_on_peak"] == pytest.approx(8000 * 989 / 362)
+    assert eq["dojo_devices_on_workload"] * eq["gpu_work_of_those_dojo_devices"] == pytest.approx(
+        8000 * eq["dojo_devices_on_peak"]
+    )

@@ -216,3 +216,35 @@ def test_the_plan_lists_the_collectives_it_inserts(profile):
     } <= ops
     tp = next(c for c in e.details["collectives"] if c["group"] == "tp")
     assert tp["group_size"] == 2 and tp["bytes"] == 1 * SEQ * 512 * 2  # micro-batch x seq x hidden x bf16
+
+
+def test_sram_holds_the_most_often_touched_state_first(profile):
+    eng = engine(profile, system="dojo-v1", devices=150)
+    mem = {"buffers": 100e6, "activations": 300e6, "weights": 200e6, "gradients": 50e6, "optimizer": 400e6}
+    far = eng.far_resident(mem)
+    near = eng.device.near.bytes  # 442 MB of SRAM per D1
+    assert far["buffers"] == 0 and far["activations"] == 0
+    assert far["weights"] == pytest.approx(200e6 - (near - 400e6))
+    assert far["gradients"] == 50e6 and far["optimizer"] == 400e6
+    assert far["total"] == pytest.approx(sum(mem.values()) - near)
+    assert engine(profile).far_resident(mem)["total"] == 0  # a GPU has no far tier: nothing streams
+
+
+def test_roofline_points_add_up_to_the_modelled_compute(profile):
+    # With no host dispatch cost the passes are device-bound, so the points must account for all of them.
+    eng = engine(profile, devices=8, overrides=["h100.host_overhead_s=0"])
+    p = plan(devices=8, global_batch=8, tp=2)
+    roof = eng.roofline(p)
+    e = eng.estimate(p)
+    assert roof["roofs"]["peak_flops_per_s"] == 989e12 and roof["roofs"]["near_name"] == "HBM"
+    kinds = {(pt["kind"], pt["phase"]) for pt in roof["points"]}
+    assert {("matmul", "fwd"), ("matmul", "bwd"), ("attention", "fwd")} <= kinds
+    assert sum(pt["time_share"] for pt in roof["points"]) == pytest.approx(1.0)
+    device_s = sum(pt["seconds"] for pt in roof["points"])
+    per_micro_batch = (e.breakdown_s["compute_fwd"] + e.breakdown_s["compute_bwd"]) / p.grad_accumulation
+    assert p.grad_accumulation == 2 and device_s == pytest.approx(per_micro_batch)
+    for pt in roof["points"]:  # nothing runs above its ceilings
+        if pt["flops"]:
+            achieved = pt["flops"] / pt["seconds"]
+            assert achieved <= roof["roofs"]["peak_flops_per_s"]
+            assert achieved <= pt["flops"] / pt["bytes"] * roof["roofs"]["near_bytes_per_s"] * (1 + 1e-9)
