@@ -282,7 +282,11 @@ def campaign(results: list[SystemResult], dataset_samples: float, epochs: float,
             "devices": r.devices,
             "days": days,
             "energy_mwh": r.best["energy_j"] / r.best["global_batch"] * dataset_samples * epochs / 3.6e9,
+            # At the preset's rental price where it has one, otherwise at cost; and always at cost (capex over
+            # the lifetime plus electricity at the facility's PUE), so owning and renting can be compared.
             "cost_usd": r.best["cost_usd"] / r.best["global_batch"] * dataset_samples * epochs,
+            "cost_at_cost_usd": r.best["cost_at_cost_usd"] / r.best["global_batch"] * dataset_samples * epochs,
+            "rented": bool(load_system(r.system).cost.price_per_device_hour_usd),
         }
         if target_days:
             # Linear in devices: the scaling curve shows how far that holds.

@@ -137,6 +137,7 @@ def cost_chunk(spec: SearchSpec, micro_batch: int, plans: list[ParallelPlan]) ->
             step_time_s=e.step_time_s,
             mfu=e.mfu,
             cost_usd=e.cost_usd,
+            cost_at_cost_usd=e.cost_at_cost_usd,
             energy_j=e.energy_j,
             memory_bytes=e.memory_bytes_per_device["total"],
             bottleneck=e.bottleneck,

@@ -64,7 +64,7 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
     console.print("why:", *why, sep="\n  ", highlight=False)
 
     t = Table(title=f"training campaign: {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs")
-    cols = ["system", "devices", "days", "MWh", "cost"]
+    cols = ["system", "devices", "days", "MWh", "rental", "at cost"]
     if camp.get("target_days"):
         cols.append(f"devices for {camp['target_days']:g} d")
     for col in cols:
@@ -75,7 +75,8 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
             f"{c['devices']:,}",
             f"{c['days']:,.3g}",
             f"{c['energy_mwh']:,.3g}",
-            f"${c['cost_usd']:,.0f}",
+            f"${c['cost_usd']:,.0f}" if c["rented"] else "—",
+            f"${c['cost_at_cost_usd']:,.0f}",
         ]
         if "devices_for_target" in c:
             row.append(f"{c['devices_for_target']:,}")
@@ -229,10 +230,11 @@ def write_html(doc: dict[str, Any], capacity_bytes: dict[str, float]) -> None:
         "memory per device of the best plan against capacity",
     )
     campaign = h.table(
-        ["system", "devices", "days", "energy (MWh)", "cost ($)"]
+        ["system", "devices", "days", "energy (MWh)", "rental ($, preset price)", "at cost ($, capex + power)"]
         + (["devices for target"] if camp.get("target_days") else []),
         [
-            [c["system"], f"{c['devices']:,}", f"{c['days']:.3g}", f"{c['energy_mwh']:,.3g}", f"{c['cost_usd']:,.0f}"]
+            [c["system"], f"{c['devices']:,}", f"{c['days']:.3g}", f"{c['energy_mwh']:,.3g}"]
+            + [f"{c['cost_usd']:,.0f}" if c["rented"] else "—", f"{c['cost_at_cost_usd']:,.0f}"]
             + ([f"{c['devices_for_target']:,}"] if "devices_for_target" in c else [])
             for c in doc["campaign"]
         ],
