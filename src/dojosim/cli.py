@@ -555,9 +555,8 @@ def compare_command(
     a fleet of --fleet-eflops, Dojo's share of training, and the public claims recomputed."""
     from rich.progress import Progress
 
-    from dojosim.hardware import load_system, size_system
+    from dojosim.hardware import load_system
     from dojosim.perf import compare as cmp
-    from dojosim.perf.device import device_model
     from dojosim.report import compare_view
 
     names = [n.strip() for n in systems.split(",") if n.strip()]
@@ -600,10 +599,7 @@ def compare_command(
         "break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200": cmp.break_even_price(results, "dojo-v1", "dgx-b200"),
         "report": out,
     }
-    capacity = {
-        r.system: device_model(size_system(load_system(r.system), r.devices)).capacity_bytes for r in results if r.best
-    }
-    compare_view.write_html(doc, capacity)
+    compare_view.write_html(doc)
     if as_json:
         _emit(doc)
         return

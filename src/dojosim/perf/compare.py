@@ -104,6 +104,7 @@ class SystemResult:
     costed: int = 0
     scaling: list[dict[str, Any]] | None = None
     roofline: dict[str, Any] | None = None
+    capacity_bytes: float = 0.0  # memory per device of the system at the budget (near + far tiers)
 
 
 def compare(
@@ -143,8 +144,9 @@ def compare(
                 if fraction == 1.0:
                     result.error = str(exc)
                 found = None
-            for _ in merged if progress else ():
-                progress(name)
+            if progress:
+                for _ in merged:
+                    progress(name)
             if found is None:
                 continue
             best = min(found["rows"], key=lambda r: r["step_time_s"])
@@ -160,6 +162,7 @@ def compare(
                 result.best, result.costed = best, found["costed"]
                 engine = engine_for(spec, best["micro_batch"])
                 result.roofline = engine.roofline(plan_of(spec, best))
+                result.capacity_bytes = engine.device.capacity_bytes
         out.append(result)
     return out
 
@@ -170,8 +173,7 @@ def scale_out(model: str, system: str, row: dict[str, Any], devices: int, seq: i
     data-parallel reduction over the top-level network is costed, not assumed."""
     step = math.lcm(row["devices"], _unit(system, devices))  # whole replicas in whole units of the machine
     devices = max(1, math.ceil(devices / step)) * step
-    replicas = devices // row["devices"]
-    devices, batch = row["devices"] * replicas, row["global_batch"] * replicas
+    batch = row["global_batch"] * (devices // row["devices"])
     spec = SearchSpec(model, system, devices, batch, seq)
     e = engine_for(spec, row["micro_batch"]).estimate(plan_of(spec, row))
     return {

@@ -97,9 +97,11 @@ class Engine:
             "vector": dev.peak("fp32") or dev.peak("bf16"),
         }
 
-    def _class_seconds(self, c: OpClass, tp: int, cp: int, sp: bool, precision: str) -> tuple[float, float, float]:
+    def _class_seconds(
+        self, c: OpClass, tp: int, cp: int, sp: bool, precision: str, peaks: dict[str, float]
+    ) -> tuple[float, float, float]:
         """(seconds, FLOPs, bytes) of every op of one class on one device, for one micro-batch."""
-        dev, peaks = self.device, self._peaks(precision)
+        dev = self.device
         bw = dev.near.bytes_per_s
         share = 1.0 / cp
         if c.tp_rule == "tp" or sp:
@@ -129,11 +131,11 @@ class Engine:
         cached = self._stage_cache.get(key)
         if cached is not None:
             return cached
-        host_s = self.device.host_overhead_s
+        host_s, peaks = self.device.host_overhead_s, self._peaks(precision)
         names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "bytes")
         acc = {r: dict.fromkeys(names, 0.0) for r in ("block", "pre", "post")}
         for c in self.profile.classes:
-            t, _, nbytes = self._class_seconds(c, tp, cp, sp, precision)
+            t, _, nbytes = self._class_seconds(c, tp, cp, sp, precision, peaks)
             a = acc[c.region]
             a[c.phase] += t
             a[c.phase + "_host"] += host_s * c.count
@@ -157,15 +159,15 @@ class Engine:
         """The plan's ops on this device's roofline: per op kind and phase, FLOPs, bytes and modelled seconds
         on the busiest stage for one micro-batch, with the ceilings they sit under."""
         groups: dict[tuple[str, str], list[float]] = {}
-        stage = self.stage_share(plan)
+        stage, peaks = self.stage_share(plan), self._peaks(plan.precision)
         for c in self.profile.classes:
-            t, flops, nbytes = self._class_seconds(c, plan.tp, plan.cp, plan.sequence_parallel, plan.precision)
+            t, flops, nbytes = self._class_seconds(c, plan.tp, plan.cp, plan.sequence_parallel, plan.precision, peaks)
             weight = stage if c.region == "block" else 1.0
             g = groups.setdefault((c.kind, c.phase), [0.0, 0.0, 0.0])
             g[0] += t * weight
             g[1] += flops * weight
             g[2] += nbytes * weight
-        dev, peaks = self.device, self._peaks(plan.precision)
+        dev = self.device
         total_s = sum(g[0] for g in groups.values()) or 1.0
         points = [
             {"kind": kind, "phase": phase, "seconds": s, "flops": f, "bytes": b, "time_share": s / total_s}

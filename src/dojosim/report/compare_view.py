@@ -28,6 +28,35 @@ def _per_million(b: dict[str, Any], key: str) -> float:
     return b[key] / b["global_batch"] * 1e6
 
 
+def _campaign_cells(c: dict[str, Any]) -> list[str]:
+    cells = [c["system"], f"{c['devices']:,}", f"{c['days']:,.3g}", f"{c['energy_mwh']:,.3g}"]
+    cells += [f"{c['cost_usd']:,.0f}" if c["rented"] else "—", f"{c['cost_at_cost_usd']:,.0f}"]
+    return cells + ([f"{c['devices_for_target']:,}"] if "devices_for_target" in c else [])
+
+
+SHARE_HEADERS = [
+    "Dojo system",
+    "devices",
+    "GPUs beside it",
+    "share of peak",
+    "share of work",
+    "devices for 5%",
+    "devices for 10%",
+]
+
+
+def _share_cells(s: dict[str, Any]) -> list[str]:
+    return [
+        s["system"],
+        f"{s['devices']:,}",
+        f"{s['gpu_devices']:,.0f}",
+        f"{100 * s['share_of_peak']:.1f}%",
+        f"{100 * s['share_of_work']:.1f}%",
+        f"{s['devices_for_5pct']:,.0f}",
+        f"{s['devices_for_10pct']:,.0f}",
+    ]
+
+
 def _budget_text(doc: dict[str, Any]) -> str:
     scale, unit = BUDGET_UNITS[doc["normalize"]]
     return f"{doc['budget'] / scale:,.3g} {unit}"
@@ -64,23 +93,13 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
     console.print("why:", *why, sep="\n  ", highlight=False)
 
     t = Table(title=f"training campaign: {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs")
-    cols = ["system", "devices", "days", "MWh", "rental", "at cost"]
+    cols = ["system", "devices", "days", "MWh", "rental ($)", "at cost ($)"]
     if camp.get("target_days"):
         cols.append(f"devices for {camp['target_days']:g} d")
     for col in cols:
         t.add_column(col, justify="right" if col != "system" else "left")
     for c in doc["campaign"]:
-        row = [
-            c["system"],
-            f"{c['devices']:,}",
-            f"{c['days']:,.3g}",
-            f"{c['energy_mwh']:,.3g}",
-            f"${c['cost_usd']:,.0f}" if c["rented"] else "—",
-            f"${c['cost_at_cost_usd']:,.0f}",
-        ]
-        if "devices_for_target" in c:
-            row.append(f"{c['devices_for_target']:,}")
-        t.add_row(*row)
+        t.add_row(*_campaign_cells(c))
     console.print(t)
 
     if doc["fleet"]:
@@ -106,26 +125,10 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
             title=f"share of training: each Dojo cluster beside {doc['share'][0]['gpu']} up to "
             f"{doc['fleet_eflops']:g} EFLOPS"
         )
-        for col in (
-            "Dojo system",
-            "devices",
-            "GPUs beside it",
-            "share of peak",
-            "share of work",
-            "devices for 5%",
-            "devices for 10%",
-        ):
+        for col in SHARE_HEADERS:
             t.add_column(col)
-        for s in doc["share"]:
-            t.add_row(
-                s["system"],
-                f"{s['devices']:,}",
-                f"{s['gpu_devices']:,.0f}",
-                f"{100 * s['share_of_peak']:.1f}%",
-                f"{100 * s['share_of_work']:.1f}%",
-                f"{s['devices_for_5pct']:,.0f}",
-                f"{s['devices_for_10pct']:,.0f}",
-            )
+        for row in doc["share"]:
+            t.add_row(*_share_cells(row))
         console.print(t)
 
     eq = doc.get("h100_equivalents")
@@ -152,7 +155,7 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
 # ----------------------------------------------------------------------------------------------- HTML
 
 
-def write_html(doc: dict[str, Any], capacity_bytes: dict[str, float]) -> None:
+def write_html(doc: dict[str, Any]) -> None:
     results = [r for r in doc["results"] if r["best"]]
     camp = doc["campaign_spec"]
     samples = camp["dataset_samples"] * camp["epochs"]
@@ -226,18 +229,13 @@ def write_html(doc: dict[str, Any], capacity_bytes: dict[str, float]) -> None:
         "whatever does not fit in SRAM; dotted: the achievable matmul rate.</p>"
     )
     memory = h.memory_bars(
-        [(r["system"], r["best"]["memory_bytes"], capacity_bytes[r["system"]]) for r in results],
+        [(r["system"], r["best"]["memory_bytes"], r["capacity_bytes"]) for r in results],
         "memory per device of the best plan against capacity",
     )
     campaign = h.table(
         ["system", "devices", "days", "energy (MWh)", "rental ($, preset price)", "at cost ($, capex + power)"]
         + (["devices for target"] if camp.get("target_days") else []),
-        [
-            [c["system"], f"{c['devices']:,}", f"{c['days']:.3g}", f"{c['energy_mwh']:,.3g}"]
-            + [f"{c['cost_usd']:,.0f}" if c["rented"] else "—", f"{c['cost_at_cost_usd']:,.0f}"]
-            + ([f"{c['devices_for_target']:,}"] if "devices_for_target" in c else [])
-            for c in doc["campaign"]
-        ],
+        [_campaign_cells(c) for c in doc["campaign"]],
     )
     be = doc["break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200"]
     rental = (
@@ -271,27 +269,8 @@ def write_html(doc: dict[str, Any], capacity_bytes: dict[str, float]) -> None:
     share_rows = doc["share"]
     share = (
         h.table(
-            [
-                "Dojo system",
-                "devices",
-                f"{share_rows[0]['gpu']} beside it",
-                "share of peak",
-                "share of work",
-                "devices for 5%",
-                "devices for 10%",
-            ],
-            [
-                [
-                    s["system"],
-                    f"{s['devices']:,}",
-                    f"{s['gpu_devices']:,.0f}",
-                    f"{100 * s['share_of_peak']:.1f}%",
-                    f"{100 * s['share_of_work']:.1f}%",
-                    f"{s['devices_for_5pct']:,.0f}",
-                    f"{s['devices_for_10pct']:,.0f}",
-                ]
-                for s in share_rows
-            ],
+            [f"{share_rows[0]['gpu']} beside it" if h == "GPUs beside it" else h for h in SHARE_HEADERS],
+            [_share_cells(row) for row in share_rows],
         )
         + '<p class="note">The articles say Dojo would carry "5-10%" of Tesla\'s training. Read here as a share of '
         f"work: each Dojo cluster at the budget, beside a {share_rows[0]['gpu']} fleet that makes up the rest of "

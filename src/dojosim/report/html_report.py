@@ -169,8 +169,9 @@ def roofline_chart(title: str, roofs: dict[str, Any], points: list[dict[str, Any
     """Op groups (kind x phase) on a log-log roofline: FLOP per byte against achieved FLOP/s, circle area by
     share of compute time; ceilings for the peak, the achievable matmul rate and each memory tier."""
     height, left, bottom, top = 368, 62, 56, 64
-    on_plot = [p for p in points if p["flops"] > 0 and p["bytes"] > 0 and p["seconds"] > 0]
-    off_share = sum(p["time_share"] for p in points if p not in on_plot)
+    plotted = [p["flops"] > 0 and p["bytes"] > 0 and p["seconds"] > 0 for p in points]
+    on_plot = [p for p, keep in zip(points, plotted, strict=True) if keep]
+    off_share = sum(p["time_share"] for p, keep in zip(points, plotted, strict=True) if not keep)
     peak = roofs["peak_flops_per_s"]
     bws = [(roofs["near_name"], roofs["near_bytes_per_s"], "")]
     if roofs.get("far_bytes_per_s"):
