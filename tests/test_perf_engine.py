@@ -248,3 +248,28 @@ def test_roofline_points_add_up_to_the_modelled_compute(profile):
             achieved = pt["flops"] / pt["seconds"]
             assert achieved <= roof["roofs"]["peak_flops_per_s"]
             assert achieved <= pt["flops"] / pt["bytes"] * roof["roofs"]["near_bytes_per_s"] * (1 + 1e-9)
+
+
+def test_host_floor_counts_every_dispatched_op_views_included(profile):
+    # With a huge per-op host cost every pass is host-bound: its time is the number of dispatched ops (kernels
+    # and views alike, both go through the dispatcher) times that cost.
+    host_s = 1.0
+    eng = engine(profile, devices=8, overrides=[f"h100.host_overhead_s={host_s}"])
+    graph = profile.graph
+    block_fwd = [op for op in graph.ops if op.phase == "fwd" and op.module.startswith(graph.block_path)]
+    views = sum(op.kind == "view" for op in block_fwd)
+    assert views > 0
+    block = eng._region_costs(1, 1, False, "bf16")[0]
+    assert block.fwd_s == pytest.approx(host_s * len(block_fwd))
+
+
+def test_gradient_reduction_after_backward_is_fully_exposed(profile):
+    eng = engine(profile, devices=64)
+    overlapped = eng.estimate(plan(devices=64, global_batch=64))
+    after = eng.estimate(plan(devices=64, global_batch=64, overlap_grad_reduce=False))
+    reduce_s = next(c for c in after.details["collectives"] if c["group"] == "dp")["seconds_each"]
+    assert after.breakdown_s["dp_comm"] == pytest.approx(reduce_s)
+    assert overlapped.breakdown_s["dp_comm"] < after.breakdown_s["dp_comm"]
+    assert after.step_time_s - overlapped.step_time_s == pytest.approx(
+        after.breakdown_s["dp_comm"] - overlapped.breakdown_s["dp_comm"]
+    )

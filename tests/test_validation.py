@@ -81,3 +81,19 @@ def test_public_validation_is_no_worse_than_the_ratchet():
     """The CI ratchet: the whole public set, predicted with the shipped presets (first run captures ~200 graphs)."""
     summary = ratchet.current()
     assert ratchet.regressions(summary, ratchet.recorded()) == []
+
+
+def test_the_fitted_host_cost_is_what_the_fit_finds_and_the_held_out_half_agrees():
+    """The one fitted knob: the preset must hold the value the hash-split fit picks (graphs cached by the ratchet
+    test above), and the held-out half must do about as well as the half it was fitted on."""
+    from dojosim.hardware import load_system
+    from dojosim.validation.fit import fit_host_overhead, split
+
+    rows = read_table(public_table_path())
+    fit_rows, held_rows = split(rows)
+    assert {r.id for r in fit_rows}.isdisjoint(r.id for r in held_rows) and len(fit_rows) + len(held_rows) == len(rows)
+    out = fit_host_overhead("dgx-a100", rows)
+    figure = load_system("dgx-a100").device.host_overhead_s
+    assert figure.status == "fitted" and figure.value == pytest.approx(out["best_s"])
+    held, fitted = out["held_out_half"]["median_abs_pct_error"], out["fit_half"]["median_abs_pct_error"]
+    assert held < 10.0 and held < 1.5 * fitted

@@ -1,5 +1,7 @@
 """Capture: real PyTorch steps under fake tensors, checked against published counts and formulas."""
 
+import math
+
 import pytest
 
 from dojosim.errors import InputError
@@ -191,3 +193,33 @@ def test_unfused_attention_does_the_same_matmul_work_but_keeps_the_scores():
     assert not any(op.kind == "attention" for op in unfused.ops)
     scores = 2 * 4 * 256 * 256 * 2  # batch x heads x s x s, bf16, per layer
     assert unfused.activation_bytes > fused.activation_bytes + 2 * scores
+
+
+def test_unfused_attention_passes_over_the_scores_as_megatron_did():
+    # One fused scale-mask-softmax kernel and one dropout kernel each way; a CPU-style graph (mask fill, scale,
+    # bernoulli, divide, multiply) would charge a pre-2023 Megatron run for passes its GPU never made.
+    g = graph("gpt(layers=2,hidden=128,heads=4,vocab=500,positions=256,unfused_attention=1)", 2, 256)
+    score_elems = 2 * 4 * 256 * 256  # batch x heads x s x s
+    over_scores = [
+        op.name.removeprefix("aten.")
+        for op in g.ops
+        if op.kind != "view" and any(math.prod(shape) == score_elems for shape in op.out_shapes)
+    ]
+    # Per layer: forward the score matmul, softmax, dropout; backward the probabilities' gradient matmul and
+    # the two conjugates.
+    per_layer = ["bmm", "_masked_softmax", "native_dropout", "bmm", "native_dropout_backward", "_softmax_backward_data"]
+    assert sorted(over_scores) == sorted(per_layer * 2)
+
+
+def test_unfused_attention_computes_the_same_causal_attention():
+    import torch
+
+    from dojosim.workload.models.transformer import GPT
+
+    torch.manual_seed(0)
+    unfused = GPT(2, 32, 4, 50, positions=16, fused_attention=False).eval()
+    fused = GPT(2, 32, 4, 50, positions=16, fused_attention=True).eval()
+    fused.load_state_dict(unfused.state_dict())
+    tokens = torch.randint(0, 50, (2, 16))
+    with torch.no_grad():
+        assert torch.allclose(unfused(tokens), fused(tokens), atol=1e-4)

@@ -167,6 +167,13 @@ def simulate_command(
     zero: Annotated[int, typer.Option("--zero", help="ZeRO stage 0-3 (3 = FSDP).")] = 0,
     recompute: Annotated[str, typer.Option("--recompute", help="none, selective or full.")] = "none",
     sequence_parallel: Annotated[bool, typer.Option("--sequence-parallel/--no-sequence-parallel")] = False,
+    overlap_grad_reduce: Annotated[
+        bool,
+        typer.Option(
+            "--overlap-grad-reduce/--no-overlap-grad-reduce",
+            help="Reduce gradients under the backward pass (DDP, FSDP) or after it (pre-2023 Megatron, DeepSpeed).",
+        ),
+    ] = True,
     precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32 matmuls.")] = "bf16",
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
     overrides: SetOption = None,
@@ -190,6 +197,7 @@ def simulate_command(
         recompute=recompute,
         sequence_parallel=sequence_parallel,
         precision=precision,
+        overlap_grad_reduce=overlap_grad_reduce,
     )
     sim = simulate(model, system, plan, overrides, optimizer)
     doc = {"model": model, "system": sim.sized.system.name, "devices": sim.sized.devices, **sim.estimate.as_dict()}

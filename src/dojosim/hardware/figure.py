@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 
-# Most to least trusted. 'user' marks a value the user set (file or --set) for a what-if study.
-STATUSES = ("sourced", "sourced-2nd", "estimate", "user", "claimed", "projection")
+# Most to least trusted. 'fitted' marks a knob fitted on half of the public validation rows (the other half
+# reports its error: python -m dojosim.validation.fit); 'user' a value the user set for a what-if study.
+STATUSES = ("sourced", "sourced-2nd", "estimate", "fitted", "user", "claimed", "projection")
 _RANK = {status: rank for rank, status in enumerate(STATUSES)}
 
 

@@ -25,6 +25,9 @@ class ParallelPlan:
     recompute: str = "none"
     sequence_parallel: bool = False
     precision: str = "bf16"
+    # Gradient reduction bucketed under the backward pass (PyTorch DDP/FSDP, Megatron --overlap-grad-reduce);
+    # False: it starts after the last backward (Megatron's pre-2023 local DDP, DeepSpeed without ZeRO).
+    overlap_grad_reduce: bool = True
 
     @property
     def dp(self) -> int:

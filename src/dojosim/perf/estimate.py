@@ -142,6 +142,8 @@ class Engine:
             a["bytes"] += nbytes
             if c.attention_core and c.phase == "fwd":
                 a["att_fwd"] += t
+        for (region, phase), n in self.profile.view_ops:
+            acc[region][phase + "_host"] += host_s * n
         # The host issues ops while the device runs earlier ones: a pass takes the longer of the two.
         out = tuple(
             StageCosts(
@@ -391,6 +393,7 @@ class Engine:
                 note(kind, "all_gather (weights)", weight_bytes, gathers, span, gather)
             dp_comm += t
         hide = DP_OVERLAP_EMPIRICAL_FRACTION * (bwd if plan.zero < 3 else m * compute_mb)
+        hide = hide if plan.overlap_grad_reduce else 0.0
         dp_exposed = max(0.0, dp_comm - hide)
 
         opt_params = mem["params_per_device"] / (plan.dp if plan.zero >= 1 else 1)

@@ -34,6 +34,7 @@ class OpClass:
 class WorkloadProfile:
     graph: Graph
     classes: tuple[OpClass, ...]
+    view_ops: tuple[tuple[tuple[str, str], int], ...]  # ((region, phase), count): dispatched, launch no kernel
     hidden: int
     layers: int
     block_params: float
@@ -73,21 +74,23 @@ def build_profile(graph: Graph) -> WorkloadProfile:
                 first_block[op.phase] = i
             last_block[op.phase] = i
     counter: Counter[OpClass] = Counter()
+    views: Counter[tuple[str, str]] = Counter()  # (region, phase) -> view ops: host dispatch, no kernel
     kv_bytes = model_flops = max_op_bytes = 0.0
     opt_ops = 0
     for i, op in enumerate(graph.ops):
         if op.phase == "opt":
             opt_ops += op.kind != "view"
             continue
-        if op.kind == "view":
-            continue
-        model_flops += op.flops
         if _is_block(op.module, bp):
             region = "block"
         elif op.phase == "fwd":
             region = "pre" if first_block["fwd"] is None or i < first_block["fwd"] else "post"
         else:
             region = "post" if last_block["bwd"] is None or i < (first_block["bwd"] or 0) else "pre"
+        if op.kind == "view":
+            views[(region, op.phase)] += 1
+            continue
+        model_flops += op.flops
         stream = any(shape and shape[-1] == hidden for shape in op.out_shapes) if hidden else True
         tp_rule = "tp" if op.kind in MATRIX_KINDS or not stream else "sp"
         attention_core = op.kind in ("attention", "softmax")
@@ -121,6 +124,7 @@ def build_profile(graph: Graph) -> WorkloadProfile:
     return WorkloadProfile(
         graph=graph,
         classes=classes,
+        view_ops=tuple(sorted(views.items())),
         hidden=hidden,
         layers=graph.layers if bp else 0,
         block_params=block_params,

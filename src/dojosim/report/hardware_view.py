@@ -22,6 +22,7 @@ STATUS_STYLE = {
     "sourced": "green",
     "sourced-2nd": "green",
     "estimate": "yellow",
+    "fitted": "yellow",
     "user": "cyan",
     "claimed": "magenta",
     "projection": "red",

@@ -51,19 +51,28 @@ class RowResult:
         }
 
 
-# What software ran, per source, where it changes the graph. Megatron-LM added fused (flash) attention in
-# 2023 (--use-flash-attn); the 2021 and 2022 Megatron papers and vTrain's Megatron-DeepSpeed runs predate it
-# and materialize the attention scores. A source-level fact about the measured stack, not a per-row knob.
-UNFUSED_ATTENTION_SOURCES = {
+# What software ran, per source, where it changes the graph or the schedule: Megatron-LM before 2023 (and the
+# Megatron-DeepSpeed fork vTrain measured) materialized the attention scores (fused attention came with
+# --use-flash-attn, 2023) and reduced data-parallel gradients after the last backward, not under it (the
+# default "local" DDP had no overlap; --overlap-grad-reduce came in 2023; DeepSpeed without ZeRO reduces after
+# backward too). Source-level facts about the measured stack, not per-row knobs.
+PRE_2023_MEGATRON_SOURCES = {
     "VIA-Research/vTrain": "Megatron-DeepSpeed (vTrain, 2023-24 data; no flash-attention flag in its configs)",
     "Narayanan": "Megatron-LM, Narayanan et al. 2021 (before FlashAttention, 2022)",
     "Korthikanti": "Megatron-LM, Korthikanti et al. 2022 (selective recompute of the unfused attention core)",
 }
 
+# Where a source's machine differs from the named preset, what its own files say it was. vTrain's configs give
+# 800 Gb/s of inter-node bandwidth per 8-GPU node (inter_node_bandwidth: 800), i.e. 4 x 200 Gb/s HDR: half of a
+# DGX A100's eight NICs.
+MEASURED_SYSTEM_OVERRIDES = {
+    "VIA-Research/vTrain": ["node.nic_bytes_per_s_per_device=12.5e9"],
+}
+
 
 def model_of(row: Row) -> str:
     """The row's model, with the attention implementation its framework ran."""
-    if row.source_key in UNFUSED_ATTENTION_SOURCES and row.model.startswith("gpt(") and "unfused" not in row.model:
+    if row.source_key in PRE_2023_MEGATRON_SOURCES and row.model.startswith("gpt(") and "unfused" not in row.model:
         return row.model[:-1] + ",unfused_attention=1)"
     return row.model
 
@@ -83,6 +92,7 @@ def plan_of(row: Row) -> ParallelPlan:
         recompute=row.recompute,
         sequence_parallel=row.sequence_parallel,
         precision=row.precision,
+        overlap_grad_reduce=row.source_key not in PRE_2023_MEGATRON_SOURCES,
     )
     if row.dp is not None and row.dp != plan.dp:
         raise InputError(f"dp={row.dp} but gpus / (tp x pp x cp) = {plan.dp}")
@@ -94,11 +104,12 @@ def predict_row(row: Row, engines: dict[tuple[Any, ...], Engine]) -> RowResult:
         model = model_of(row)
         spec, _ = check_request(model, row.micro_batch, row.seq_len if row.seq_len > 1 else None)
         plan = plan_of(row)
-        key = (model, row.micro_batch, row.seq_len, row.system, row.gpus)
+        overrides = MEASURED_SYSTEM_OVERRIDES.get(row.source_key, [])
+        key = (model, row.micro_batch, row.seq_len, row.system, row.gpus, *overrides)
         engine = engines.get(key)
         if engine is None:
             graph = get_graph(model, row.micro_batch, row.seq_len if spec.has_sequence else None)
-            engine = Engine(graph, size_system(load_system(row.system), row.gpus))
+            engine = Engine(graph, size_system(load_system(row.system, overrides), row.gpus))
             engines[key] = engine
         est = engine.estimate(plan)
     except InputError as exc:

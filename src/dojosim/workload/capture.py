@@ -18,6 +18,11 @@ from dojosim.errors import InputError
 from dojosim.workload.graph import Graph, Op, role_of
 from dojosim.workload.ops import IGNORED_NAMESPACES, IGNORED_OPS, flops_of, kind_of
 
+# Ops a fake tensor can only run by falling back to the real kernel (allocating every byte) because torch ships
+# no meta kernel for them: each gets a shape-only one here, so capture never allocates.
+_META_KERNELS = torch.library.Library("aten", "IMPL")
+_META_KERNELS.impl("_masked_softmax", lambda x, mask, dim=None, mask_type=None: torch.empty_like(x), "Meta")
+
 OPTIMIZERS = ("adamw", "sgd")
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 

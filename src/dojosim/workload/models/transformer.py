@@ -8,12 +8,37 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def unfused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float) -> torch.Tensor:
-    """Attention as frameworks ran it before fused kernels (Megatron-LM/DeepSpeed until 2023): the scores are
-    materialized, masked, soft-maxed and dropped out in memory."""
-    scores = torch.matmul(q, k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-    causal = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).triu(1)
-    probs = F.dropout(F.softmax(scores.masked_fill(causal, float("-inf")), dim=-1), p=dropout)
+class _MaskedSoftmax(torch.autograd.Function):
+    """Scale-mask-softmax in one pass each way, as Megatron's fused kernel (scaled_upper_triang_masked_softmax)
+    runs it; its backward needs only the probabilities."""
+
+    @staticmethod
+    def forward(ctx, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        probs = torch.ops.aten._masked_softmax(scores, mask, -1, 0)  # mask type 0: one (s, s) mask for all
+        ctx.save_for_backward(probs)
+        return probs
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (probs,) = ctx.saved_tensors
+        return torch.ops.aten._softmax_backward_data(grad, probs, -1, probs.dtype), None
+
+
+def causal_mask(seq: int, device: torch.device) -> torch.Tensor:
+    """True above the diagonal: the positions a token may not attend to."""
+    return torch.ones(seq, seq, dtype=torch.bool, device=device).triu(1)
+
+
+def unfused_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, dropout: float
+) -> torch.Tensor:
+    """Attention as Megatron-LM ran it before fused attention kernels (until 2023): the scores are materialized
+    by one scaled batched matmul, then one fused scale-mask-softmax kernel and one dropout kernel pass over them.
+    (Written op by op, a CPU graph would add mask, scale and dropout passes a GPU run never made.)"""
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))
+    probs = _MaskedSoftmax.apply(scores, mask)
+    if dropout:
+        probs = torch.ops.aten.native_dropout(probs, dropout, True)[0]
     return torch.matmul(probs, v)
 
 
@@ -28,13 +53,14 @@ class GPTBlock(nn.Module):
         self.fc_in = nn.Linear(hidden, ffn)
         self.fc_out = nn.Linear(ffn, hidden)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b, s, h = x.shape
         q, k, v = self.qkv(self.ln_1(x)).view(b, s, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
         if self.fused_attention:
             attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
-            attn = unfused_attention(q, k, v, dropout=0.1 if self.training else 0.0)
+            mask = causal_mask(s, x.device) if mask is None else mask
+            attn = unfused_attention(q, k, v, mask, dropout=0.1 if self.training else 0.0)
         x = x + self.proj(attn.transpose(1, 2).reshape(b, s, h))
         return x + self.fc_out(F.gelu(self.fc_in(self.ln_2(x))))
 
@@ -54,6 +80,7 @@ class GPT(nn.Module):
         fused_attention: bool = True,
     ):
         super().__init__()
+        self.fused_attention = fused_attention
         self.wte = nn.Embedding(vocab, hidden)
         self.wpe = nn.Embedding(positions, hidden)
         self.layers = nn.ModuleList(GPTBlock(hidden, heads, ffn or 4 * hidden, fused_attention) for _ in range(layers))
@@ -64,8 +91,10 @@ class GPT(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.wte(tokens) + self.wpe(torch.arange(tokens.shape[1], device=tokens.device))
+        # The unfused path's mask is built once per step, not once per layer.
+        mask = None if self.fused_attention else causal_mask(tokens.shape[1], tokens.device)
         for block in self.layers:
-            x = block(x)
+            x = block(x, mask)
         return self.lm_head(self.ln_f(x))
 
 
