@@ -223,3 +223,68 @@ def test_unfused_attention_computes_the_same_causal_attention():
     tokens = torch.randint(0, 50, (2, 16))
     with torch.no_grad():
         assert torch.allclose(unfused(tokens), fused(tokens), atol=1e-4)
+
+
+def test_rms_norm_is_one_fused_op_each_way_as_gpus_run_it():
+    # Two norms per Llama block plus the final one: each one op forward and one backward, reading the input
+    # and weight and writing the output and the per-row statistic, not a CPU chain of ~6 passes.
+    g = graph("llama(layers=2,hidden=128,heads=4,kv_heads=2,ffn=256,vocab=500)", 2, 64)
+    # (Backward also sums the residual's gradient with the norm's: an add that autograd places at the norm.)
+    norms = [op for op in g.ops if op.kind == "norm" and op.name != "aten.add"]
+    names = sorted(op.name for op in norms)
+    assert names == sorted(["dojosim.rms_norm"] * 5 + ["dojosim.rms_norm_backward"] * 5)
+    fwd = next(op for op in norms if op.phase == "fwd")
+    x_bytes = 2 * 64 * 128 * 2  # bf16 activations
+    assert fwd.bytes_read == pytest.approx(x_bytes + 128 * 2)
+    assert fwd.bytes_written == pytest.approx(x_bytes + 2 * 64 * 4)  # output + fp32 rstd
+
+
+def test_fused_rms_norm_matches_torch_rms_norm_forward_and_backward():
+    import torch
+
+    from dojosim.workload.models.transformer import FusedRMSNorm
+
+    torch.manual_seed(0)
+    fused, ref = FusedRMSNorm(16), torch.nn.RMSNorm(16, eps=1e-6)
+    with torch.no_grad():
+        fused.weight.uniform_()
+        ref.weight.copy_(fused.weight)
+    x = torch.randn(2, 5, 16, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    grad = torch.randn(2, 5, 16)
+    fused(x).backward(grad)
+    ref(x_ref).backward(grad)
+    assert torch.allclose(fused(x), ref(x_ref), atol=1e-5)
+    assert torch.allclose(x.grad, x_ref.grad, atol=1e-5)
+    assert torch.allclose(fused.weight.grad, ref.weight.grad, atol=1e-5)
+
+
+def test_rope_is_one_fused_op_each_way_and_eager_kernels_are_kept_on_request():
+    spec = "llama(layers=2,hidden=128,heads=4,kv_heads=2,ffn=256,vocab=500{})"
+    fused, eager = graph(spec.format(""), 2, 64), graph(spec.format(",unfused_kernels=1"), 2, 64)
+    names = [op.name for op in fused.ops]
+    assert names.count("dojosim.rope") == 2 * 2 and names.count("dojosim.rope_backward") == 2 * 2  # q, k per layer
+    assert not any(name.startswith("dojosim.") for name in (op.name for op in eager.ops))
+
+    def pointwise_bytes(g: Graph) -> float:
+        return sum(op.bytes_read + op.bytes_written for op in g.ops if op.kind in ("elementwise", "norm", "copy"))
+
+    # Same matmul work; the eager graph moves the norm and rotation tensors several more times.
+    assert _matmul_flops(eager) == pytest.approx(_matmul_flops(fused), rel=1e-6)
+    assert pointwise_bytes(eager) > 1.5 * pointwise_bytes(fused)
+
+
+def test_fused_rope_matches_apply_rope_forward_and_backward():
+    import torch
+
+    from dojosim.workload.models.transformer import apply_rope, rope_tables
+
+    torch.manual_seed(0)
+    cos, sin = (t.double() for t in rope_tables(5, 8, 10000.0, torch.device("cpu")))
+    x = torch.randn(2, 3, 5, 8, dtype=torch.double, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    grad = torch.randn(2, 3, 5, 8, dtype=torch.double)
+    out, ref = torch.ops.dojosim.rope(x, cos, sin), apply_rope(x_ref, cos, sin)
+    out.backward(grad)
+    ref.backward(grad)
+    assert torch.allclose(out, ref) and torch.allclose(x.grad, x_ref.grad)

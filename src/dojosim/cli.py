@@ -174,6 +174,13 @@ def simulate_command(
             help="Reduce gradients under the backward pass (DDP, FSDP) or after it (pre-2023 Megatron, DeepSpeed).",
         ),
     ] = True,
+    overlap_tp_comm: Annotated[
+        bool,
+        typer.Option(
+            "--overlap-tp-comm/--no-overlap-tp-comm",
+            help="Run backward's tensor-parallel collectives under the weight-gradient GEMMs (Megatron, NeMo).",
+        ),
+    ] = False,
     precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32 matmuls.")] = "bf16",
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
     overrides: SetOption = None,
@@ -198,6 +205,7 @@ def simulate_command(
         sequence_parallel=sequence_parallel,
         precision=precision,
         overlap_grad_reduce=overlap_grad_reduce,
+        overlap_tp_comm=overlap_tp_comm,
     )
     sim = simulate(model, system, plan, overrides, optimizer)
     doc = {"model": model, "system": sim.sized.system.name, "devices": sim.sized.devices, **sim.estimate.as_dict()}

@@ -28,6 +28,9 @@ class ParallelPlan:
     # Gradient reduction bucketed under the backward pass (PyTorch DDP/FSDP, Megatron --overlap-grad-reduce);
     # False: it starts after the last backward (Megatron's pre-2023 local DDP, DeepSpeed without ZeRO).
     overlap_grad_reduce: bool = True
+    # Backward's tensor-parallel collectives run under the weight-gradient GEMMs (Megatron-LM 2022 on, NeMo);
+    # False: each waits for its collective (PyTorch DTensor tensor parallelism without async TP).
+    overlap_tp_comm: bool = False
 
     @property
     def dp(self) -> int:

@@ -31,6 +31,11 @@ DP_OVERLAP_EMPIRICAL_FRACTION = 0.8
 # Bytes moved by the casts before a low-precision matmul, per byte of the matmul's own bf16 traffic:
 # read the bf16 operand (1) and write its 8-bit copy (0.5).
 LOW_PRECISION_CAST_TRAFFIC = 1.5
+# With asynchronous tensor-parallel communication (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication,
+# 2022 on), backward's all-reduce (or, with sequence parallelism, reduce-scatter) of a column-parallel layer's input
+# gradient runs under that layer's weight-gradient GEMM. Those layers (QKV; MLP up and gate) hold over half a
+# block's weights and a weight-gradient GEMM is half their backward work: a quarter of backward bounds what hides.
+ASYNC_TP_WGRAD_SHARE_OF_BACKWARD = 0.25
 # Share of a micro-batch's compute that hides context parallelism's K/V exchange (ring attention).
 CP_OVERLAP_EMPIRICAL_FRACTION = 0.8
 
@@ -84,6 +89,11 @@ class Engine:
         )
         self._pue = system.pue.value
         self._cost = system.cost
+
+    def set_device(self, device: DeviceModel) -> None:
+        """Cost further plans on `device` (a trial value of an empirical knob); cached stage costs go with it."""
+        self.device = device
+        self._stage_cache.clear()
 
     # ------------------------------------------------------------------------------------------- compute
 
@@ -323,6 +333,11 @@ class Engine:
             per_block = TP_ALLREDUCES_PER_BLOCK * coll.all_reduce_s(stream_bytes, span, links)
             one = coll.all_reduce_s(stream_bytes, span, links)
             tp_comm = passes * layers_here * per_block + 2 * one
+            if plan.overlap_tp_comm:
+                # Backward's collectives (the conjugates of the column-parallel layers' input copies) run while
+                # those layers compute their weight gradients; only what outlasts those GEMMs shows.
+                backward_tp = layers_here * per_block
+                tp_comm -= min(backward_tp, ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * bwd)
             note("tp", "all_reduce", stream_bytes, m * (passes * layers_here * TP_ALLREDUCES_PER_BLOCK + 2), span, one)
         cp_comm = 0.0
         if plan.cp > 1:
@@ -388,8 +403,11 @@ class Engine:
                 scatter = coll.reduce_scatter_s(grad_bytes, span, links)
                 gather = coll.all_gather_s(weight_bytes, span, links)
                 gathers = 1 if plan.zero in (1, 2) else 2 * m  # ZeRO-3 gathers weights for forward and backward
-                t = scatter + gathers * gather
-                note(kind, "reduce_scatter (gradients)", grad_bytes, 1, span, scatter)
+                # With sharded gradients (ZeRO-2/3, FSDP) every micro-batch's backward reduce-scatters its
+                # gradients: there is no full-size buffer to accumulate into. ZeRO-1 accumulates locally.
+                scatters = m if plan.zero >= 2 else 1
+                t = scatters * scatter + gathers * gather
+                note(kind, "reduce_scatter (gradients)", grad_bytes, scatters, span, scatter)
                 note(kind, "all_gather (weights)", weight_bytes, gathers, span, gather)
             dp_comm += t
         hide = DP_OVERLAP_EMPIRICAL_FRACTION * (bwd if plan.zero < 3 else m * compute_mb)

@@ -13,7 +13,6 @@ error. One value then serves every row of the device, whatever the source.
 import argparse
 import dataclasses
 import hashlib
-import statistics
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -42,14 +41,13 @@ def split(rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
 def _predict_all(rows: Sequence[Row], engines: dict[tuple[Any, ...], Engine], host_s: float) -> list[RowResult]:
     """Every row with the trial value; `engines` already holds one engine per row (built once, re-costed)."""
     for engine in engines.values():
-        engine.device = dataclasses.replace(engine.device, host_overhead_s=host_s)
-        engine._stage_cache.clear()  # stage costs include the host floor
+        engine.set_device(dataclasses.replace(engine.device, host_overhead_s=host_s))
     return [predict_row(row, engines) for row in rows]
 
 
 def _median_abs(results: list[RowResult]) -> float:
-    errors = [abs(r.error_pct) for r in results if r.error_pct is not None]
-    return statistics.median(errors) if errors else float("inf")
+    median = summarize(results)["median_abs_pct_error"]
+    return float("inf") if median is None else median
 
 
 def fit_host_overhead(system: str, rows: Sequence[Row]) -> dict[str, Any]:

@@ -62,19 +62,47 @@ PRE_2023_MEGATRON_SOURCES = {
     "Korthikanti": "Megatron-LM, Korthikanti et al. 2022 (selective recompute of the unfused attention core)",
 }
 
-# Where a source's machine differs from the named preset, what its own files say it was. vTrain's configs give
-# 800 Gb/s of inter-node bandwidth per 8-GPU node (inter_node_bandwidth: 800), i.e. 4 x 200 Gb/s HDR: half of a
-# DGX A100's eight NICs.
+# Sources whose Megatron overlapped backward's tensor-parallel collectives with the weight-gradient GEMMs
+# (LinearWithGradAccumulationAndAsyncCommunication: async all-reduce, or reduce-scatter under sequence parallelism).
+# Narayanan et al. (2021) predate it; vTrain's Megatron-DeepSpeed fork is not verified here and keeps the default.
+ASYNC_TP_COMM_SOURCES = {
+    "Korthikanti": "Megatron-LM, Korthikanti et al. 2022 (sequence parallelism with the overlapped reduce-scatter)",
+    "NVIDIA/NeMo": "NeMo 24.07 on Megatron-Core",
+}
+
+# Where a source's machine differs from the named preset, what its own files say it was, per (source, preset).
+# vTrain's configs give 800 Gb/s of inter-node bandwidth per 8-GPU node (inter_node_bandwidth: 800), i.e.
+# 4 x 200 Gb/s HDR: half of a DGX A100's eight NICs. torchtitan's H100 tables ran on Meta's Grand Teton H100s:
+# 96 GB of HBM2e at 2.4 TB/s and a 500 W limit, not the 80 GB HBM3 (3.35 TB/s), 700 W SXM5 of the preset.
 MEASURED_SYSTEM_OVERRIDES = {
-    "VIA-Research/vTrain": ["node.nic_bytes_per_s_per_device=12.5e9"],
+    ("VIA-Research/vTrain", "dgx-a100"): ["node.nic_bytes_per_s_per_device=12.5e9"],
+    ("pytorch/torchtitan", "dgx-h100"): ["device.hbm_bytes_per_s=2.4e12", "device.hbm_bytes=96e9", "device.tdp_w=500"],
+}
+
+
+def system_overrides(row: Row) -> list[str]:
+    return MEASURED_SYSTEM_OVERRIDES.get((row.source_key, row.system), [])
+
+
+# Llama rows whose framework ran RMSNorm and RoPE eagerly, one kernel per pointwise op (`unfused_kernels=1`);
+# every other source fuses them (Transformer Engine in NeMo, torch.compile in torchtitan's later tables).
+# torchtitan's Aug-2024 tables ran its presets (train_configs/llama2_13b.toml, llama3_405b.toml of that time:
+# norm_type = "rmsnorm", compile = false); their float8 rows are left fused, since their 1.6x over bf16 in the
+# same table needs torch.compile's fused casts.
+EAGER_KERNEL_SOURCES = {
+    "pytorch/torchtitan docs/performance.md @3faaa1a0d": "torchtitan presets of Aug 2024: eager, no compile",
 }
 
 
 def model_of(row: Row) -> str:
-    """The row's model, with the attention implementation its framework ran."""
-    if row.source_key in PRE_2023_MEGATRON_SOURCES and row.model.startswith("gpt(") and "unfused" not in row.model:
-        return row.model[:-1] + ",unfused_attention=1)"
-    return row.model
+    """The row's model, with the attention, norm and RoPE kernels its framework ran."""
+    model = row.model
+    if row.source_key in PRE_2023_MEGATRON_SOURCES and model.startswith("gpt(") and "unfused" not in model:
+        model = model[:-1] + ",unfused_attention=1)"
+    eager = any(row.source.startswith(prefix) for prefix in EAGER_KERNEL_SOURCES) and row.precision == "bf16"
+    if eager and model.startswith(("llama(", "moe(")) and "unfused_kernels" not in model:
+        model = model[:-1] + ",unfused_kernels=1)"
+    return model
 
 
 def plan_of(row: Row) -> ParallelPlan:
@@ -93,6 +121,7 @@ def plan_of(row: Row) -> ParallelPlan:
         sequence_parallel=row.sequence_parallel,
         precision=row.precision,
         overlap_grad_reduce=row.source_key not in PRE_2023_MEGATRON_SOURCES,
+        overlap_tp_comm=row.source_key in ASYNC_TP_COMM_SOURCES,
     )
     if row.dp is not None and row.dp != plan.dp:
         raise InputError(f"dp={row.dp} but gpus / (tp x pp x cp) = {plan.dp}")
@@ -104,7 +133,7 @@ def predict_row(row: Row, engines: dict[tuple[Any, ...], Engine]) -> RowResult:
         model = model_of(row)
         spec, _ = check_request(model, row.micro_batch, row.seq_len if row.seq_len > 1 else None)
         plan = plan_of(row)
-        overrides = MEASURED_SYSTEM_OVERRIDES.get(row.source_key, [])
+        overrides = system_overrides(row)
         key = (model, row.micro_batch, row.seq_len, row.system, row.gpus, *overrides)
         engine = engines.get(key)
         if engine is None:

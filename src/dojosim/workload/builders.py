@@ -92,6 +92,7 @@ def _llama(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
             experts=experts,
             top_k=p.get("top_k", 2),
             rope_theta=p["rope_theta"],
+            fused_kernels=not p["unfused_kernels"],
         )
 
     return _decoder_step(name, build, batch, seq, p)

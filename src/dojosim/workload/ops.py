@@ -16,7 +16,7 @@ CONV_OPS = frozenset(
     "_slow_conv2d_forward _slow_conv2d_backward slow_conv3d_forward mkldnn_convolution".split()
 )
 NORM_OPS = frozenset(
-    "native_layer_norm native_layer_norm_backward _fused_rms_norm _fused_rms_norm_backward rms_norm "
+    "native_layer_norm native_layer_norm_backward _fused_rms_norm _fused_rms_norm_backward rms_norm rms_norm_backward "
     "native_batch_norm native_batch_norm_backward _native_batch_norm_legit _native_batch_norm_legit_functional "
     "_native_batch_norm_legit_no_training native_group_norm native_group_norm_backward batch_norm_backward".split()
 )

@@ -31,14 +31,14 @@ FAMILIES: dict[str, Family] = {
     ),
     "llama": Family(
         ("layers", "hidden", "heads", "ffn", "vocab"),
-        {"kv_heads": 0, "rope_theta": 10000.0},
+        {"kv_heads": 0, "rope_theta": 10000.0, "unfused_kernels": 0},
         True,
         4096,
         "Llama: RoPE, RMSNorm, SwiGLU, grouped-query attention",
     ),
     "moe": Family(
         ("layers", "hidden", "heads", "ffn", "vocab"),
-        {"kv_heads": 0, "experts": 8, "top_k": 2, "rope_theta": 10000.0},
+        {"kv_heads": 0, "experts": 8, "top_k": 2, "rope_theta": 10000.0, "unfused_kernels": 0},
         True,
         4096,
         "Llama-style mixture of experts (routing assumed balanced)",
@@ -155,7 +155,7 @@ def parse_model(spec: str) -> ModelSpec:
     full = {**fam.optional, **params}
     for key, value in full.items():
         if (
-            key not in ("untied", "unfused_attention")
+            key not in ("untied", "unfused_attention", "unfused_kernels")
             and value <= 0
             and not (key in ("ffn", "kv_heads", "positions") and value == 0)
         ):

@@ -24,6 +24,71 @@ class _MaskedSoftmax(torch.autograd.Function):
         return torch.ops.aten._softmax_backward_data(grad, probs, -1, probs.dtype), None
 
 
+# RMSNorm as one kernel each way, as GPU training runs it (PyTorch's fused CUDA rms_norm, Transformer Engine,
+# apex FusedRMSNorm, torch.compile): a CPU graph of nn.RMSNorm has ~6 passes forward (an fp32 upcast, square,
+# mean, rsqrt, two multiplies) and ~12 backward, and counts 3-5x the bytes a GPU moves. Opaque custom ops keep
+# it one op in the captured graph; their CPU bodies are the plain formula, so real runs (check-local) still work.
+def _accumulation_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.promote_types(x.dtype, torch.float32)  # statistics in fp32 (or wider) whatever x is
+
+
+@torch.library.custom_op("dojosim::rms_norm", mutates_args=())
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    wide = x.to(_accumulation_dtype(x))
+    rstd = torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + eps)
+    return (wide * rstd).to(x.dtype) * weight, rstd
+
+
+@rms_norm.register_fake
+def _(x: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.empty_like(x), x.new_empty((*x.shape[:-1], 1), dtype=_accumulation_dtype(x))
+
+
+@torch.library.custom_op("dojosim::rms_norm_backward", mutates_args=())
+def rms_norm_backward(
+    grad: torch.Tensor, x: torch.Tensor, rstd: torch.Tensor, weight: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    wide = _accumulation_dtype(x)
+    xhat = x.to(wide) * rstd
+    dxhat = grad.to(wide) * weight.to(wide)
+    dx = rstd * (dxhat - xhat * (dxhat * xhat).mean(-1, keepdim=True))
+    dw = (grad.to(wide) * xhat).reshape(-1, x.shape[-1]).sum(0)
+    return dx.to(x.dtype), dw.to(weight.dtype)
+
+
+@rms_norm_backward.register_fake
+def _(
+    grad: torch.Tensor, x: torch.Tensor, rstd: torch.Tensor, weight: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.empty_like(x), torch.empty_like(weight)
+
+
+def _rms_norm_setup(ctx, inputs: tuple, output: tuple) -> None:
+    x, weight, _ = inputs
+    ctx.save_for_backward(x, output[1], weight)
+
+
+def _rms_norm_grad(ctx, grad: torch.Tensor, _grad_rstd: torch.Tensor) -> tuple:
+    x, rstd, weight = ctx.saved_tensors
+    dx, dw = torch.ops.dojosim.rms_norm_backward(grad, x, rstd, weight)
+    return dx, dw, None
+
+
+rms_norm.register_autograd(_rms_norm_grad, setup_context=_rms_norm_setup)
+
+
+class FusedRMSNorm(nn.Module):
+    """nn.RMSNorm's parameters and numerics, run as one fused op (see rms_norm)."""
+
+    def __init__(self, hidden: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.dojosim.rms_norm(x, self.weight, self.eps)[0]
+
+
 def causal_mask(seq: int, device: torch.device) -> torch.Tensor:
     """True above the diagonal: the positions a token may not attend to."""
     return torch.ones(seq, seq, dtype=torch.bool, device=device).triu(1)
@@ -110,6 +175,46 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
+# RoPE as one kernel each way, as Transformer Engine's fused rotary kernel (NeMo's apply_rope_fusion) and
+# torch.compile run it; eager PyTorch runs apply_rope's ~6 multiplies, adds and a concatenation, each a pass.
+@torch.library.custom_op("dojosim::rope", mutates_args=())
+def fused_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return apply_rope(x, cos, sin)
+
+
+@fused_rope.register_fake
+def _(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("dojosim::rope_backward", mutates_args=())
+def fused_rope_backward(grad: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = grad.shape[-1] // 2
+    g1, g2 = grad[..., :half], grad[..., half:]
+    dx = torch.empty_like(grad)
+    dx[..., 0::2] = g1 * cos + g2 * sin  # the rotation's transpose
+    dx[..., 1::2] = g2 * cos - g1 * sin
+    return dx
+
+
+@fused_rope_backward.register_fake
+def _(grad: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(grad)
+
+
+def _rope_setup(ctx, inputs: tuple, output: torch.Tensor) -> None:
+    _, cos, sin = inputs
+    ctx.save_for_backward(cos, sin)
+
+
+def _rope_grad(ctx, grad: torch.Tensor) -> tuple:
+    cos, sin = ctx.saved_tensors
+    return torch.ops.dojosim.rope_backward(grad, cos, sin), None, None
+
+
+fused_rope.register_autograd(_rope_grad, setup_context=_rope_setup)
+
+
 class SwiGLU(nn.Module):
     def __init__(self, hidden: int, ffn: int):
         super().__init__()
@@ -153,16 +258,32 @@ class BalancedMoE(nn.Module):
         return combined.view(b, s, h)
 
 
+def rms_norm_module(hidden: int, fused: bool) -> nn.Module:
+    """Fused (one op each way, as GPU frameworks run it) or eager nn.RMSNorm: an fp32 upcast, square, mean,
+    rsqrt and two multiplies, each its own kernel, as eager PyTorch ran RMSNorm on GPUs before its fused kernel."""
+    return FusedRMSNorm(hidden) if fused else nn.RMSNorm(hidden, eps=1e-6)
+
+
 class LlamaBlock(nn.Module):
-    def __init__(self, hidden: int, heads: int, kv_heads: int, ffn: int, experts: int = 0, top_k: int = 2):
+    def __init__(
+        self,
+        hidden: int,
+        heads: int,
+        kv_heads: int,
+        ffn: int,
+        experts: int = 0,
+        top_k: int = 2,
+        fused_kernels: bool = True,
+    ):
         super().__init__()
+        self.fused_kernels = fused_kernels  # RMSNorm and RoPE as one kernel each way (else eager, op by op)
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, hidden // heads
-        self.attn_norm = nn.RMSNorm(hidden)
+        self.attn_norm = rms_norm_module(hidden, fused_kernels)
         self.q_proj = nn.Linear(hidden, heads * self.head_dim, bias=False)
         self.k_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
         self.v_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
         self.o_proj = nn.Linear(heads * self.head_dim, hidden, bias=False)
-        self.mlp_norm = nn.RMSNorm(hidden)
+        self.mlp_norm = rms_norm_module(hidden, fused_kernels)
         self.mlp = BalancedMoE(hidden, ffn, experts, top_k) if experts else SwiGLU(hidden, ffn)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -171,7 +292,8 @@ class LlamaBlock(nn.Module):
         q = self.q_proj(h).view(b, s, self.heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(h).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(h).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        rope = torch.ops.dojosim.rope if self.fused_kernels else apply_rope
+        q, k = rope(q, cos, sin), rope(k, cos, sin)
         attn = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.kv_heads != self.heads)
         x = x + self.o_proj(attn.transpose(1, 2).reshape(b, s, -1))
         return x + self.mlp(self.mlp_norm(x))
@@ -191,12 +313,15 @@ class Llama(nn.Module):
         experts: int = 0,
         top_k: int = 2,
         rope_theta: float = 10000.0,
+        fused_kernels: bool = True,
     ):
         super().__init__()
         self.head_dim, self.rope_theta = hidden // heads, rope_theta
         self.embed = nn.Embedding(vocab, hidden)
-        self.layers = nn.ModuleList(LlamaBlock(hidden, heads, kv_heads, ffn, experts, top_k) for _ in range(layers))
-        self.norm = nn.RMSNorm(hidden)
+        self.layers = nn.ModuleList(
+            LlamaBlock(hidden, heads, kv_heads, ffn, experts, top_k, fused_kernels) for _ in range(layers)
+        )
+        self.norm = rms_norm_module(hidden, fused_kernels)
         self.lm_head = nn.Linear(hidden, vocab, bias=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
