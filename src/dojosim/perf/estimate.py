@@ -330,8 +330,8 @@ class Engine:
         if plan.tp > 1:
             span = group_span(self.sized, plan, "tp")
             passes = 2 + (1 if plan.recompute == "full" else 0)  # forward, backward, recomputed forward
-            per_block = TP_ALLREDUCES_PER_BLOCK * coll.all_reduce_s(stream_bytes, span, links)
             one = coll.all_reduce_s(stream_bytes, span, links)
+            per_block = TP_ALLREDUCES_PER_BLOCK * one
             tp_comm = passes * layers_here * per_block + 2 * one
             if plan.overlap_tp_comm:
                 # Backward's collectives (the conjugates of the column-parallel layers' input copies) run while

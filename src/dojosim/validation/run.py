@@ -97,11 +97,16 @@ EAGER_KERNEL_SOURCES = {
 def model_of(row: Row) -> str:
     """The row's model, with the attention, norm and RoPE kernels its framework ran."""
     model = row.model
-    if row.source_key in PRE_2023_MEGATRON_SOURCES and model.startswith("gpt(") and "unfused" not in model:
-        model = model[:-1] + ",unfused_attention=1)"
-    eager = any(row.source.startswith(prefix) for prefix in EAGER_KERNEL_SOURCES) and row.precision == "bf16"
-    if eager and model.startswith(("llama(", "moe(")) and "unfused_kernels" not in model:
-        model = model[:-1] + ",unfused_kernels=1)"
+
+    def with_flag(families: tuple[str, ...], flag: str) -> str:
+        if model.startswith(families) and flag not in model:
+            return f"{model[:-1]},{flag}=1)"
+        return model
+
+    if row.source_key in PRE_2023_MEGATRON_SOURCES:
+        model = with_flag(("gpt(",), "unfused_attention")
+    if any(row.source.startswith(prefix) for prefix in EAGER_KERNEL_SOURCES) and row.precision == "bf16":
+        model = with_flag(("llama(", "moe("), "unfused_kernels")
     return model
 
 

@@ -49,10 +49,10 @@ def rms_norm_backward(
     grad: torch.Tensor, x: torch.Tensor, rstd: torch.Tensor, weight: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     wide = _accumulation_dtype(x)
-    xhat = x.to(wide) * rstd
-    dxhat = grad.to(wide) * weight.to(wide)
+    xhat, grad_wide = x.to(wide) * rstd, grad.to(wide)
+    dxhat = grad_wide * weight.to(wide)
     dx = rstd * (dxhat - xhat * (dxhat * xhat).mean(-1, keepdim=True))
-    dw = (grad.to(wide) * xhat).reshape(-1, x.shape[-1]).sum(0)
+    dw = (grad_wide * xhat).reshape(-1, x.shape[-1]).sum(0)
     return dx.to(x.dtype), dw.to(weight.dtype)
 
 
