@@ -288,3 +288,15 @@ def test_fused_rope_matches_apply_rope_forward_and_backward():
     out.backward(grad)
     ref.backward(grad)
     assert torch.allclose(out, ref) and torch.allclose(x.grad, x_ref.grad)
+
+
+def test_with_switch_turns_on_a_family_switch_and_leaves_other_families_alone():
+    from dojosim.workload.zoo import with_switch
+
+    eager = with_switch("llama2-7b", "unfused_kernels")
+    assert parse_model(eager).params["unfused_kernels"] == 1
+    assert parse_model(eager).params["layers"] == 32  # the zoo name's architecture, spelled out
+    assert with_switch(eager, "unfused_kernels") == eager
+    gpt = "gpt(layers=2,hidden=128,heads=4,vocab=500)"
+    assert with_switch(gpt, "unfused_kernels") == gpt  # GPT has no such switch
+    assert parse_model(with_switch(gpt, "unfused_attention")).params["unfused_attention"] == 1

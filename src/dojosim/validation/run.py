@@ -17,7 +17,7 @@ from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.estimate import Engine
 from dojosim.validation.table import Row
 from dojosim.workload.cache import get_graph
-from dojosim.workload.zoo import check_request
+from dojosim.workload.zoo import check_request, with_switch
 
 
 @dataclass
@@ -97,16 +97,10 @@ EAGER_KERNEL_SOURCES = {
 def model_of(row: Row) -> str:
     """The row's model, with the attention, norm and RoPE kernels its framework ran."""
     model = row.model
-
-    def with_flag(families: tuple[str, ...], flag: str) -> str:
-        if model.startswith(families) and flag not in model:
-            return f"{model[:-1]},{flag}=1)"
-        return model
-
     if row.source_key in PRE_2023_MEGATRON_SOURCES:
-        model = with_flag(("gpt(",), "unfused_attention")
+        model = with_switch(model, "unfused_attention")  # GPT specs; others have no such switch
     if any(row.source.startswith(prefix) for prefix in EAGER_KERNEL_SOURCES) and row.precision == "bf16":
-        model = with_flag(("llama(", "moe("), "unfused_kernels")
+        model = with_switch(model, "unfused_kernels")  # Llama and MoE specs
     return model
 
 

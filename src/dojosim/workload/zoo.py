@@ -185,6 +185,15 @@ def zoo_rows() -> list[dict[str, str]]:
     return rows
 
 
+def with_switch(model: str, key: str) -> str:
+    """`model` with its family's 0/1 switch `key` turned on (canonical spec); unchanged where the family has no
+    such switch or it is already on."""
+    spec = parse_model(model)
+    if key not in FAMILIES[spec.family].optional or spec.params.get(key):
+        return model
+    return f"{spec.family}(" + ",".join(f"{k}={v}" for k, v in sorted({**spec.params, key: 1}.items())) + ")"
+
+
 def check_request(model: str, batch: int, seq: int | None = None) -> tuple[ModelSpec, int | None]:
     """Validate a capture request without importing torch; returns the spec and the effective sequence."""
     spec = parse_model(model)
