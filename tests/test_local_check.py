@@ -34,3 +34,14 @@ def test_calibrate_writes_a_system_every_command_accepts_and_check_local_compare
 def test_calibrate_rejects_an_unknown_device():
     result = run_cli("calibrate", "--device", "tpu")
     assert result.returncode == 2 and "--device: must be one of cpu, cuda" in result.stderr
+
+
+def test_check_local_runs_and_predicts_llama_norm_and_rope_op_by_op_as_the_cpu_does(monkeypatch):
+    from dojosim.validation import local
+
+    seen = []
+    monkeypatch.setattr(local, "predict_step", lambda model, *a: seen.append(model) or {"step": 1.0})
+    monkeypatch.setattr(local, "measure_step", lambda model, *a: seen.append(model) or {"step": 1.0})
+    check = local.check_local("llama(layers=2,hidden=64,heads=4,ffn=128,vocab=100)", 2, 16, "unused")
+    assert len(seen) == 2 and seen[0] == seen[1] == check.model
+    assert "unfused_kernels=1" in check.model

@@ -15,7 +15,7 @@ from dojosim.hardware import load_system, size_system
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.estimate import Engine
 from dojosim.workload.cache import get_graph
-from dojosim.workload.zoo import check_request, step_spec
+from dojosim.workload.zoo import check_request, step_spec, with_switch
 
 
 @dataclass
@@ -80,6 +80,8 @@ def predict_step(model: str, batch: int, seq: int | None, system: str) -> dict[s
 
 
 def check_local(model: str, batch: int, seq: int | None, system: str, steps: int = 5) -> LocalCheck:
+    # The CPU has no fused RMSNorm or RoPE kernel: it runs them op by op, so the check runs and predicts that form.
+    model = with_switch(model, "unfused_kernels")
     predicted = predict_step(model, batch, seq, system)
     measured = measure_step(model, batch, seq, steps)
     return LocalCheck(model, measured, predicted)
