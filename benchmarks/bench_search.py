@@ -21,9 +21,11 @@ def main() -> None:
         t0 = time.perf_counter()
         result = run_search(spec, Path(out), workers=2)
         seconds = time.perf_counter() - t0
-    print(f"{result['enumerated']:,} plans, {result['pruned_on_memory']:,} pruned on memory, "
-          f"{result['costed']:,} costed in {seconds:.1f} s on 2 workers (goal <= 30 s): "
-          f"{result['enumerated'] / seconds / 2:,.0f} plans/s/core")
+    print(
+        f"{result['enumerated']:,} plans, {result['pruned_on_memory']:,} pruned on memory, "
+        f"{result['costed']:,} costed in {seconds:.1f} s on 2 workers (goal <= 30 s): "
+        f"{result['enumerated'] / seconds / 2:,.0f} plans/s/core"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from dojosim.hardware import load_system, size_system
 from tests.conftest import run_cli
 
@@ -29,6 +31,12 @@ def test_calibrate_writes_a_system_every_command_accepts_and_check_local_compare
     # Plumbing, not accuracy (that is measured and reported, and depends on the machine's load): the
     # prediction from the calibrated figures is of the right order.
     assert 1 / 10 < predicted_s["step"] / measured_s["step"] < 10
+    # Op group by op group: every op the step ran is timed in its group; the host row is the phase's remainder.
+    groups = doc["groups"]
+    assert {"fwd matmul", "bwd matmul", "fwd attention", "fwd vector", "fwd host", "bwd host"} <= set(groups)
+    assert groups["fwd matmul"]["measured_s"] > 0 and groups["fwd matmul"]["predicted_s"] > 0
+    fwd_ops = sum(row["measured_s"] for key, row in groups.items() if key.startswith("fwd ") and key != "fwd host")
+    assert groups["fwd host"]["measured_s"] == pytest.approx(max(0.0, measured_s["fwd"] - fwd_ops))
 
 
 def test_calibrate_rejects_an_unknown_device():
@@ -40,8 +48,19 @@ def test_check_local_runs_and_predicts_llama_norm_and_rope_op_by_op_as_the_cpu_d
     from dojosim.validation import local
 
     seen = []
-    monkeypatch.setattr(local, "predict_step", lambda model, *a: seen.append(model) or {"step": 1.0})
-    monkeypatch.setattr(local, "measure_step", lambda model, *a: seen.append(model) or {"step": 1.0})
+    monkeypatch.setattr(local, "predict_step", lambda model, *a: seen.append(model) or ({"step": 1.0}, {}))
+    monkeypatch.setattr(local, "measure_step", lambda model, *a: seen.append(model) or ({"step": 1.0}, {}))
     check = local.check_local("llama(layers=2,hidden=64,heads=4,ffn=128,vocab=100)", 2, 16, "unused")
     assert len(seen) == 2 and seen[0] == seen[1] == check.model
     assert "unfused_kernels=1" in check.model
+
+
+def test_fit_recovers_a_rate_and_ramp_and_never_returns_a_negative_ramp():
+    from dojosim.hardware.calibrate import fit_rate_and_ramp
+
+    points = [(f, f / 1e11 + 5e-5) for f in (1e6, 1e7, 1e8, 1e9)]
+    rate, ramp = fit_rate_and_ramp(points)
+    assert rate == pytest.approx(1e11) and ramp == pytest.approx(5e-5)
+    # Large ops slower per FLOP than small ones would need a negative ramp: fit through the origin instead.
+    rate, ramp = fit_rate_and_ramp([(1e6, 1e-5), (1e9, 2e-2)])
+    assert ramp == 0.0 and 5e10 < rate < 1e11

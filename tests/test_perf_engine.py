@@ -286,3 +286,51 @@ def test_async_tensor_parallel_hides_backward_collectives_under_weight_gradients
     assert saved == pytest.approx(min(per_pass, bound), rel=1e-6)
     assert 0 < saved < waited.breakdown_s["tp_comm"]  # forward's collectives still wait
     assert waited.step_time_s - overlapped.step_time_s == pytest.approx(saved)
+
+
+def test_convolutions_run_at_their_own_measured_fraction_and_ramp(profile):
+    import dataclasses
+
+    from dojosim.perf.profile import OpClass
+
+    eng = engine(profile, devices=1)
+    conv = OpClass("fwd", "block", "conv", "tp", False, "", "bf16", 4e12, 1e6, 3)
+    peaks = eng._peaks("bf16")
+    t_default, _, _ = eng._class_seconds(conv, 1, 1, False, "bf16", peaks)
+    dev = eng.device
+    assert t_default == pytest.approx(3 * (4e12 / peaks["matrix"] + dev.matmul_ramp_s + dev.kernel_overhead_s))
+    eng.set_device(dataclasses.replace(dev, conv_fraction=dev.matmul_fraction / 2, conv_ramp_s=1e-3))
+    t_slow, _, _ = eng._class_seconds(conv, 1, 1, False, "bf16", eng._peaks("bf16"))
+    assert t_slow == pytest.approx(3 * (2 * 4e12 / peaks["matrix"] + 1e-3 + dev.kernel_overhead_s))
+
+
+def test_a_measured_transcendental_rate_bounds_silu_and_only_ops_of_that_unit(profile):
+    units = {c.unit for c in profile.classes}
+    assert "transcendental" in units  # SwiGLU's SiLU and its gradient
+    slow = 1e9  # elements per second: slower than HBM feeds them
+    eng = engine(profile, devices=1, overrides=[f"h100.transcendental_per_s={slow}", "h100.host_overhead_s=0"])
+    fast = engine(profile, devices=1, overrides=["h100.host_overhead_s=0"])
+    peaks = fast._peaks("bf16")
+    extra = 0.0
+    for c in profile.classes:
+        before = fast._class_seconds(c, 1, 1, False, "bf16", peaks)[0]
+        after = eng._class_seconds(c, 1, 1, False, "bf16", peaks)[0]
+        if c.unit == "transcendental":
+            assert after == pytest.approx(max(before, c.count * (c.flops / slow + fast.device.kernel_overhead_s)))
+            extra += after - before
+        else:
+            assert after == before
+    assert extra > 0
+    p = plan(devices=1, global_batch=1)
+    assert eng.estimate(p).step_time_s - fast.estimate(p).step_time_s == pytest.approx(extra)
+
+
+def test_an_unfused_optimizer_moves_what_its_captured_ops_move(profile):
+    sized = size_system(load_system("dgx-h100", ["h100.host_overhead_s=0"]), 1)
+    fused = Engine(profile, sized).estimate(plan(devices=1, global_batch=1)).breakdown_s["optimizer"]
+    unfused_engine = Engine(profile, sized, fused_optimizer=False)
+    unfused = unfused_engine.estimate(plan(devices=1, global_batch=1)).breakdown_s["optimizer"]
+    dev = unfused_engine.device
+    assert profile.opt_bytes > 30 * profile.params  # several passes over each tensor, not one fused pass
+    expected = profile.opt_bytes / dev.near.bytes_per_s + profile.opt_ops * dev.optimizer_op_overhead_s
+    assert unfused == pytest.approx(expected) and unfused > fused

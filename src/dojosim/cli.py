@@ -295,7 +295,8 @@ def check_local_command(
     steps: Annotated[int, typer.Option("--steps", help="Timed steps after 2 warm-up steps.")] = 5,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the real training step here (real tensors, fp32) and compare with the prediction, phase by phase."""
+    """Run the real training step here (real tensors, fp32) and compare with the prediction, phase by phase and
+    op group by op group."""
     from dojosim.validation.local import check_local
 
     if system is None:
@@ -311,16 +312,22 @@ def check_local_command(
     from dojosim.report.units import si
 
     table = Table(title=f"{model}, batch {batch}: measured here vs predicted for {system}")
-    for col in ("phase", "measured", "predicted", "error"):
+    for col in ("phase / op group", "measured", "predicted", "error"):
         table.add_column(col, justify="right")
     errors = result.error_pct
+    groups = result.group_rows()
     for phase in ("fwd", "bwd", "opt", "step"):
         table.add_row(
-            phase,
+            f"[bold]{phase}[/]",
             si(result.measured_s[phase], "s"),
             si(result.predicted_s[phase], "s"),
             f"{errors.get(phase, 0.0):+.1f}%",
         )
+        for key, row in groups.items():
+            if key.startswith(phase + " "):
+                measured, predicted = row["measured_s"], row["predicted_s"]
+                error = f"{100 * (predicted - measured) / measured:+.0f}%" if measured > 0 else ""
+                table.add_row(f"  {key.split(' ', 1)[1]}", si(measured, "s"), si(predicted, "s"), error)
     Console().print(table)
 
 

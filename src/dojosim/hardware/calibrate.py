@@ -16,23 +16,141 @@ import torch
 from dojosim.errors import InputError
 
 DEVICES = ("cpu", "cuda")
-MATMUL_SIZES = (128, 256, 512, 1024, 2048)
+SQUARE_SIZES = (128, 256, 512)  # bf16 on a CPU: emulated ~100x slower, so small squares tell its rate
+# Matmuls as a training step runs them: (tokens, in features, out features) in the three layouts of a linear
+# layer (forward x W^T, input gradient g W, weight gradient g^T x), from a small model's layer to a wide one.
+MATMUL_SHAPES = (
+    (128, 128, 128),
+    (256, 192, 192),
+    (256, 256, 1024),
+    (512, 1024, 256),
+    (1024, 512, 2048),
+    (2048, 1024, 1024),
+)
+# Convolutions as a ResNet-style network's stages run them at small training images (batch 4): spatial size
+# halves as channels double, 1x1 and 3x3 kernels, forward and both gradients.
+CONV_SHAPES = ((32, 64), (16, 128), (8, 256), (4, 512), (16, 64), (8, 128), (4, 256), (2, 512))
+CONV_BATCH = 4
+# Fused attention as a small transformer runs it: (batch, heads, sequence, head dim), causal and not.
+ATTENTION_SHAPES = ((4, 4, 128, 64), (2, 4, 256, 64), (1, 8, 512, 64))
+VECTOR_ELEMENTS = 1 << 20
 
 
 def _timed(fn: Callable[[], object], device: str, repeats: int) -> float:
     """Median seconds of fn over `repeats` runs after a warm-up: the sustained rate a training step sees
     (the best run overstates it by 20-40% on this class of CPU)."""
-    fn()
-    samples = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
+    return _timed_rounds([fn], device, repeats)[0]
+
+
+def _timed_rounds(fns: list[Callable[[], object]], device: str, rounds: int) -> list[float]:
+    """Median seconds of each fn over `rounds` rounds that each run every fn once, after a warm-up round.
+    Interleaving spreads every fn's samples over the whole measurement, so that a slow spell of a shared
+    machine (a neighbour's burst) moves every figure alike instead of spoiling a few."""
+    samples: list[list[float]] = [[] for _ in fns]
+    for r in range(rounds + 1):
+        for fn, out in zip(fns, samples, strict=True):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            if r:
+                out.append(time.perf_counter() - t0)
+    return [statistics.median(s) for s in samples]
+
+
+def fit_rate_and_ramp(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """(FLOP/s, seconds) of t = F / rate + ramp over (F, t) points, least squares in relative error so that
+    small ops count as much as large ones; the ramp is not negative."""
+    # Rows (F/t, 1/t) . (1/rate, ramp) = 1: weighted normal equations, solved in closed form.
+    a11 = sum((f / t) ** 2 for f, t in points)
+    a12 = sum(f / t**2 for f, t in points)
+    a22 = sum(1 / t**2 for f, t in points)
+    b1 = sum(f / t for f, t in points)
+    b2 = sum(1 / t for f, t in points)
+    det = a11 * a22 - a12 * a12
+    inv_rate, ramp = (b1 * a22 - b2 * a12) / det, (a11 * b2 - a12 * b1) / det
+    if ramp < 0 or inv_rate <= 0:
+        inv_rate, ramp = b1 / a11, 0.0  # through the origin
+    return 1.0 / inv_rate, ramp
+
+
+Work = list[tuple[float, Callable[[], object]]]  # (FLOPs, the op) pairs to time
+
+
+def _matmul_work(device: str, dtype: torch.dtype, quick: bool) -> Work:
+    work: Work = []
+    for m, k, n in MATMUL_SHAPES[::2] if quick else MATMUL_SHAPES:
+        x = torch.randn(m, k, device=device, dtype=dtype)
+        w = torch.randn(n, k, device=device, dtype=dtype)
+        g = torch.randn(m, n, device=device, dtype=dtype)
+        for fn in (lambda x=x, w=w: x @ w.t(), lambda g=g, w=w: g @ w, lambda g=g, x=x: g.t() @ x):
+            work.append((2.0 * m * k * n, fn))
+    return work
+
+
+def _conv_work(device: str, quick: bool) -> Work:
+    backward = torch.ops.aten.convolution_backward
+    work: Work = []
+    for side, channels in CONV_SHAPES[::2] if quick else CONV_SHAPES:
+        for k in (1, 3):
+            x = torch.randn(CONV_BATCH, channels, side, side, device=device)
+            w = torch.randn(channels, channels, k, k, device=device)
+            y = torch.nn.functional.conv2d(x, w, padding=k // 2)
+            g = torch.randn_like(y)
+            flops = 2.0 * y.numel() * channels * k * k
+            args = ([1, 1], [k // 2, k // 2], [1, 1], False, [0, 0], 1, [True, True, False])
+            work.append((flops, lambda x=x, w=w, k=k: torch.nn.functional.conv2d(x, w, padding=k // 2)))
+            work.append((2 * flops, lambda g=g, x=x, w=w, a=args: backward(g, x, w, None, *a)))  # both gradients
+    return work
+
+
+def _attention_work(device: str, quick: bool) -> Work:
+    """Forward and backward of the fused attention op, FLOPs counted on the full (non-causal) score matrix as
+    the capture counts them: a causal kernel skips about half, so the two kinds bracket the rate."""
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    work: Work = []
+    for b, h, s, d in ATTENTION_SHAPES[:1] if quick else ATTENTION_SHAPES:
+        q, k, v = (torch.randn(b, h, s, d, device=device, requires_grad=True) for _ in range(3))
+        flops = 4.0 * b * h * s * s * d
+        for causal in (False, True):
+            out = sdpa(q, k, v, is_causal=causal)
+            g = torch.randn_like(out)
+            work.append((flops, lambda q=q, k=k, v=v, c=causal: sdpa(q.detach(), k.detach(), v.detach(), is_causal=c)))
+            work.append((2 * flops, lambda out=out, g=g: out.backward(g, retain_graph=True)))
+    return work
+
+
+def _optimizer_op_s(device: str, repeats: int) -> float:
+    """Seconds per op of a single-tensor AdamW step (Python included) on tensors too small to cost anything else:
+    what an unfused optimizer pays per op on top of its memory traffic."""
+    params = [torch.nn.Parameter(torch.zeros(1, device=device)) for _ in range(64)]
+    for p in params:
+        p.grad = torch.zeros(1, device=device)
+    opt = torch.optim.AdamW(params, lr=1e-4, foreach=False)
+    opt.step()  # creates the state, so that the count below sees a steady-state step
+    ops = _ops_in(opt.step)
+    return _timed(opt.step, device, repeats) / max(ops, 1)
+
+
+def _ops_in(fn: Callable[[], object]) -> int:
+    """Aten ops fn dispatches, counted as a capture records them (views excluded: they launch nothing)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from dojosim.workload.ops import is_ignored, kind_of
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if not is_ignored(func) and kind_of(func.overloadpacket.__name__) != "view":
+                Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
         fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return Count.n
 
 
 def measure(device: str = "cpu", quick: bool = False) -> dict[str, float | str]:
@@ -40,35 +158,55 @@ def measure(device: str = "cpu", quick: bool = False) -> dict[str, float | str]:
         raise InputError(f"--device: must be one of {', '.join(DEVICES)}, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is visible to torch on this machine")
-    repeats = 3 if quick else 7
+    repeats = 3 if quick else 9
     out: dict[str, float | str] = {}
-    # Matmul: the best rate over sizes is the peak; a fixed fill-and-drain time per matmul explains the
-    # smaller sizes' shortfall (least squares of t = F / peak + ramp).
-    for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        points = []
-        sizes = MATMUL_SIZES[:-1] if quick else MATMUL_SIZES
-        if device == "cpu" and dtype != torch.float32:
-            sizes = sizes[:3]  # CPUs without bf16 units emulate it ~100x slower: small sizes tell the rate
-        for n in sizes:
-            a = torch.randn(n, n, device=device, dtype=dtype)
-            b = torch.randn(n, n, device=device, dtype=dtype)
-            points.append((2.0 * n**3, _timed(lambda a=a, b=b: a @ b, device, repeats)))
-        peak = max(f / t for f, t in points)
-        out[f"peak_{dtype_name}"] = peak
-        if dtype_name == "fp32":
-            ramps = [t - f / peak for f, t in points]
-            out["matmul_ramp_s"] = max(0.0, statistics.median(ramps))
+    # Matmuls and convolutions, timed in interleaved rounds. A fixed fill-and-drain time per op explains small
+    # ones' shortfall (t = F / rate + ramp); convolutions reach less of the peak than matmuls on a CPU (layout
+    # reorders, small spatial sizes), so they get their own rate and ramp.
+    matmuls, convs = _matmul_work(device, torch.float32, quick), _conv_work(device, quick)
+    times = _timed_rounds([fn for _, fn in matmuls + convs], device, repeats)
+    matmul_points = [(f, t) for (f, _), t in zip(matmuls, times[: len(matmuls)], strict=True)]
+    conv_points = [(f, t) for (f, _), t in zip(convs, times[len(matmuls) :], strict=True)]
+    out["peak_fp32"], out["matmul_ramp_s"] = fit_rate_and_ramp(matmul_points)
+    conv_rate, out["conv_ramp_s"] = fit_rate_and_ramp(conv_points)
+    out["conv_fraction_of_peak"] = min(1.0, conv_rate / float(out["peak_fp32"]))
+    # Fused attention: the engine charges it the matmul ramp, so its fraction is what remains after that.
+    attention = _attention_work(device, quick)
+    times = _timed_rounds([fn for _, fn in attention], device, repeats)
+    rates = [f / max(t - float(out["matmul_ramp_s"]), 0.5 * t) for (f, _), t in zip(attention, times, strict=True)]
+    out["attention_fraction_of_peak"] = min(1.0, statistics.median(rates) / float(out["peak_fp32"]))
+    if device == "cpu":
+        squares = [torch.randn(n, n, dtype=torch.bfloat16) for n in SQUARE_SIZES]
+        times = _timed_rounds([lambda a=a: a @ a for a in squares], device, repeats)
+        out["peak_bf16"] = max(2.0 * n**3 / t for n, t in zip(SQUARE_SIZES, times, strict=True))
+    else:
+        bf16 = _matmul_work(device, torch.bfloat16, quick)
+        times = _timed_rounds([fn for _, fn in bf16], device, repeats)
+        out["peak_bf16"] = fit_rate_and_ramp([(f, t) for (f, _), t in zip(bf16, times, strict=True)])[0]
     # Memory: a large copy reads and writes every byte once.
     n = (16 if quick else 64) * 1024 * 1024
     src = torch.empty(n, device=device, dtype=torch.float32).fill_(1.0)
     dst = torch.empty_like(src)
     t = _timed(lambda: dst.copy_(src), device, repeats)
     out["memory_bytes_per_s"] = 2 * src.numel() * 4 / t
+    # Per-element rates of ops that compute more than they move on a CPU: transcendental functions (GELU, exp,
+    # tanh, and a gradient of one) and random numbers (a dropout mask), on a tensor of a small layer's size.
+    v = torch.randn(VECTOR_ELEMENTS, device=device)
+    special = [
+        lambda: torch.nn.functional.gelu(v),
+        lambda: torch.exp(v),
+        lambda: torch.tanh(v),
+        lambda: torch.ops.aten.gelu_backward(v, v),
+    ]
+    out["transcendental_per_s"] = VECTOR_ELEMENTS / statistics.median(_timed_rounds(special, device, repeats))
+    mask = torch.empty_like(v)
+    out["random_per_s"] = VECTOR_ELEMENTS / _timed(lambda: mask.bernoulli_(0.9), device, repeats)
     # Per-op cost: a one-element add is all overhead; on a tensor that autograd records, as in training.
     x = torch.ones(1, device=device, requires_grad=True)
     loops = 2000
     t = _timed(lambda: [x.add(1.0) for _ in range(loops)], device, repeats)
     out["op_overhead_s"] = t / loops
+    out["optimizer_op_overhead_s"] = _optimizer_op_s(device, repeats)
     if device == "cpu":
         out["memory_bytes"] = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
         out["name"] = platform.processor() or platform.machine()
@@ -108,10 +246,16 @@ hbm_bytes_per_s = {fig(float(m["memory_bytes_per_s"]))}
 egress_bytes_per_s = {fig(float(m["memory_bytes_per_s"]))}
 tdp_w = {assumed(65, "not measured: a typical server CPU socket share")}
 idle_w = {assumed(15, "not measured")}
-matmul_empirical_fraction_of_peak = {assumed(1.0, "the peak above is the best measured matmul rate")}
+matmul_empirical_fraction_of_peak = {assumed(1.0, "the peak above is the measured rate of large matmuls")}
 memory_empirical_fraction_of_peak = {assumed(1.0, "the bandwidth above is measured")}
 matmul_ramp_s = {fig(float(m["matmul_ramp_s"]))}
+conv_empirical_fraction_of_peak = {fig(float(m["conv_fraction_of_peak"]))}
+attention_empirical_fraction_of_peak = {fig(float(m["attention_fraction_of_peak"]))}
+conv_ramp_s = {fig(float(m["conv_ramp_s"]))}
 kernel_overhead_s = {fig(float(m["op_overhead_s"]))}
+optimizer_op_overhead_s = {fig(float(m["optimizer_op_overhead_s"]))}
+transcendental_per_s = {fig(float(m["transcendental_per_s"]))}
+random_per_s = {fig(float(m["random_per_s"]))}
 
 [[levels]]
 name = "host"

@@ -56,6 +56,11 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "host_overhead_s": (NONNEGATIVE, False),
     "matmul_ramp_s": (NONNEGATIVE, False),
     "attention_empirical_fraction_of_peak": (FRACTION, False),
+    "conv_empirical_fraction_of_peak": (FRACTION, False),
+    "conv_ramp_s": (NONNEGATIVE, False),
+    "optimizer_op_overhead_s": (NONNEGATIVE, False),
+    "transcendental_per_s": (POSITIVE, False),
+    "random_per_s": (POSITIVE, False),
 }
 LEVEL_FIELDS: dict[str, tuple[str, bool]] = {
     "name": ("str", True),

@@ -40,6 +40,11 @@ class Device:
     host_overhead_s: Figure | None = None  # host-side dispatch per op; overlaps with device work
     attention_empirical_fraction_of_peak: Figure | None = None  # fused attention kernels; default: matmul's
     matmul_ramp_s: Figure | None = None  # fill and drain of one matmul: small matmuls reach less of the peak
+    conv_empirical_fraction_of_peak: Figure | None = None  # convolutions; default: matmul's
+    conv_ramp_s: Figure | None = None  # fill and drain of one convolution; default: matmul's
+    optimizer_op_overhead_s: Figure | None = None  # per op of an unfused (per-tensor) optimizer step, host included
+    transcendental_per_s: Figure | None = None  # elements/s of exp, erf, tanh-class ops; default: the vector rate
+    random_per_s: Figure | None = None  # random numbers/s (dropout masks); default: the vector rate
     summary: str = ""
 
     def peak(self, dtype: str) -> Figure | None:

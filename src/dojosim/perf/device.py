@@ -21,6 +21,10 @@ class DeviceModel:
     host_overhead_s: float
     matmul_ramp_s: float
     attention_fraction: float
+    conv_fraction: float
+    conv_ramp_s: float
+    optimizer_op_overhead_s: float  # per op of an unfused optimizer step
+    vector_unit_per_s: dict[str, float]  # measured per-element rates of "transcendental" and "random" ops
     near: MemoryTier  # where ops read and write: SRAM on a D1, HBM on a GPU
     far: MemoryTier | None  # memory reached over a link (Dojo's DIP HBM share), None on a GPU
     tdp_w: float
@@ -64,6 +68,18 @@ def device_model(sized: SizedSystem) -> DeviceModel:
         host_overhead_s=dev.host_overhead_s.value if dev.host_overhead_s else 0.0,
         matmul_ramp_s=dev.matmul_ramp_s.value if dev.matmul_ramp_s else 0.0,
         attention_fraction=(dev.attention_empirical_fraction_of_peak or dev.matmul_empirical_fraction_of_peak).value,
+        conv_fraction=(dev.conv_empirical_fraction_of_peak or dev.matmul_empirical_fraction_of_peak).value,
+        conv_ramp_s=(dev.conv_ramp_s or dev.matmul_ramp_s).value if (dev.conv_ramp_s or dev.matmul_ramp_s) else 0.0,
+        optimizer_op_overhead_s=max(
+            dev.optimizer_op_overhead_s.value if dev.optimizer_op_overhead_s else 0.0,
+            dev.kernel_overhead_s.value if dev.kernel_overhead_s else 0.0,
+            dev.host_overhead_s.value if dev.host_overhead_s else 0.0,
+        ),
+        vector_unit_per_s={
+            unit: figure.value
+            for unit, figure in (("transcendental", dev.transcendental_per_s), ("random", dev.random_per_s))
+            if figure is not None
+        },
         near=near,
         far=far,
         tdp_w=dev.tdp_w.value,

@@ -104,6 +104,7 @@ class Engine:
             "matrix": dev.peak(precision) * dev.matmul_fraction,
             # Attention stays in bf16 under fp8/fp4 recipes; an fp32 run does it in fp32.
             "attention": dev.peak("fp32" if precision == "fp32" else "bf16") * dev.attention_fraction,
+            "conv": dev.peak(precision) * dev.conv_fraction,
             "vector": dev.peak("fp32") or dev.peak("bf16"),
         }
 
@@ -120,12 +121,14 @@ class Engine:
         ramp = 0.0
         if c.kind == "attention":
             peak, ramp = peaks["attention"], dev.matmul_ramp_s
-        elif c.kind in ("matmul", "conv"):
+        elif c.kind == "conv":
+            peak, ramp = peaks["conv"], dev.conv_ramp_s
+        elif c.kind == "matmul":
             peak, ramp = peaks["matrix"], dev.matmul_ramp_s
         elif c.kind == "embedding":
             peak = peaks["matrix"]
-        else:
-            peak = peaks["vector"]
+        else:  # one FLOP per element: a measured per-element rate of its unit, where the device has one
+            peak = dev.vector_unit_per_s.get(c.unit) or peaks["vector"]
         # The empirical fraction is what large matmuls reach; a matmul also pays a fixed fill-and-drain
         # time, so its achieved fraction grows with its size: F / (F + peak x fraction x ramp).
         compute = flops / peak + ramp if peak and flops else 0.0
@@ -415,14 +418,16 @@ class Engine:
         dp_exposed = max(0.0, dp_comm - hide)
 
         opt_params = mem["params_per_device"] / (plan.dp if plan.zero >= 1 else 1)
-        opt_traffic = opt_params * OPTIMIZER_TRAFFIC_BYTES[p.graph.optimizer]
+        if self.fused_optimizer:
+            opt_traffic = opt_params * OPTIMIZER_TRAFFIC_BYTES[p.graph.optimizer]
+        else:  # each op of the captured single-tensor update reads and writes whole tensors on its own
+            opt_traffic = opt_params * p.opt_bytes / max(p.params, 1.0)
         far_share = far["optimizer"] / mem["optimizer"] if far_bytes_per_s and mem["optimizer"] else 0.0
         optimizer = opt_traffic * (1 - far_share) / dev.near.bytes_per_s
         if far_share:
             optimizer += opt_traffic * far_share / far_bytes_per_s
         if not self.fused_optimizer:  # one kernel per op of the captured single-tensor update, in sequence
-            per_op = max(dev.kernel_overhead_s, dev.host_overhead_s)
-            optimizer += p.opt_ops * opt_params / max(p.params, 1.0) * per_op
+            optimizer += p.opt_ops * opt_params / max(p.params, 1.0) * dev.optimizer_op_overhead_s
 
         step = m * t_mb + bubble + pp_comm + dp_exposed + optimizer
         breakdown = {

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from dojosim.workload.graph import Graph
+from dojosim.workload.ops import vector_unit
 
 # Megatron's tensor-parallel transformer block: one all-reduce after attention and one after the MLP in
 # forward, and their conjugates in backward.
@@ -24,6 +25,7 @@ class OpClass:
     kind: str
     tp_rule: str  # "tp": split over tensor-parallel ranks; "sp": split only with sequence parallelism
     attention_core: bool  # recomputed by selective recompute
+    unit: str  # vector ops bound per element: "transcendental", "random", or "" (see ops.vector_unit)
     dtype: str
     flops: float
     bytes: float
@@ -47,6 +49,7 @@ class WorkloadProfile:
     attention_kv_bytes: float  # K and V of every attention op in forward, at the captured sequence
     model_flops: float  # forward + backward FLOPs of one micro-batch of one replica
     opt_ops: int  # optimizer kernels per step (single-tensor optimizers issue several per parameter)
+    opt_bytes: float  # what those kernels read and write, each on its own
     max_op_bytes: float
     seq: int
     micro_batch: int
@@ -76,10 +79,11 @@ def build_profile(graph: Graph) -> WorkloadProfile:
     counter: Counter[OpClass] = Counter()
     views: Counter[tuple[str, str]] = Counter()  # (region, phase) -> view ops: host dispatch, no kernel
     kv_bytes = model_flops = max_op_bytes = 0.0
-    opt_ops = 0
+    opt_ops, opt_bytes = 0, 0.0
     for i, op in enumerate(graph.ops):
         if op.phase == "opt":
             opt_ops += op.kind != "view"
+            opt_bytes += op.bytes_read + op.bytes_written
             continue
         if _is_block(op.module, bp):
             region = "block"
@@ -98,9 +102,10 @@ def build_profile(graph: Graph) -> WorkloadProfile:
             kv_bytes += (_numel(op.in_shapes[1]) + _numel(op.in_shapes[2])) * 2.0  # bf16 K and V
         nbytes = op.bytes_read + op.bytes_written
         max_op_bytes = max(max_op_bytes, nbytes)
-        counter[OpClass(op.phase, region, op.kind, tp_rule, attention_core, op.dtype, op.flops, nbytes, 0)] += 1
+        unit = "" if op.kind in MATRIX_KINDS else vector_unit(op.name)
+        counter[OpClass(op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0)] += 1
     classes = tuple(
-        OpClass(c.phase, c.region, c.kind, c.tp_rule, c.attention_core, c.dtype, c.flops, c.bytes, n)
+        OpClass(c.phase, c.region, c.kind, c.tp_rule, c.attention_core, c.unit, c.dtype, c.flops, c.bytes, n)
         for c, n in counter.items()
     )
     block_params = expert_params = pre_params = post_params = 0.0
@@ -137,6 +142,7 @@ def build_profile(graph: Graph) -> WorkloadProfile:
         attention_kv_bytes=kv_bytes,
         model_flops=model_flops,
         opt_ops=opt_ops,
+        opt_bytes=opt_bytes,
         max_op_bytes=max_op_bytes,
         seq=graph.tokens_per_sample,
         micro_batch=graph.batch,

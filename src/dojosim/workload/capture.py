@@ -16,7 +16,7 @@ from torch.utils._pytree import tree_flatten
 
 from dojosim.errors import InputError
 from dojosim.workload.graph import Graph, Op, role_of
-from dojosim.workload.ops import IGNORED_NAMESPACES, IGNORED_OPS, flops_of, kind_of
+from dojosim.workload.ops import flops_of, is_ignored, kind_of
 
 # Ops a fake tensor can only run by falling back to the real kernel (allocating every byte) because torch ships
 # no meta kernel for them: each gets a shape-only one here, so capture never allocates.
@@ -121,9 +121,9 @@ class _Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        full = str(func.overloadpacket)
-        if full.startswith(IGNORED_NAMESPACES) or full in IGNORED_OPS:
+        if is_ignored(func):
             return out
+        full = str(func.overloadpacket)
         name = func.overloadpacket.__name__
         ins, outs = _tensors((args, kwargs)), _tensors(out)
         kind = kind_of(name)

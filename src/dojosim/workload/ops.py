@@ -43,6 +43,12 @@ IGNORED_NAMESPACES = ("prim.", "profiler.")
 IGNORED_OPS = frozenset(["aten._local_scalar_dense", "aten.sym_size", "aten.sym_stride", "aten.sym_numel"])
 
 
+def is_ignored(func: Any) -> bool:
+    """Whether a dispatched op is noise, not work of the step (see IGNORED_OPS)."""
+    full = str(func.overloadpacket)
+    return full.startswith(IGNORED_NAMESPACES) or full in IGNORED_OPS
+
+
 def _attention_fwd_flops(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> float:
     """Q K^T and P V over (B, H, Sq, D) x (B, Hk, Sk, D); GQA heads share K and V but every query head works."""
     *batch, sq, d = query.shape
@@ -89,6 +95,29 @@ def kind_of(name: str) -> str:
     if name.startswith("_c10d") or name in ("all_reduce", "all_gather", "reduce_scatter"):
         return "collective"
     return "elementwise"
+
+
+# Vector ops whose rate per element, not their memory traffic, can bound them on a CPU: a transcendental
+# function per element, or a random number per element. A device may give a measured rate for each (elements
+# per second); a GPU's special-function units and Philox generators keep up with memory, so presets leave
+# them out and these ops are costed as any vector op.
+TRANSCENDENTAL_OPS = frozenset(
+    "gelu gelu_backward silu silu_backward sigmoid sigmoid_backward tanh tanh_backward exp exp_ log log1p erf "
+    "softplus softplus_backward elu elu_backward mish mish_backward _softmax _safe_softmax _log_softmax "
+    "_log_softmax_backward_data".split()
+)
+RANDOM_OPS = frozenset(
+    "bernoulli bernoulli_ native_dropout uniform_ normal_ rand rand_like randn randn_like randint random_ "
+    "exponential_ multinomial randperm".split()
+)
+
+
+def vector_unit(name: str) -> str:
+    """'transcendental', 'random', or '' (plain arithmetic) for an aten op's short or full name."""
+    short = name.rsplit(".", 1)[-1] if name.startswith("aten.") else name
+    if short in TRANSCENDENTAL_OPS:
+        return "transcendental"
+    return "random" if short in RANDOM_OPS else ""
 
 
 # Vector work is counted as one FLOP per element of the larger side; tensor-core work uses exact formulas.
