@@ -79,9 +79,9 @@ def fit_rate_and_ramp(points: list[tuple[float, float]]) -> tuple[float, float]:
 Work = list[tuple[float, Callable[[], object]]]  # (FLOPs, the op) pairs to time
 
 
-def _matmul_work(device: str, dtype: torch.dtype, quick: bool) -> Work:
+def _matmul_work(device: str, dtype: torch.dtype) -> Work:
     work: Work = []
-    for m, k, n in MATMUL_SHAPES[::2] if quick else MATMUL_SHAPES:
+    for m, k, n in MATMUL_SHAPES:
         x = torch.randn(m, k, device=device, dtype=dtype)
         w = torch.randn(n, k, device=device, dtype=dtype)
         g = torch.randn(m, n, device=device, dtype=dtype)
@@ -90,10 +90,10 @@ def _matmul_work(device: str, dtype: torch.dtype, quick: bool) -> Work:
     return work
 
 
-def _conv_work(device: str, quick: bool) -> Work:
+def _conv_work(device: str) -> Work:
     backward = torch.ops.aten.convolution_backward
     work: Work = []
-    for side, channels in CONV_SHAPES[::2] if quick else CONV_SHAPES:
+    for side, channels in CONV_SHAPES:
         for k in (1, 3):
             x = torch.randn(CONV_BATCH, channels, side, side, device=device)
             w = torch.randn(channels, channels, k, k, device=device)
@@ -106,12 +106,12 @@ def _conv_work(device: str, quick: bool) -> Work:
     return work
 
 
-def _attention_work(device: str, quick: bool) -> Work:
+def _attention_work(device: str) -> Work:
     """Forward and backward of the fused attention op, FLOPs counted on the full (non-causal) score matrix as
     the capture counts them: a causal kernel skips about half, so the two kinds bracket the rate."""
     sdpa = torch.nn.functional.scaled_dot_product_attention
     work: Work = []
-    for b, h, s, d in ATTENTION_SHAPES[:1] if quick else ATTENTION_SHAPES:
+    for b, h, s, d in ATTENTION_SHAPES:
         q, k, v = (torch.randn(b, h, s, d, device=device, requires_grad=True) for _ in range(3))
         flops = 4.0 * b * h * s * s * d
         for causal in (False, True):
@@ -158,12 +158,12 @@ def measure(device: str = "cpu", quick: bool = False) -> dict[str, float | str]:
         raise InputError(f"--device: must be one of {', '.join(DEVICES)}, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is visible to torch on this machine")
-    repeats = 3 if quick else 9
+    repeats = 5 if quick else 9  # quick: fewer rounds of the same shapes (fewer shapes made the fits erratic)
     out: dict[str, float | str] = {}
     # Matmuls and convolutions, timed in interleaved rounds. A fixed fill-and-drain time per op explains small
     # ones' shortfall (t = F / rate + ramp); convolutions reach less of the peak than matmuls on a CPU (layout
     # reorders, small spatial sizes), so they get their own rate and ramp.
-    matmuls, convs = _matmul_work(device, torch.float32, quick), _conv_work(device, quick)
+    matmuls, convs = _matmul_work(device, torch.float32), _conv_work(device)
     times = _timed_rounds([fn for _, fn in matmuls + convs], device, repeats)
     matmul_points = [(f, t) for (f, _), t in zip(matmuls, times[: len(matmuls)], strict=True)]
     conv_points = [(f, t) for (f, _), t in zip(convs, times[len(matmuls) :], strict=True)]
@@ -171,7 +171,7 @@ def measure(device: str = "cpu", quick: bool = False) -> dict[str, float | str]:
     conv_rate, out["conv_ramp_s"] = fit_rate_and_ramp(conv_points)
     out["conv_fraction_of_peak"] = min(1.0, conv_rate / float(out["peak_fp32"]))
     # Fused attention: the engine charges it the matmul ramp, so its fraction is what remains after that.
-    attention = _attention_work(device, quick)
+    attention = _attention_work(device)
     times = _timed_rounds([fn for _, fn in attention], device, repeats)
     rates = [f / max(t - float(out["matmul_ramp_s"]), 0.5 * t) for (f, _), t in zip(attention, times, strict=True)]
     out["attention_fraction_of_peak"] = min(1.0, statistics.median(rates) / float(out["peak_fp32"]))
@@ -180,7 +180,7 @@ def measure(device: str = "cpu", quick: bool = False) -> dict[str, float | str]:
         times = _timed_rounds([lambda a=a: a @ a for a in squares], device, repeats)
         out["peak_bf16"] = max(2.0 * n**3 / t for n, t in zip(SQUARE_SIZES, times, strict=True))
     else:
-        bf16 = _matmul_work(device, torch.bfloat16, quick)
+        bf16 = _matmul_work(device, torch.bfloat16)
         times = _timed_rounds([fn for _, fn in bf16], device, repeats)
         out["peak_bf16"] = fit_rate_and_ramp([(f, t) for (f, _), t in zip(bf16, times, strict=True)])[0]
     # Memory: a large copy reads and writes every byte once.
