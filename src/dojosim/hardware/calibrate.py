@@ -79,6 +79,12 @@ def fit_rate_and_ramp(points: list[tuple[float, float]]) -> tuple[float, float]:
 Work = list[tuple[float, Callable[[], object]]]  # (FLOPs, the op) pairs to time
 
 
+def _timed_work(works: list[Work], device: str, rounds: int) -> list[list[tuple[float, float]]]:
+    """(FLOPs, median seconds) of every op of each work list, all timed in the same interleaved rounds."""
+    times = iter(_timed_rounds([fn for work in works for _, fn in work], device, rounds))
+    return [[(flops, next(times)) for flops, _ in work] for work in works]
+
+
 def _matmul_work(device: str, dtype: torch.dtype) -> Work:
     work: Work = []
     for m, k, n in MATMUL_SHAPES:
@@ -138,13 +144,13 @@ def _ops_in(fn: Callable[[], object]) -> int:
     """Aten ops fn dispatches, counted as a capture records them (views excluded: they launch nothing)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from dojosim.workload.ops import is_ignored, kind_of
+    from dojosim.workload.ops import kernel_kind
 
     class Count(TorchDispatchMode):
         n = 0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if not is_ignored(func) and kind_of(func.overloadpacket.__name__) != "view":
+            if kernel_kind(func) is not None:
                 Count.n += 1
             return func(*args, **(kwargs or {}))
 
@@ -163,26 +169,23 @@ def measure(device: str = "cpu", quick: bool = False) -> dict[str, float | str]:
     # Matmuls and convolutions, timed in interleaved rounds. A fixed fill-and-drain time per op explains small
     # ones' shortfall (t = F / rate + ramp); convolutions reach less of the peak than matmuls on a CPU (layout
     # reorders, small spatial sizes), so they get their own rate and ramp.
-    matmuls, convs = _matmul_work(device, torch.float32), _conv_work(device)
-    times = _timed_rounds([fn for _, fn in matmuls + convs], device, repeats)
-    matmul_points = [(f, t) for (f, _), t in zip(matmuls, times[: len(matmuls)], strict=True)]
-    conv_points = [(f, t) for (f, _), t in zip(convs, times[len(matmuls) :], strict=True)]
+    matmul_points, conv_points = _timed_work([_matmul_work(device, torch.float32), _conv_work(device)], device, repeats)
     out["peak_fp32"], out["matmul_ramp_s"] = fit_rate_and_ramp(matmul_points)
     conv_rate, out["conv_ramp_s"] = fit_rate_and_ramp(conv_points)
     out["conv_fraction_of_peak"] = min(1.0, conv_rate / float(out["peak_fp32"]))
     # Fused attention: the engine charges it the matmul ramp, so its fraction is what remains after that.
-    attention = _attention_work(device)
-    times = _timed_rounds([fn for _, fn in attention], device, repeats)
-    rates = [f / max(t - float(out["matmul_ramp_s"]), 0.5 * t) for (f, _), t in zip(attention, times, strict=True)]
+    [attention_points] = _timed_work([_attention_work(device)], device, repeats)
+    ramp = float(out["matmul_ramp_s"])
+    rates = [f / max(t - ramp, 0.5 * t) for f, t in attention_points]
     out["attention_fraction_of_peak"] = min(1.0, statistics.median(rates) / float(out["peak_fp32"]))
     if device == "cpu":
         squares = [torch.randn(n, n, dtype=torch.bfloat16) for n in SQUARE_SIZES]
-        times = _timed_rounds([lambda a=a: a @ a for a in squares], device, repeats)
-        out["peak_bf16"] = max(2.0 * n**3 / t for n, t in zip(SQUARE_SIZES, times, strict=True))
+        work = [(2.0 * a.shape[0] ** 3, lambda a=a: a @ a) for a in squares]
+        [square_points] = _timed_work([work], device, repeats)
+        out["peak_bf16"] = max(f / t for f, t in square_points)
     else:
-        bf16 = _matmul_work(device, torch.bfloat16)
-        times = _timed_rounds([fn for _, fn in bf16], device, repeats)
-        out["peak_bf16"] = fit_rate_and_ramp([(f, t) for (f, _), t in zip(bf16, times, strict=True)])[0]
+        [bf16_points] = _timed_work([_matmul_work(device, torch.bfloat16)], device, repeats)
+        out["peak_bf16"] = fit_rate_and_ramp(bf16_points)[0]
     # Memory: a large copy reads and writes every byte once.
     n = (16 if quick else 64) * 1024 * 1024
     src = torch.empty(n, device=device, dtype=torch.float32).fill_(1.0)

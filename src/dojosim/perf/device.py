@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from dojosim.hardware import SizedSystem
+from dojosim.hardware import Figure, SizedSystem
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,10 @@ class DeviceModel:
         return self.near.bytes + (self.far.bytes if self.far else 0.0)
 
 
+def _value(figure: Figure | None, default: float = 0.0) -> float:
+    return figure.value if figure is not None else default
+
+
 def device_model(sized: SizedSystem) -> DeviceModel:
     dev = sized.system.device
     mem_fraction = dev.memory_empirical_fraction_of_peak.value if dev.memory_empirical_fraction_of_peak else 1.0
@@ -60,21 +64,20 @@ def device_model(sized: SizedSystem) -> DeviceModel:
                 / lvl.devices_per_unit
             )
     far = MemoryTier("edge HBM", far_bytes, far_bw * mem_fraction) if far_bytes else None
+    kernel_s, host_s = _value(dev.kernel_overhead_s), _value(dev.host_overhead_s)
+    matmul_ramp_s = _value(dev.matmul_ramp_s)
     return DeviceModel(
         name=dev.name,
         peaks_flops_per_s={k: v.value for k, v in dev.peak_flops_per_s.items()},
         matmul_fraction=dev.matmul_empirical_fraction_of_peak.value,
-        kernel_overhead_s=dev.kernel_overhead_s.value if dev.kernel_overhead_s else 0.0,
-        host_overhead_s=dev.host_overhead_s.value if dev.host_overhead_s else 0.0,
-        matmul_ramp_s=dev.matmul_ramp_s.value if dev.matmul_ramp_s else 0.0,
+        kernel_overhead_s=kernel_s,
+        host_overhead_s=host_s,
+        matmul_ramp_s=matmul_ramp_s,
         attention_fraction=(dev.attention_empirical_fraction_of_peak or dev.matmul_empirical_fraction_of_peak).value,
         conv_fraction=(dev.conv_empirical_fraction_of_peak or dev.matmul_empirical_fraction_of_peak).value,
-        conv_ramp_s=(dev.conv_ramp_s or dev.matmul_ramp_s).value if (dev.conv_ramp_s or dev.matmul_ramp_s) else 0.0,
-        optimizer_op_overhead_s=max(
-            dev.optimizer_op_overhead_s.value if dev.optimizer_op_overhead_s else 0.0,
-            dev.kernel_overhead_s.value if dev.kernel_overhead_s else 0.0,
-            dev.host_overhead_s.value if dev.host_overhead_s else 0.0,
-        ),
+        conv_ramp_s=_value(dev.conv_ramp_s, matmul_ramp_s),
+        # An unfused optimizer's op costs at least what any op costs to launch.
+        optimizer_op_overhead_s=max(_value(dev.optimizer_op_overhead_s), kernel_s, host_s),
         vector_unit_per_s={
             unit: figure.value
             for unit, figure in (("transcendental", dev.transcendental_per_s), ("random", dev.random_per_s))

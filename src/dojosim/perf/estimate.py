@@ -418,16 +418,17 @@ class Engine:
         dp_exposed = max(0.0, dp_comm - hide)
 
         opt_params = mem["params_per_device"] / (plan.dp if plan.zero >= 1 else 1)
+        opt_share = opt_params / max(p.params, 1.0)  # of the captured update, which covers every parameter
         if self.fused_optimizer:
             opt_traffic = opt_params * OPTIMIZER_TRAFFIC_BYTES[p.graph.optimizer]
         else:  # each op of the captured single-tensor update reads and writes whole tensors on its own
-            opt_traffic = opt_params * p.opt_bytes / max(p.params, 1.0)
+            opt_traffic = p.opt_bytes * opt_share
         far_share = far["optimizer"] / mem["optimizer"] if far_bytes_per_s and mem["optimizer"] else 0.0
         optimizer = opt_traffic * (1 - far_share) / dev.near.bytes_per_s
         if far_share:
             optimizer += opt_traffic * far_share / far_bytes_per_s
         if not self.fused_optimizer:  # one kernel per op of the captured single-tensor update, in sequence
-            optimizer += p.opt_ops * opt_params / max(p.params, 1.0) * dev.optimizer_op_overhead_s
+            optimizer += p.opt_ops * opt_share * dev.optimizer_op_overhead_s
 
         step = m * t_mb + bubble + pp_comm + dp_exposed + optimizer
         breakdown = {

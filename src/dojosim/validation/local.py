@@ -116,7 +116,7 @@ def _time_groups(spec: Any, net: Any, data: Any, opt: Any) -> dict[str, float]:
     """Seconds of each op group in one step, every op timed as it runs (the ops a capture records)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from dojosim.workload.ops import is_ignored, kind_of
+    from dojosim.workload.ops import kernel_kind
 
     totals: dict[str, float] = {}
 
@@ -127,8 +127,8 @@ def _time_groups(spec: Any, net: Any, data: Any, opt: Any) -> dict[str, float]:
             t0 = time.perf_counter()
             out = func(*args, **(kwargs or {}))
             seconds = time.perf_counter() - t0
-            kind = kind_of(func.overloadpacket.__name__)
-            if self.phase != "opt" and kind != "view" and not is_ignored(func):
+            kind = kernel_kind(func)
+            if self.phase != "opt" and kind is not None:
                 key = f"{self.phase} {group_of(kind)}"
                 totals[key] = totals.get(key, 0.0) + seconds
             return out

@@ -49,6 +49,14 @@ def is_ignored(func: Any) -> bool:
     return full.startswith(IGNORED_NAMESPACES) or full in IGNORED_OPS
 
 
+def kernel_kind(func: Any) -> str | None:
+    """The kind of a dispatched op that launches work, as a capture counts it; None for noise and views."""
+    if is_ignored(func):
+        return None
+    kind = kind_of(func.overloadpacket.__name__)
+    return None if kind == "view" else kind
+
+
 def _attention_fwd_flops(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> float:
     """Q K^T and P V over (B, H, Sq, D) x (B, Hk, Sk, D); GQA heads share K and V but every query head works."""
     *batch, sq, d = query.shape
