@@ -6,6 +6,7 @@ Every problem becomes one InputError naming the file, the field path and what is
 import copy
 import math
 import tomllib
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,101 +24,29 @@ from dojosim.hardware.model import (
     PublishedCheck,
     System,
 )
+from dojosim.hardware.overrides import apply_overrides
+from dojosim.hardware.schema import (
+    CHECK_FIELDS,
+    COST_FIELDS,
+    DEVICE_FIELDS,
+    FIELD_ALIASES,
+    FIGURE_KINDS,
+    LEVEL_FIELDS,
+    POOL_FIELDS,
+    POSITIVE,
+    PRESET_PACKAGE,
+    SYSTEM_FIELDS,
+)
 
-PRESET_PACKAGE = "dojosim.hardware.presets"
 
-# Field kinds: how a value is checked. Figures are numbers or {value, source, status[, note]} tables.
-POSITIVE, NONNEGATIVE, FRACTION, COUNT, AT_LEAST_ONE = "positive", "nonnegative", "fraction", "count", ">=1"
-_FIGURE_KINDS = {
-    POSITIVE: ("a number > 0", lambda v: v > 0),
-    NONNEGATIVE: ("a number >= 0", lambda v: v >= 0),
-    FRACTION: ("a number in (0, 1]", lambda v: 0 < v <= 1),
-    COUNT: ("a whole number >= 1", lambda v: v >= 1 and float(v).is_integer()),
-    AT_LEAST_ONE: ("a number >= 1", lambda v: v >= 1),
-}
-
-# (kind, required). Kinds beyond figures: "str", "dims", "dtypes", "pools", "topology", "strs".
-DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
-    "name": ("str", True),
-    "summary": ("str", False),
-    "cores": (COUNT, True),
-    "clock_hz": (POSITIVE, False),
-    "peak_flops_per_s": ("dtypes", True),
-    "egress_bytes_per_s": (POSITIVE, True),
-    "sram_bytes_per_core": (NONNEGATIVE, False),
-    "sram_bytes_per_s_per_core": (POSITIVE, False),
-    "hbm_bytes": (POSITIVE, False),
-    "hbm_bytes_per_s": (POSITIVE, False),
-    "tdp_w": (POSITIVE, True),
-    "idle_w": (NONNEGATIVE, True),
-    "matmul_empirical_fraction_of_peak": (FRACTION, True),
-    "memory_empirical_fraction_of_peak": (FRACTION, False),
-    "kernel_overhead_s": (NONNEGATIVE, False),
-    "host_overhead_s": (NONNEGATIVE, False),
-    "matmul_ramp_s": (NONNEGATIVE, False),
-    "attention_empirical_fraction_of_peak": (FRACTION, False),
-    "conv_empirical_fraction_of_peak": (FRACTION, False),
-    "conv_ramp_s": (NONNEGATIVE, False),
-    "optimizer_op_overhead_s": (NONNEGATIVE, False),
-    "transcendental_per_s": (POSITIVE, False),
-    "random_per_s": (POSITIVE, False),
-}
-LEVEL_FIELDS: dict[str, tuple[str, bool]] = {
-    "name": ("str", True),
-    "summary": ("str", False),
-    "children": (COUNT, True),
-    "topology": ("topology", True),
-    "mesh_dims": ("dims", False),
-    "link_latency_s": (NONNEGATIVE, True),
-    "collective_empirical_fraction_of_link": (FRACTION, True),
-    "egress_bytes_per_s": (POSITIVE, False),
-    "nic_bytes_per_s_per_device": (POSITIVE, False),
-    "oversubscription": (AT_LEAST_ONE, False),
-    "switch_radix": (COUNT, False),
-    "overhead_power_w": (NONNEGATIVE, False),
-    "host_dram_bytes": (POSITIVE, False),
-    "memory": ("pools", False),
-}
-POOL_FIELDS: dict[str, tuple[str, bool]] = {
-    "name": ("str", True),
-    "cards": (COUNT, True),
-    "bytes_per_card": (POSITIVE, True),
-    "bytes_per_s_per_card": (POSITIVE, True),
-    "link_bytes_per_s_per_card": (POSITIVE, True),
-}
-COST_FIELDS: dict[str, tuple[str, bool]] = {
-    "price_per_device_hour_usd": (POSITIVE, False),
-    "capex_usd_per_device": (POSITIVE, False),
-    "lifetime_years": (POSITIVE, False),
-    "electricity_usd_per_kwh": (NONNEGATIVE, False),
-}
-CHECK_FIELDS: dict[str, tuple[str, bool]] = {
-    "total": ("str", True),
-    "devices": ("int", True),
-    "value": ("number", True),
-    "source": ("str", True),
-    "status": ("str", True),
-}
-SYSTEM_FIELDS: dict[str, tuple[str, bool]] = {
-    "name": ("str", True),
-    "summary": ("str", True),
-    "status": ("str", True),
-    "extends": ("str", False),
-    "default_devices": (COUNT, True),
-    "pue": (AT_LEAST_ONE, True),
-    "notes": ("strs", False),
-    "device": ("table", True),
-    "levels": ("levels", True),
-    "cost": ("table", True),
-    "checks": ("checks", False),
-}
-# Other names a user may know a field by (Dojo calls a tile's egress its off-tile bandwidth).
-FIELD_ALIASES = {"offtile_bytes_per_s": "egress_bytes_per_s"}
+@lru_cache(maxsize=1)
+def _preset_names() -> tuple[str, ...]:
+    files = resources.files(PRESET_PACKAGE).iterdir()
+    return tuple(sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml")))
 
 
 def list_presets() -> list[str]:
-    files = resources.files(PRESET_PACKAGE).iterdir()
-    return sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml"))
+    return list(_preset_names())
 
 
 def _read_toml(name_or_path: str) -> tuple[dict[str, Any], str, bool]:
@@ -180,81 +109,6 @@ def _resolve(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, A
     return merged, origin, is_preset
 
 
-# ---------------------------------------------------------------------------------------- overrides
-
-
-def _parse_override(text: str) -> tuple[list[str], str]:
-    if "=" not in text:
-        raise InputError(f"--set '{text}': expected PART.FIELD=VALUE, e.g. tile.offtile_bytes_per_s=72e12")
-    path, value = text.split("=", 1)
-    return [p.strip() for p in path.split(".") if p.strip()], value.strip()
-
-
-def _override_value(field: str, value: str, kind: str) -> Any:
-    if kind == "dims":
-        parts = value.replace("x", ",").split(",")
-        try:
-            return [int(p) for p in parts]
-        except ValueError:
-            raise InputError(f"--set {field}={value}: mesh_dims takes two whole numbers, e.g. 5x5") from None
-    if kind in ("str", "topology"):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        raise InputError(f"--set {field}={value}: '{value}' is not a number") from None
-    return {"value": number, "source": f"--set {field}={value}", "status": "user"}
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    raw = copy.deepcopy(raw)
-    device = raw.get("device", {})
-    levels = {lvl.get("name"): lvl for lvl in raw.get("levels", []) if isinstance(lvl, dict)}
-    parts = ["device", str(device.get("name")), *levels, "cost", "system"]
-    for text in overrides:
-        path, value = _parse_override(text)
-        if not path:
-            raise InputError(f"--set '{text}': missing the PART.FIELD before '='")
-        head, rest = path[0], path[1:]
-        if head == "system" or (not rest and head in SYSTEM_FIELDS):
-            table, fields, rest = raw, SYSTEM_FIELDS, rest or [head]
-        elif head in ("device", device.get("name")):
-            table, fields = device, DEVICE_FIELDS
-        elif head in levels:
-            table, fields = levels[head], LEVEL_FIELDS
-        elif head == "cost":
-            table, fields = raw.setdefault("cost", {}), COST_FIELDS
-        else:
-            raise InputError(f"--set {text}: unknown part '{head}'{closest(head, parts)} (parts: {allowed(parts)})")
-        if not rest:
-            raise InputError(f"--set {text}: name a field of '{head}' (fields: {allowed(fields)})")
-        field = FIELD_ALIASES.get(rest[0], rest[0])
-        if field not in fields:
-            known = [*fields, *(alias for alias, target in FIELD_ALIASES.items() if target in fields)]
-            raise InputError(
-                f"--set {text}: '{rest[0]}' is not a field of '{head}'{closest(rest[0], known)} "
-                f"(fields: {allowed(fields)})"
-            )
-        kind = fields[field][0]
-        if kind == "dtypes":
-            if len(rest) != 2:
-                raise InputError(f"--set {text}: name the dtype, e.g. {head}.{field}.bf16=1e15")
-            table.setdefault(field, {})[DTYPE_ALIASES.get(rest[1], rest[1])] = _override_value(text, value, POSITIVE)
-        elif kind == "pools":
-            pools = {p.get("name"): p for p in table.get(field, [])}
-            if len(rest) != 3 or rest[1] not in pools or rest[2] not in POOL_FIELDS:
-                raise InputError(
-                    f"--set {text}: expected {head}.memory.POOL.FIELD with POOL in {allowed(map(str, pools))} "
-                    f"and FIELD in {allowed(POOL_FIELDS)}"
-                )
-            pools[rest[1]][rest[2]] = _override_value(text, value, POOL_FIELDS[rest[2]][0])
-        elif len(rest) != 1:
-            raise InputError(f"--set {text}: '{field}' has no sub-fields")
-        else:
-            table[field] = _override_value(text, value, kind)
-    return raw
-
-
 # ---------------------------------------------------------------------------------------- validation
 
 
@@ -289,8 +143,8 @@ class _Reader:
 
     @staticmethod
     def _describe(kind: str) -> str:
-        if kind in _FIGURE_KINDS:
-            return _FIGURE_KINDS[kind][0]
+        if kind in FIGURE_KINDS:
+            return FIGURE_KINDS[kind][0]
         return {
             "str": "a string",
             "int": "a whole number > 0",
@@ -306,7 +160,7 @@ class _Reader:
         }[kind]
 
     def value(self, raw: Any, kind: str, path: str) -> Any:
-        if kind in _FIGURE_KINDS:
+        if kind in FIGURE_KINDS:
             return self.figure(raw, kind, path)
         if kind in ("int", "number"):
             whole = kind == "int"
@@ -349,7 +203,7 @@ class _Reader:
         raise AssertionError(f"unhandled field kind {kind}")  # a bug in the spec tables, not bad input
 
     def figure(self, raw: Any, kind: str, path: str) -> Figure:
-        what, ok = _FIGURE_KINDS[kind]
+        what, ok = FIGURE_KINDS[kind]
         if isinstance(raw, dict):
             unknown = set(raw) - {"value", "source", "status", "note"}
             if unknown:
@@ -458,12 +312,23 @@ def build_system(raw: dict[str, Any], origin: str, is_preset: bool) -> System:
         checks=_build_checks(reader, f.get("checks", [])),
         notes=f.get("notes", ()),
         origin=origin,
+        maker=f.get("maker", ""),
     )
 
 
-def load_system(name_or_path: str, overrides: list[str] | None = None) -> System:
-    """A preset name or a TOML path, with optional PART.FIELD=VALUE overrides, as a validated System."""
+def load_system(name_or_path: str, overrides: list[str] | tuple[str, ...] | None = None) -> System:
+    """A preset name or a TOML path, with optional PART.FIELD=VALUE overrides, as a validated System.
+
+    Systems are immutable, so a study that names one system many times reads and validates it once; a user
+    file is read again when it changes."""
+    path = Path(name_or_path)
+    stamp = path.stat().st_mtime_ns if name_or_path not in list_presets() and path.is_file() else 0
+    return _load_system(name_or_path, tuple(overrides or ()), stamp)
+
+
+@lru_cache(maxsize=128)
+def _load_system(name_or_path: str, overrides: tuple[str, ...], stamp: int) -> System:
     raw, origin, is_preset = _resolve(name_or_path)
     if overrides:
-        raw = apply_overrides(raw, overrides)
+        raw = apply_overrides(raw, list(overrides))
     return build_system(raw, origin, is_preset)

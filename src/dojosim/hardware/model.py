@@ -6,6 +6,7 @@ SI units throughout: bytes, bytes_per_s, flops_per_s, seconds, watts, USD.
 from dataclasses import dataclass, field
 
 from dojosim.hardware.figure import Figure
+from dojosim.units import HOURS_PER_YEAR, kwh
 
 # Matmul precisions a device can have a peak for. fp16 runs at the bf16 rate on every preset here.
 DTYPES = ("fp32", "bf16", "fp8", "fp4")
@@ -91,6 +92,17 @@ class Cost:
     lifetime_years: Figure | None = None
     electricity_usd_per_kwh: Figure | None = None
 
+    @property
+    def capex_usd_per_device_hour(self) -> float:
+        """Capital cost written off over the lifetime, per device-hour; 0 without capex and lifetime."""
+        if not (self.capex_usd_per_device and self.lifetime_years):
+            return 0.0
+        return self.capex_usd_per_device.value / (self.lifetime_years.value * HOURS_PER_YEAR)
+
+    def electricity_usd(self, joules: float) -> float:
+        """What `joules` of facility energy cost; 0 without an electricity price."""
+        return kwh(joules) * self.electricity_usd_per_kwh.value if self.electricity_usd_per_kwh else 0.0
+
 
 @dataclass(frozen=True)
 class PublishedCheck:
@@ -114,6 +126,7 @@ class System:
     checks: tuple[PublishedCheck, ...] = ()
     notes: tuple[str, ...] = field(default=())
     origin: str = ""  # the preset name or file path it was loaded from
+    maker: str = ""  # who builds the device ("Tesla", "NVIDIA"): studies tell Dojo systems from GPU clusters by it
 
     def level(self, name: str) -> Level:
         for level in self.levels:
