@@ -1,13 +1,47 @@
-"""A parallel plan and the checks that make an impossible plan one clear error."""
+"""A parallel plan, and the one set of rules that makes an impossible plan one clear error.
+
+The rules are written once, dimension by dimension (`*_problem` functions returning the sentence that says
+what is wrong, or None): `validate_plan` applies them all to one plan, and the plan search applies each at
+the loop level that chooses that dimension, so enumeration never yields a plan that validation refuses.
+"""
 
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from dojosim.errors import InputError
 
-RECOMPUTE = ("none", "selective", "full")
-PRECISIONS = ("bf16", "fp16", "fp8", "fp4", "fp32")
+
+class Recompute(StrEnum):
+    NONE = "none"
+    SELECTIVE = "selective"  # the attention core is recomputed in backward (Korthikanti et al. 2022)
+    FULL = "full"  # each block's forward is recomputed from its input
+
+
+class Precision(StrEnum):
+    BF16 = "bf16"
+    FP16 = "fp16"
+    FP8 = "fp8"
+    FP4 = "fp4"
+    FP32 = "fp32"
+
+
+RECOMPUTE = tuple(Recompute)
+PRECISIONS = tuple(Precision)
 ZERO_STAGES = (0, 1, 2, 3)
+DEGREES = ("devices", "global_batch", "micro_batch", "seq", "tp", "pp", "vp", "cp", "ep")
+
+
+def _choice(enum: type[StrEnum], option: str, value: Any) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        raise InputError(f"--{option}: must be one of {', '.join(enum)}, got {value!r}") from None
+
+
+def precision_of(value: str) -> Precision:
+    """--precision as typed: one InputError naming the allowed values otherwise."""
+    return _choice(Precision, "precision", value)
 
 
 @dataclass(frozen=True)
@@ -22,15 +56,22 @@ class ParallelPlan:
     cp: int = 1  # context parallel: each sample's tokens (or images) split over cp ranks
     ep: int = 1  # expert parallel, carved out of data parallel
     zero: int = 0  # 0 none, 1 optimizer state, 2 + gradients, 3 + weights (FSDP)
-    recompute: str = "none"
+    recompute: Recompute = Recompute.NONE
     sequence_parallel: bool = False
-    precision: str = "bf16"
+    precision: Precision = Precision.BF16
     # Gradient reduction bucketed under the backward pass (PyTorch DDP/FSDP, Megatron --overlap-grad-reduce);
     # False: it starts after the last backward (Megatron's pre-2023 local DDP, DeepSpeed without ZeRO).
     overlap_grad_reduce: bool = True
     # Backward's tensor-parallel collectives run under the weight-gradient GEMMs (Megatron-LM 2022 on, NeMo);
     # False: each waits for its collective (PyTorch DTensor tensor parallelism without async TP).
     overlap_tp_comm: bool = False
+
+    def __post_init__(self) -> None:
+        # Options arrive as text from the CLI, tables and files: typed here, once, with the option named.
+        if type(self.recompute) is not Recompute:
+            object.__setattr__(self, "recompute", _choice(Recompute, "recompute", self.recompute))
+        if type(self.precision) is not Precision:
+            object.__setattr__(self, "precision", precision_of(self.precision))
 
     @property
     def dp(self) -> int:
@@ -46,9 +87,99 @@ class ParallelPlan:
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["recompute"], out["precision"] = str(self.recompute), str(self.precision)
         out["dp"] = self.dp
         out["grad_accumulation"] = self.grad_accumulation
         return out
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What of a model limits how it can be split."""
+
+    layers: int = 0  # repeated blocks (0: none to split into pipeline stages)
+    heads: int = 0
+    kv_heads: int = 0
+    experts: int = 0
+    hidden: int = 0  # residual-stream width (0: no transformer to split over tp)
+    has_sequence: bool = True
+
+
+# ------------------------------------------------------------------------------------------- the rules
+
+
+def tp_problem(tp: int, shape: ModelShape) -> str | None:
+    if tp == 1:
+        return None
+    if not shape.hidden:
+        return (
+            f"--tp {tp}: tensor parallelism needs a transformer (this model has no hidden width to split); "
+            "use dp, cp or pp"
+        )
+    if shape.heads and shape.heads % tp:
+        return f"--tp {tp} does not divide the model's {shape.heads} attention heads"
+    kv = shape.kv_heads
+    if kv and kv % tp and tp % kv:
+        return f"--tp {tp} and the model's {kv} key/value heads do not divide each other"
+    return None
+
+
+def cp_problem(cp: int, seq: int, shape: ModelShape) -> str | None:
+    if cp > 1 and shape.has_sequence and seq % (2 * cp):
+        return f"--cp {cp}: --seq {seq} must be divisible by 2 x cp = {2 * cp} (load-balanced causal chunks)"
+    return None
+
+
+def devices_problem(devices: int, tp: int, pp: int, cp: int) -> str | None:
+    if devices % (tp * pp * cp):
+        return f"--devices {devices} is not divisible by tp x pp x cp = {tp} x {pp} x {cp} = {tp * pp * cp}"
+    return None
+
+
+def pp_problem(pp: int, vp: int, shape: ModelShape) -> str | None:
+    if pp == 1:
+        return "--vp > 1 needs --pp > 1 (interleaving splits each pipeline rank's layers)" if vp > 1 else None
+    if not shape.layers:
+        return f"--pp {pp}: the model has no repeated blocks to split into stages"
+    if shape.layers < pp * vp:
+        return f"--pp {pp} x --vp {vp} = {pp * vp} stages exceed the model's {shape.layers} layers"
+    return None
+
+
+def batch_problem(global_batch: int, dp: int, micro_batch: int) -> str | None:
+    if global_batch % (dp * micro_batch):
+        return (
+            f"--global-batch {global_batch} is not divisible by dp x micro-batch = {dp} x {micro_batch} = "
+            f"{dp * micro_batch}"
+        )
+    return None
+
+
+def interleave_problem(pp: int, vp: int, grad_accumulation: int) -> str | None:
+    if pp > 1 and vp > 1 and grad_accumulation % pp:
+        return (
+            f"interleaved pipelining needs the micro-batches per step ({grad_accumulation}) to be a multiple of "
+            f"pp = {pp}"
+        )
+    return None
+
+
+def ep_problem(ep: int, dp: int, shape: ModelShape) -> str | None:
+    if ep == 1:
+        return None
+    if not shape.experts:
+        return f"--ep {ep}: the model has no experts"
+    if shape.experts % ep:
+        return f"--ep {ep} does not divide the model's {shape.experts} experts"
+    if dp % ep:
+        return f"--ep {ep} must divide the data-parallel degree {dp} (experts are spread over data-parallel ranks)"
+    return None
+
+
+def precision_problem(precision: Precision, peaks: tuple[str, ...]) -> str | None:
+    if peaks and precision not in peaks and not (precision == Precision.FP16 and "bf16" in peaks):
+        return f"--precision {precision}: this device has no {precision} peak (it has {', '.join(peaks)})"
+    return None
 
 
 def _positive(name: str, value: Any) -> None:
@@ -56,80 +187,24 @@ def _positive(name: str, value: Any) -> None:
         raise InputError(f"--{name.replace('_', '-')}: must be a whole number >= 1, got {value!r}")
 
 
-def validate_plan(
-    plan: ParallelPlan,
-    *,
-    layers: int = 0,
-    heads: int = 0,
-    kv_heads: int = 0,
-    experts: int = 0,
-    hidden: int = 0,
-    has_sequence: bool = True,
-    peaks: tuple[str, ...] = (),
-) -> None:
+def validate_plan(plan: ParallelPlan, shape: ModelShape = ModelShape(), peaks: tuple[str, ...] = ()) -> None:
     """Raise one InputError naming the first thing that makes the plan impossible."""
-    for name in ("devices", "global_batch", "micro_batch", "seq", "tp", "pp", "vp", "cp", "ep"):
+    for name in DEGREES:
         _positive(name, getattr(plan, name))
     if plan.zero not in ZERO_STAGES:
         raise InputError(f"--zero: must be one of 0, 1, 2, 3, got {plan.zero!r}")
-    if plan.recompute not in RECOMPUTE:
-        raise InputError(f"--recompute: must be one of {', '.join(RECOMPUTE)}, got {plan.recompute!r}")
-    if plan.precision not in PRECISIONS:
-        raise InputError(f"--precision: must be one of {', '.join(PRECISIONS)}, got {plan.precision!r}")
-    if peaks and plan.precision not in peaks and not (plan.precision == "fp16" and "bf16" in peaks):
-        raise InputError(
-            f"--precision {plan.precision}: this device has no {plan.precision} peak (it has {', '.join(peaks)})"
-        )
-    model_parallel = plan.tp * plan.pp * plan.cp
-    if plan.devices % model_parallel:
-        raise InputError(
-            f"--devices {plan.devices} is not divisible by tp x pp x cp = {plan.tp} x {plan.pp} x "
-            f"{plan.cp} = {model_parallel}"
-        )
-    dp = plan.dp
-    if plan.ep > 1:
-        if not experts:
-            raise InputError(f"--ep {plan.ep}: the model has no experts")
-        if experts % plan.ep:
-            raise InputError(f"--ep {plan.ep} does not divide the model's {experts} experts")
-        if dp % plan.ep:
-            raise InputError(
-                f"--ep {plan.ep} must divide the data-parallel degree {dp} (experts are spread over "
-                "data-parallel ranks)"
-            )
-    if plan.tp > 1:
-        if not hidden:
-            raise InputError(
-                f"--tp {plan.tp}: tensor parallelism needs a transformer (this model has no hidden "
-                "width to split); use dp, cp or pp"
-            )
-        if heads and heads % plan.tp:
-            raise InputError(f"--tp {plan.tp} does not divide the model's {heads} attention heads")
-        if kv_heads and kv_heads % plan.tp and plan.tp % kv_heads:
-            raise InputError(f"--tp {plan.tp} and the model's {kv_heads} key/value heads do not divide each other")
-    if plan.sequence_parallel and plan.tp == 1:
-        raise InputError("--sequence-parallel needs --tp > 1")
-    if plan.pp > 1:
-        if not layers:
-            raise InputError(f"--pp {plan.pp}: the model has no repeated blocks to split into stages")
-        if layers < plan.pp * plan.vp:
-            raise InputError(
-                f"--pp {plan.pp} x --vp {plan.vp} = {plan.pp * plan.vp} stages exceed the model's {layers} layers"
-            )
-    elif plan.vp > 1:
-        raise InputError("--vp > 1 needs --pp > 1 (interleaving splits each pipeline rank's layers)")
-    if plan.cp > 1 and has_sequence and plan.seq % (2 * plan.cp):
-        raise InputError(
-            f"--cp {plan.cp}: --seq {plan.seq} must be divisible by 2 x cp = {2 * plan.cp} "
-            "(load-balanced causal chunks)"
-        )
-    if plan.global_batch % (dp * plan.micro_batch):
-        raise InputError(
-            f"--global-batch {plan.global_batch} is not divisible by dp x micro-batch = {dp} x "
-            f"{plan.micro_batch} = {dp * plan.micro_batch}"
-        )
-    if plan.pp > 1 and plan.vp > 1 and plan.grad_accumulation % plan.pp:
-        raise InputError(
-            f"interleaved pipelining needs the micro-batches per step ({plan.grad_accumulation}) to be "
-            f"a multiple of pp = {plan.pp}"
-        )
+    problems = (
+        lambda: precision_problem(plan.precision, peaks),
+        lambda: devices_problem(plan.devices, plan.tp, plan.pp, plan.cp),
+        lambda: ep_problem(plan.ep, plan.dp, shape),
+        lambda: tp_problem(plan.tp, shape),
+        lambda: "--sequence-parallel needs --tp > 1" if plan.sequence_parallel and plan.tp == 1 else None,
+        lambda: pp_problem(plan.pp, plan.vp, shape),
+        lambda: cp_problem(plan.cp, plan.seq, shape),
+        lambda: batch_problem(plan.global_batch, plan.dp, plan.micro_batch),
+        lambda: interleave_problem(plan.pp, plan.vp, plan.grad_accumulation),
+    )
+    for check in problems:
+        problem = check()
+        if problem:
+            raise InputError(problem)
