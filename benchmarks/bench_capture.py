@@ -25,7 +25,7 @@ t0 = time.perf_counter()
 import torch
 t1 = time.perf_counter()
 from dojosim.workload.capture import capture
-from dojosim.workload.zoo import step_spec
+from dojosim.workload.builders import step_spec
 model, batch, seq = sys.argv[1], int(sys.argv[2]), (None if sys.argv[3] == "-" else int(sys.argv[3]))
 graph = capture(step_spec(model, batch, seq))
 t2 = time.perf_counter()

@@ -5,10 +5,11 @@ import math
 import pytest
 
 from dojosim.errors import InputError
+from dojosim.workload.builders import step_spec
 from dojosim.workload.cache import get_graph
 from dojosim.workload.capture import StepSpec, capture
-from dojosim.workload.graph import Graph
-from dojosim.workload.zoo import parse_model, step_spec
+from dojosim.workload.graph import Graph, OpKind, Phase
+from dojosim.workload.spec import ModelSpec, parse_model
 
 
 @pytest.fixture(autouse=True)
@@ -291,12 +292,65 @@ def test_fused_rope_matches_apply_rope_forward_and_backward():
 
 
 def test_with_switch_turns_on_a_family_switch_and_leaves_other_families_alone():
-    from dojosim.workload.zoo import with_switch
+    eager = parse_model("llama2-7b").with_switch("unfused_kernels")
+    assert eager.params["unfused_kernels"] == 1
+    assert eager.params["layers"] == 32  # the zoo name's architecture, spelled out
+    assert eager.name == eager.text and parse_model(eager.text) == eager
+    assert eager.with_switch("unfused_kernels") is eager
+    gpt = parse_model("gpt(layers=2,hidden=128,heads=4,vocab=500)")
+    assert gpt.with_switch("unfused_kernels") is gpt  # GPT has no such switch
+    assert gpt.with_switch("unfused_attention").params["unfused_attention"] == 1
 
-    eager = with_switch("llama2-7b", "unfused_kernels")
-    assert parse_model(eager).params["unfused_kernels"] == 1
-    assert parse_model(eager).params["layers"] == 32  # the zoo name's architecture, spelled out
-    assert with_switch(eager, "unfused_kernels") == eager
-    gpt = "gpt(layers=2,hidden=128,heads=4,vocab=500)"
-    assert with_switch(gpt, "unfused_kernels") == gpt  # GPT has no such switch
-    assert parse_model(with_switch(gpt, "unfused_attention")).params["unfused_attention"] == 1
+
+def test_model_spec_is_parsed_once_and_hashed_by_its_canonical_text():
+    named = parse_model("llama2-7b")
+    spelled = parse_model("llama(layers=32,hidden=4096,heads=32,kv_heads=32,ffn=11008,vocab=32000)")
+    assert named == spelled and hash(named) == hash(spelled) and len({named, spelled}) == 1
+    assert named.name == "llama2-7b" and named.text == spelled.text  # the name takes no part in equality
+    assert parse_model(named) is named
+    # Equal by value: an explicit rope_theta=10000 is the default 10000.0 (the canonical texts differ).
+    assert parse_model(spelled.text.replace("rope_theta=10000.0", "rope_theta=10000")) == named
+    assert named.has_sequence and named.default_seq == 4096
+    assert not parse_model("resnet50").has_sequence and parse_model("resnet50").default_seq is None
+    assert isinstance(named, ModelSpec) and named != parse_model("llama2-13b")
+
+
+def test_a_spec_or_its_name_gives_the_same_graph_and_key():
+    from dojosim.workload.cache import cache_key
+
+    model = "llama(layers=2,hidden=64,heads=2,ffn=128,vocab=100)"
+    spec = parse_model(model)
+    assert cache_key(spec, 1, 32, "adamw", "bf16", False) == cache_key(model, 1, 32, "adamw", "bf16", False)
+    g = get_graph(spec, 1, 32)
+    assert g.model == model and get_graph(model, 1, 32) == g
+
+
+def test_kinds_and_phases_are_enums_that_survive_a_round_trip(tmp_path):
+    g = graph("gpt(layers=1,hidden=64,heads=2,vocab=100,positions=32)", 1, 32)
+    assert all(type(op.kind) is OpKind and type(op.phase) is Phase for op in g.ops)
+    assert any(op.kind == "matmul" for op in g.ops)  # a StrEnum equals its value
+    path = tmp_path / "g.json.gz"
+    g.save(path)
+    loaded = Graph.load(path)
+    assert all(type(op.kind) is OpKind and type(op.phase) is Phase for op in loaded.ops)
+
+
+def test_specs_graphs_and_op_kinds_import_without_torch():
+    import subprocess
+    import sys
+
+    modules = "dojosim.workload, dojosim.workload.op_kinds, dojosim.workload.graph, dojosim.workload.zoo, "
+    modules += "dojosim.workload.spec, dojosim.workload.cache, dojosim.workload.blocks"
+    code = f"import sys, {modules}; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_op_kinds_classify_by_name():
+    from dojosim.workload.op_kinds import kind_of, vector_unit
+
+    assert kind_of("mm") is OpKind.MATMUL and kind_of("_scaled_dot_product_flash_attention") is OpKind.ATTENTION
+    assert kind_of("view") is OpKind.VIEW and kind_of("_softmax") is OpKind.SOFTMAX
+    assert kind_of("_c10d_functional") is OpKind.COLLECTIVE and kind_of("add") is OpKind.ELEMENTWISE
+    assert vector_unit("aten.gelu") == "transcendental" and vector_unit("bernoulli_") == "random"
+    assert vector_unit("aten.add") == ""

@@ -1,5 +1,6 @@
 """Builders: a ModelSpec and a batch become a StepSpec (model factory, fake inputs, loss). Imports torch."""
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -7,7 +8,8 @@ import torch.nn.functional as F
 
 from dojosim.errors import InputError
 from dojosim.workload.capture import StepSpec
-from dojosim.workload.zoo import ModelSpec
+from dojosim.workload.spec import ModelSpec
+from dojosim.workload.zoo import check_request
 
 
 def _shape_meta(p: dict[str, Any]) -> dict[str, Any]:
@@ -30,10 +32,11 @@ def _lm_loss(model: torch.nn.Module, b: Any) -> torch.Tensor:
     return F.cross_entropy(logits.float().flatten(0, 1), b[1].flatten())
 
 
-def _decoder_step(name: str, build: Any, batch: int, seq: int, p: dict[str, Any]) -> StepSpec:
+def _decoder_step(spec: ModelSpec, build: Any, batch: int, seq: int) -> StepSpec:
     """A decoder LM's step: random tokens in, next-token cross-entropy out, blocks in `layers`."""
+    p = spec.params
     return StepSpec(
-        name,
+        spec.name,
         build,
         _lm_batch(batch, seq, p["vocab"]),
         _lm_loss,
@@ -46,14 +49,14 @@ def _decoder_step(name: str, build: Any, batch: int, seq: int, p: dict[str, Any]
     )
 
 
-def _gpt(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
+def _gpt(spec: ModelSpec, batch: int, seq: int) -> StepSpec:
     from dojosim.workload.models.transformer import GPT
 
     p = spec.params
     # positions=0 (the default): as many learned positions as the sequence needs, at least GPT-3's 2048.
     positions = p["positions"] or max(2048, seq)
     if seq > positions:
-        raise InputError(f"--seq {seq}: {name} has {positions} learned positions; raise positions= in the spec")
+        raise InputError(f"--seq {seq}: {spec.name} has {positions} learned positions; raise positions= in the spec")
 
     def build(layers: int | None):
         return GPT(
@@ -67,10 +70,10 @@ def _gpt(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
             fused_attention=not p["unfused_attention"],
         )
 
-    return _decoder_step(name, build, batch, seq, p)
+    return _decoder_step(spec, build, batch, seq)
 
 
-def _llama(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
+def _llama(spec: ModelSpec, batch: int, seq: int) -> StepSpec:
     from dojosim.workload.models.transformer import Llama
 
     p = spec.params
@@ -95,7 +98,7 @@ def _llama(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
             fused_kernels=not p["unfused_kernels"],
         )
 
-    return _decoder_step(name, build, batch, seq, p)
+    return _decoder_step(spec, build, batch, seq)
 
 
 def _hf_classifier_loss(model: torch.nn.Module, b: Any) -> torch.Tensor:
@@ -110,7 +113,7 @@ def _video_batch(batch: int, frames: int, image: int, classes: int):
     return make
 
 
-def _hf_video(spec: ModelSpec, name: str, batch: int, seq: int | None) -> StepSpec:
+def _hf_video(spec: ModelSpec, batch: int, seq: int | None) -> StepSpec:
     import transformers
 
     p = spec.params
@@ -144,7 +147,7 @@ def _hf_video(spec: ModelSpec, name: str, batch: int, seq: int | None) -> StepSp
         return model_cls(config_cls(num_hidden_layers=layers or p["layers"], **common))
 
     return StepSpec(
-        name,
+        spec.name,
         build,
         _video_batch(batch, p["frames"], p["image"], p["classes"]),
         _hf_classifier_loss,
@@ -158,12 +161,12 @@ def _hf_video(spec: ModelSpec, name: str, batch: int, seq: int | None) -> StepSp
     )  # its drop-path schedule calls .item() while building
 
 
-def _bert(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
+def _bert(spec: ModelSpec, batch: int, seq: int) -> StepSpec:
     import transformers
 
     p = spec.params
     if seq > p["positions"]:
-        raise InputError(f"--seq {seq}: {name} has {p['positions']} positions; set positions= in the spec")
+        raise InputError(f"--seq {seq}: {spec.name} has {p['positions']} positions; set positions= in the spec")
 
     def build(layers: int | None):
         config = transformers.BertConfig(
@@ -182,7 +185,7 @@ def _bert(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
         return F.cross_entropy(logits.float().flatten(0, 1), b[1].flatten())
 
     return StepSpec(
-        name,
+        spec.name,
         build,
         _lm_batch(batch, seq, p["vocab"]),
         loss,
@@ -195,7 +198,7 @@ def _bert(spec: ModelSpec, name: str, batch: int, seq: int) -> StepSpec:
     )
 
 
-def _resnet(spec: ModelSpec, name: str, batch: int, seq: int | None) -> StepSpec:
+def _resnet(spec: ModelSpec, batch: int, seq: int | None) -> StepSpec:
     from dojosim.workload.models.resnet import ResNet
 
     p = spec.params
@@ -207,17 +210,23 @@ def _resnet(spec: ModelSpec, name: str, batch: int, seq: int | None) -> StepSpec
         return F.cross_entropy(model(b[0]).float(), b[1])
 
     return StepSpec(
-        name, lambda _layers: ResNet(classes=p["classes"]), make, loss, batch, 1, {"batch": batch, "image": p["image"]}
+        spec.name,
+        lambda _layers: ResNet(classes=p["classes"]),
+        make,
+        loss,
+        batch,
+        1,
+        {"batch": batch, "image": p["image"]},
     )
 
 
-def _fsd_video(spec: ModelSpec, name: str, batch: int, seq: int | None) -> StepSpec:
+def _fsd_video(spec: ModelSpec, batch: int, seq: int | None) -> StepSpec:
     from dojosim.workload.models.fsd_video import FSDVideo, fsd_loss
 
     p = spec.params
     for key, multiple in (("height", 32), ("width", 32), ("bev", 4)):
         if p[key] % multiple:
-            raise InputError(f"model '{name}': {key}={p[key]} must be a multiple of {multiple}")
+            raise InputError(f"model '{spec.name}': {key}={p[key]} must be a multiple of {multiple}")
 
     def build(_layers: int | None):
         return FSDVideo(p["cameras"], p["frames"], p["height"], p["width"], p["bev"], p["channels"])
@@ -236,7 +245,7 @@ def _fsd_video(spec: ModelSpec, name: str, batch: int, seq: int | None) -> StepS
         return fsd_loss(model(b[0]), b[1])
 
     return StepSpec(
-        name,
+        spec.name,
         build,
         make,
         loss,
@@ -257,3 +266,10 @@ BUILDERS = {
     "timesformer": _hf_video,
     "fsd-video": _fsd_video,
 }
+
+
+def step_spec(model: str | ModelSpec, batch: int, seq: int | None = None) -> StepSpec:
+    """The StepSpec (builder, inputs, loss) for one training step of `model` at this batch and sequence."""
+    spec, seq = check_request(model, batch, seq)
+    build: Callable[[ModelSpec, int, Any], StepSpec] = BUILDERS[spec.family]
+    return build(spec, batch, seq)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dojosim import __version__
 from dojosim.workload.graph import GRAPH_FORMAT_VERSION, Graph
+from dojosim.workload.spec import ModelSpec
 from dojosim.workload.zoo import check_request
 
 
@@ -29,7 +30,8 @@ def _torch_version() -> str:
     return version("torch")
 
 
-def cache_key(model: str, batch: int, seq: int | None, optimizer: str, dtype: str, full: bool) -> str:
+def cache_key(model: str | ModelSpec, batch: int, seq: int | None, optimizer: str, dtype: str, full: bool) -> str:
+    """What determines a graph, hashed; the model enters as its canonical text, whichever way it was named."""
     spec, seq = check_request(model, batch, seq)
     parts = {
         "model": spec.text,
@@ -47,7 +49,7 @@ def cache_key(model: str, batch: int, seq: int | None, optimizer: str, dtype: st
 
 
 def get_graph(
-    model: str,
+    model: str | ModelSpec,
     batch: int,
     seq: int | None = None,
     optimizer: str = "adamw",
@@ -55,17 +57,20 @@ def get_graph(
     use_cache: bool = True,
     full: bool = False,
 ) -> Graph:
-    """The graph of one training step of `model`, from the cache when it was captured before."""
-    path = cache_dir() / f"{cache_key(model, batch, seq, optimizer, dtype, full)}.json.gz"
+    """The graph of one training step of `model`, from the cache when it was captured before.
+
+    The graph's `model` is the name the spec was given (what the user typed)."""
+    spec, _ = check_request(model, batch, seq)
+    path = cache_dir() / f"{cache_key(spec, batch, seq, optimizer, dtype, full)}.json.gz"
     if use_cache and path.is_file():
         try:
             return Graph.load(path)
         except Exception:  # a damaged cache entry is recaptured, never trusted
             path.unlink(missing_ok=True)
-    from dojosim.workload.capture import capture  # imports torch
-    from dojosim.workload.zoo import step_spec
+    from dojosim.workload.builders import step_spec  # imports torch
+    from dojosim.workload.capture import capture
 
-    graph = capture(step_spec(model, batch, seq), optimizer=optimizer, dtype=dtype, full=full)
+    graph = capture(step_spec(spec, batch, seq), optimizer=optimizer, dtype=dtype, full=full)
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         graph.save(path)

@@ -8,36 +8,54 @@ import json
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from dojosim.errors import InputError
 
 GRAPH_FORMAT_VERSION = 2
-PHASES = ("fwd", "bwd", "opt")
-KINDS = (
-    "matmul",
-    "conv",
-    "attention",
-    "elementwise",
-    "reduction",
-    "norm",
-    "softmax",
-    "embedding",
-    "loss",
-    "copy",
-    "view",
-    "optimizer",
-    "collective",
-    "other",
-)
+
+
+class OpKind(StrEnum):
+    """What an op does, as the engine costs it. A StrEnum: equal to (and serialized as) its value."""
+
+    MATMUL = "matmul"
+    CONV = "conv"
+    ATTENTION = "attention"
+    ELEMENTWISE = "elementwise"
+    REDUCTION = "reduction"
+    NORM = "norm"
+    SOFTMAX = "softmax"
+    EMBEDDING = "embedding"
+    LOSS = "loss"
+    COPY = "copy"
+    VIEW = "view"
+    OPTIMIZER = "optimizer"
+    COLLECTIVE = "collective"
+    OTHER = "other"
+
+
+class Phase(StrEnum):
+    """Where in the training step an op runs."""
+
+    FWD = "fwd"
+    BWD = "bwd"
+    OPT = "opt"
+
+
+KINDS: tuple[str, ...] = tuple(k.value for k in OpKind)
+PHASES: tuple[str, ...] = tuple(p.value for p in Phase)
+# Stored value -> member: a dict lookup, much faster than calling the enum on ~100k ops per load.
+_KIND_OF_VALUE: dict[str, OpKind] = {k.value: k for k in OpKind}
+_PHASE_OF_VALUE: dict[str, Phase] = {p.value: p for p in Phase}
 
 
 @dataclass(frozen=True, slots=True)
 class Op:
     name: str  # aten op, e.g. "aten.mm"
-    kind: str  # one of KINDS
-    phase: str  # one of PHASES
+    kind: OpKind
+    phase: Phase
     flops: float
     bytes_read: float
     bytes_written: float
@@ -149,24 +167,18 @@ class Graph:
                 "capture it again"
             )
         cols = doc["ops"]
-        n = len(cols["name"])
-        ops = []
-        for i in range(n):
-            ops.append(
-                Op(
-                    name=cols["name"][i],
-                    kind=cols["kind"][i],
-                    phase=cols["phase"][i],
-                    flops=cols["flops"][i],
-                    bytes_read=cols["bytes_read"][i],
-                    bytes_written=cols["bytes_written"][i],
-                    in_shapes=tuple(tuple(s) for s in cols["in_shapes"][i]),
-                    out_shapes=tuple(tuple(s) for s in cols["out_shapes"][i]),
-                    dtype=cols["dtype"][i],
-                    module=cols["module"][i],
-                    saved=cols["saved"][i],
-                )
+        try:
+            cols = {**cols, "kind": [_KIND_OF_VALUE[k] for k in cols["kind"]]}
+            cols["phase"] = [_PHASE_OF_VALUE[p] for p in cols["phase"]]
+        except KeyError as exc:
+            raise InputError(f"{origin}: unknown op kind or phase {exc}; capture it again") from None
+        # Row by row from the columns, positionally in Op's field order (the fastest way to build ~100k ops).
+        ops = [
+            Op(name, kind, phase, flops, read, written, tuple(map(tuple, ins)), tuple(map(tuple, outs)), dt, mod, saved)
+            for name, kind, phase, flops, read, written, ins, outs, dt, mod, saved in zip(
+                *(cols[field] for field in Op.__slots__), strict=True
             )
+        ]
         head = {k: v for k, v in doc.items() if k not in ("format", "version", "ops")}
         head["activation_breakdown"] = [tuple(row) for row in head.get("activation_breakdown", [])]
         return cls(ops=ops, **head)

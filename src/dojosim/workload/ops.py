@@ -1,60 +1,11 @@
-"""What an aten op is (its kind) and how many FLOPs it does."""
+"""How many FLOPs an aten op does (imports torch). What an op is lives in the torch-free `op_kinds`."""
 
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import flop_registry
 
-VIEW_OPS = frozenset(
-    "view _unsafe_view reshape _reshape_alias t transpose permute expand unsqueeze squeeze slice select split "
-    "split_with_sizes unbind as_strided detach alias lift_fresh chunk narrow unflatten view_as_real "
-    "view_as_complex _unsafe_split expand_as numpy_T unfold diagonal movedim".split()
-)
-MATMUL_OPS = frozenset("mm addmm bmm baddbmm matmul linear _scaled_mm addbmm".split())
-CONV_OPS = frozenset(
-    "convolution _convolution convolution_backward cudnn_convolution convolution_overrideable "
-    "_slow_conv2d_forward _slow_conv2d_backward slow_conv3d_forward mkldnn_convolution".split()
-)
-NORM_OPS = frozenset(
-    "native_layer_norm native_layer_norm_backward _fused_rms_norm _fused_rms_norm_backward rms_norm rms_norm_backward "
-    "native_batch_norm native_batch_norm_backward _native_batch_norm_legit _native_batch_norm_legit_functional "
-    "_native_batch_norm_legit_no_training native_group_norm native_group_norm_backward batch_norm_backward".split()
-)
-SOFTMAX_OPS = frozenset("_softmax _softmax_backward_data _log_softmax _log_softmax_backward_data".split())
-LOSS_OPS = frozenset(
-    "nll_loss_forward nll_loss_backward nll_loss2d_forward nll_loss2d_backward binary_cross_entropy "
-    "binary_cross_entropy_backward binary_cross_entropy_with_logits mse_loss mse_loss_backward "
-    "smooth_l1_loss smooth_l1_loss_backward l1_loss".split()
-)
-EMBEDDING_OPS = frozenset("embedding embedding_dense_backward embedding_backward".split())
-REDUCTION_OPS = frozenset(
-    "sum mean amax amin max min var std var_mean std_mean norm linalg_vector_norm topk sort argmax argmin "
-    "cumsum logsumexp prod any all".split()
-)
-COPY_OPS = frozenset(
-    "_to_copy copy_ clone cat stack index_select gather scatter scatter_add scatter_add_ index index_put "
-    "index_put_ repeat repeat_interleave new_zeros new_empty new_ones zeros_like ones_like empty_like full_like "
-    "fill_ zero_ constant_pad_nd masked_fill masked_fill_ contiguous _index_put_impl_ roll flip tril triu "
-    "zeros ones empty full arange scalar_tensor new_empty_strided empty_strided upsample_nearest2d "
-    "upsample_bilinear2d upsample_nearest2d_backward upsample_bilinear2d_backward".split()
-)
-# Ops whose recording is noise: device queries, profiler markers, reading a scalar to Python.
-IGNORED_NAMESPACES = ("prim.", "profiler.")
-IGNORED_OPS = frozenset(["aten._local_scalar_dense", "aten.sym_size", "aten.sym_stride", "aten.sym_numel"])
-
-
-def is_ignored(func: Any) -> bool:
-    """Whether a dispatched op is noise, not work of the step (see IGNORED_OPS)."""
-    full = str(func.overloadpacket)
-    return full.startswith(IGNORED_NAMESPACES) or full in IGNORED_OPS
-
-
-def kernel_kind(func: Any) -> str | None:
-    """The kind of a dispatched op that launches work, as a capture counts it; None for noise and views."""
-    if is_ignored(func):
-        return None
-    kind = kind_of(func.overloadpacket.__name__)
-    return None if kind == "view" else kind
+from dojosim.workload.graph import OpKind
 
 
 def _attention_fwd_flops(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> float:
@@ -79,57 +30,8 @@ def _sdpa_cpu_flops(name: str, args: tuple[Any, ...]) -> float | None:
     return None
 
 
-def kind_of(name: str) -> str:
-    if name in VIEW_OPS:
-        return "view"
-    if name in MATMUL_OPS:
-        return "matmul"
-    if name in CONV_OPS:
-        return "conv"
-    if "scaled_dot_product" in name or "flash_attention" in name or "efficient_attention" in name:
-        return "attention"
-    if name in NORM_OPS:
-        return "norm"
-    if name in SOFTMAX_OPS:
-        return "softmax"
-    if name in LOSS_OPS:
-        return "loss"
-    if name in EMBEDDING_OPS:
-        return "embedding"
-    if name in REDUCTION_OPS:
-        return "reduction"
-    if name in COPY_OPS:
-        return "copy"
-    if name.startswith("_c10d") or name in ("all_reduce", "all_gather", "reduce_scatter"):
-        return "collective"
-    return "elementwise"
-
-
-# Vector ops whose rate per element, not their memory traffic, can bound them on a CPU: a transcendental
-# function per element, or a random number per element. A device may give a measured rate for each (elements
-# per second); a GPU's special-function units and Philox generators keep up with memory, so presets leave
-# them out and these ops are costed as any vector op.
-TRANSCENDENTAL_OPS = frozenset(
-    "gelu gelu_backward silu silu_backward sigmoid sigmoid_backward tanh tanh_backward exp exp_ log log1p erf "
-    "softplus softplus_backward elu elu_backward mish mish_backward _softmax _safe_softmax _log_softmax "
-    "_log_softmax_backward_data".split()
-)
-RANDOM_OPS = frozenset(
-    "bernoulli bernoulli_ native_dropout uniform_ normal_ rand rand_like randn randn_like randint random_ "
-    "exponential_ multinomial randperm".split()
-)
-
-
-def vector_unit(name: str) -> str:
-    """'transcendental', 'random', or '' (plain arithmetic) for an aten op's short or full name."""
-    short = name.rsplit(".", 1)[-1] if name.startswith("aten.") else name
-    if short in TRANSCENDENTAL_OPS:
-        return "transcendental"
-    return "random" if short in RANDOM_OPS else ""
-
-
 # Vector work is counted as one FLOP per element of the larger side; tensor-core work uses exact formulas.
-_VECTOR_KINDS = frozenset(["elementwise", "norm", "softmax", "loss", "reduction"])
+_VECTOR_KINDS = frozenset([OpKind.ELEMENTWISE, OpKind.NORM, OpKind.SOFTMAX, OpKind.LOSS, OpKind.REDUCTION])
 
 
 def _prod(values: Any) -> int:
@@ -162,16 +64,16 @@ def _conv_flops(name: str, args: tuple[Any, ...], out: Any) -> float | None:
 
 
 def flops_of(
-    func: Any, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, in_numel: int, out_numel: int
+    func: Any, kind: OpKind, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, in_numel: int, out_numel: int
 ) -> float:
     packet = func.overloadpacket
-    if kind == "conv":
+    if kind == OpKind.CONV:
         flops = _conv_flops(packet.__name__, args, out)
         if flops is not None:
             return flops
     if packet in flop_registry:
         return float(flop_registry[packet](*args, **kwargs, out_val=out))
-    if kind == "attention":
+    if kind == OpKind.ATTENTION:
         flops = _sdpa_cpu_flops(packet.__name__, args)
         if flops is not None:
             return flops

@@ -1,0 +1,220 @@
+"""A model spec, parsed once: a zoo name (`llama3-70b`) or a family spec (`llama(layers=32,hidden=4096,...)`).
+
+Torch-free. Everything is built from configs; no weights and no network. Families and keys follow
+../shared/validation/SCHEMA.md for the LMs.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from dojosim.errors import InputError, allowed, closest
+
+
+@dataclass(frozen=True)
+class Family:
+    required: tuple[str, ...]
+    optional: dict[str, int | float]
+    sequence: bool  # takes --seq (a token axis)
+    default_seq: int | None
+    summary: str
+
+
+FAMILIES: dict[str, Family] = {
+    "gpt": Family(
+        ("layers", "hidden", "heads", "vocab"),
+        {"ffn": 0, "untied": 0, "positions": 0, "unfused_attention": 0},
+        True,
+        2048,
+        "GPT-2/3: learned positions, LayerNorm, GELU MLP, tied embeddings",
+    ),
+    "llama": Family(
+        ("layers", "hidden", "heads", "ffn", "vocab"),
+        {"kv_heads": 0, "rope_theta": 10000.0, "unfused_kernels": 0},
+        True,
+        4096,
+        "Llama: RoPE, RMSNorm, SwiGLU, grouped-query attention",
+    ),
+    "moe": Family(
+        ("layers", "hidden", "heads", "ffn", "vocab"),
+        {"kv_heads": 0, "experts": 8, "top_k": 2, "rope_theta": 10000.0, "unfused_kernels": 0},
+        True,
+        4096,
+        "Llama-style mixture of experts (routing assumed balanced)",
+    ),
+    "bert": Family(
+        ("layers", "hidden", "heads", "vocab"),
+        {"ffn": 0, "positions": 512},
+        True,
+        512,
+        "BERT encoder with a masked-LM head (transformers BertForMaskedLM)",
+    ),
+    "resnet": Family((), {"depth": 50, "image": 224, "classes": 1000}, False, None, "ResNet (bottleneck), images"),
+    "videomae": Family(
+        ("layers", "hidden", "heads"),
+        {"ffn": 0, "frames": 16, "image": 224, "classes": 400},
+        False,
+        None,
+        "VideoMAE ViT video classifier (transformers)",
+    ),
+    "vivit": Family(
+        (),
+        {"layers": 12, "hidden": 768, "heads": 12, "ffn": 3072, "frames": 32, "image": 224, "classes": 400},
+        False,
+        None,
+        "ViViT factorised-embedding video transformer (transformers)",
+    ),
+    "timesformer": Family(
+        (),
+        {"layers": 12, "hidden": 768, "heads": 12, "ffn": 3072, "frames": 8, "image": 224, "classes": 400},
+        False,
+        None,
+        "TimeSformer divided space-time attention (transformers)",
+    ),
+    "fsd-video": Family(
+        (),
+        {"cameras": 8, "frames": 16, "height": 960, "width": 1280, "bev": 200, "channels": 256},
+        False,
+        None,
+        "Tesla-style multi-camera video network: RegNet + BiFPN + BEV transformer + video module",
+    ),
+}
+
+NAMED: dict[str, str] = {
+    "gpt3-175b": "gpt(layers=96,hidden=12288,heads=96,vocab=50257)",
+    "llama2-7b": "llama(layers=32,hidden=4096,heads=32,kv_heads=32,ffn=11008,vocab=32000)",
+    "llama2-13b": "llama(layers=40,hidden=5120,heads=40,kv_heads=40,ffn=13824,vocab=32000)",
+    "llama2-70b": "llama(layers=80,hidden=8192,heads=64,kv_heads=8,ffn=28672,vocab=32000)",
+    "llama3-8b": "llama(layers=32,hidden=4096,heads=32,kv_heads=8,ffn=14336,vocab=128256,rope_theta=500000)",
+    "llama3-70b": "llama(layers=80,hidden=8192,heads=64,kv_heads=8,ffn=28672,vocab=128256,rope_theta=500000)",
+    "llama3.1-405b": "llama(layers=126,hidden=16384,heads=128,kv_heads=8,ffn=53248,vocab=128256,rope_theta=500000)",
+    "mixtral-8x7b": "moe(layers=32,hidden=4096,heads=32,kv_heads=8,ffn=14336,vocab=32000,experts=8,top_k=2)",
+    "bert-large": "bert(layers=24,hidden=1024,heads=16,vocab=30522)",
+    "resnet50": "resnet(depth=50)",
+    "videomae-b": "videomae(layers=12,hidden=768,heads=12,ffn=3072)",
+    "videomae-l": "videomae(layers=24,hidden=1024,heads=16,ffn=4096)",
+    "vivit": "vivit()",
+    "timesformer": "timesformer()",
+    "fsd-video": "fsd-video()",
+}
+ALIASES = {"vivit-b": "vivit", "timesformer-b": "timesformer"}
+
+_SPEC = re.compile(r"^\s*([a-z][a-z0-9.\-]*)\s*(?:\((.*)\))?\s*$")
+SWITCHES = ("untied", "unfused_attention", "unfused_kernels")  # 0/1 keys: 0 is allowed
+MAY_BE_ZERO = ("ffn", "kv_heads", "positions")  # 0 means "the family's default"
+
+
+def _canonical(family: str, params: dict[str, int | float]) -> str:
+    return f"{family}(" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """A validated model: its family and every key spelled out. Equal and hashed by family and parameter values
+    (so `rope_theta=10000` and the default `10000.0` are one model); `text` is its canonical form and the graph
+    cache's key; `name` is what the user typed and takes no part in equality."""
+
+    family: str
+    params: dict[str, int | float]  # every key of the family, defaults filled in; read-only by convention
+    text: str  # canonical: family(key=value,...) with every key spelled out
+    name: str = field(default="", compare=False)  # as given, e.g. "llama3-70b"; the text when not given
+    _key: tuple[Any, ...] = field(init=False, repr=False, compare=False)  # what equality and hashing use
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.text)
+        object.__setattr__(self, "_key", (self.family, tuple(sorted(self.params.items()))))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelSpec) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    @property
+    def has_sequence(self) -> bool:
+        """Whether the model takes a token sequence (--seq)."""
+        return FAMILIES[self.family].sequence
+
+    @property
+    def default_seq(self) -> int | None:
+        return FAMILIES[self.family].default_seq
+
+    def with_switch(self, key: str) -> "ModelSpec":
+        """This spec with its family's 0/1 switch `key` turned on (named by its canonical text); unchanged where
+        the family has no such switch or it is already on."""
+        if key not in FAMILIES[self.family].optional or self.params.get(key):
+            return self
+        params = {**self.params, key: 1}
+        return ModelSpec(self.family, params, _canonical(self.family, params))
+
+
+def _number(text: str, key: str, spec: str) -> int | float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"model '{spec}': {key}={text} is not a number") from None
+    return int(value) if value.is_integer() else value
+
+
+def _family_and_body(spec: str) -> tuple[str, str | None]:
+    """The family and the text between its parentheses (None without them), zoo names resolved."""
+    name = ALIASES.get(spec.strip(), spec.strip())
+    match = _SPEC.match(NAMED.get(name, name))
+    if not match:
+        raise InputError(f"model '{spec}': expected a zoo name or FAMILY(key=value,...), e.g. llama(layers=2,...)")
+    family, body = match.group(1), match.group(2)
+    if family not in FAMILIES:
+        choices = [*NAMED, *FAMILIES]
+        raise InputError(
+            f"unknown model '{spec}'{closest(family, choices)} (zoo: {allowed(NAMED)}; families: {allowed(FAMILIES)})"
+        )
+    if body is None and family not in NAMED.values() and spec.strip() not in NAMED and FAMILIES[family].required:
+        raise InputError(f"model '{spec}': family '{family}' needs {', '.join(FAMILIES[family].required)}")
+    return family, body
+
+
+def _given_params(family: str, body: str | None, spec: str) -> dict[str, int | float]:
+    fam = FAMILIES[family]
+    params: dict[str, int | float] = {}
+    for item in filter(None, (p.strip() for p in (body or "").split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq:
+            raise InputError(f"model '{spec}': '{item}' should be key=value")
+        known = (*fam.required, *fam.optional)
+        if key not in known:
+            raise InputError(
+                f"model '{spec}': unknown key '{key}' for {family}{closest(key, known)} (allowed: {allowed(known)})"
+            )
+        params[key] = _number(value.strip(), key, spec)
+    missing = [k for k in fam.required if k not in params]
+    if missing:
+        raise InputError(f"model '{spec}': {family} needs {', '.join(missing)}")
+    return params
+
+
+def parse_model(spec: "str | ModelSpec") -> ModelSpec:
+    """A zoo name or a family spec, validated: unknown names and keys get the closest suggestion. A ModelSpec is
+    returned as it is."""
+    if isinstance(spec, ModelSpec):
+        return spec
+    family, body = _family_and_body(spec)
+    full = {**FAMILIES[family].optional, **_given_params(family, body, spec)}
+    for key, value in full.items():
+        if key not in SWITCHES and value <= 0 and not (key in MAY_BE_ZERO and value == 0):
+            raise InputError(f"model '{spec}': {key} must be > 0, got {value}")
+    _check_shapes(family, full, spec)
+    return ModelSpec(family, full, _canonical(family, full), spec)
+
+
+def _check_shapes(family: str, p: dict[str, Any], spec: str) -> None:
+    if "hidden" in p and "heads" in p and p["hidden"] % p["heads"]:
+        raise InputError(f"model '{spec}': hidden={p['hidden']} is not divisible by heads={p['heads']}")
+    kv = p.get("kv_heads") or p.get("heads")
+    if family in ("llama", "moe") and p["heads"] % kv:
+        raise InputError(f"model '{spec}': heads={p['heads']} is not divisible by kv_heads={kv}")
+    if family == "moe" and p["top_k"] > p["experts"]:
+        raise InputError(f"model '{spec}': top_k={p['top_k']} exceeds experts={p['experts']}")
+    if family == "resnet" and p["depth"] != 50:
+        raise InputError(f"model '{spec}': only depth=50 is built (got {p['depth']})")
