@@ -10,7 +10,7 @@ import time
 
 from dojosim.hardware import load_system, size_system
 from dojosim.parallel.plan import ParallelPlan
-from dojosim.perf.estimate import Engine
+from dojosim.perf.engine import Engine
 from dojosim.workload.cache import get_graph
 
 

@@ -9,10 +9,14 @@ from dojosim.hardware import load_system, size_system
 from dojosim.parallel.placement import group_span
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf import collectives as coll
-from dojosim.perf.estimate import ASYNC_TP_WGRAD_SHARE_OF_BACKWARD, Engine
+from dojosim.perf import compute
+from dojosim.perf.comm import ASYNC_TP_WGRAD_SHARE_OF_BACKWARD
+from dojosim.perf.engine import Engine
 from dojosim.perf.profile import build_profile
+from dojosim.perf.result import MemoryUse
+from dojosim.report.bottleneck import sentence
+from dojosim.workload.builders import step_spec
 from dojosim.workload.capture import capture
-from dojosim.workload.zoo import step_spec
 
 MODEL = "llama(layers=8,hidden=512,heads=8,kv_heads=4,ffn=1536,vocab=4096)"
 SEQ = 512
@@ -59,7 +63,7 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 def test_step_time_is_at_least_flops_over_aggregate_peak(profile, kw):
     e = engine(profile).estimate(plan(**kw))
     peak = max(load_system("dgx-h100").device.peak_flops_per_s[d].value for d in ("bf16", "fp32"))
-    assert e.step_time_s >= e.details["model_flops_per_step"] / (64 * peak)
+    assert e.step_time_s >= e.model_flops_per_step / (64 * peak)
     assert sum(e.breakdown_s.values()) == pytest.approx(e.step_time_s)
     assert 0 < e.mfu <= e.hfu < 1
 
@@ -91,8 +95,8 @@ def test_energy_is_at_least_idle_power_times_step_time(profile, kw):
 @given(kw=plans)
 def test_full_recompute_never_keeps_more_activations_than_none(profile, kw):
     eng = engine(profile)
-    full = eng.memory(plan(**{**kw, "recompute": "full"}))["activations"]
-    none = eng.memory(plan(**{**kw, "recompute": "none"}))["activations"]
+    full = eng.memory(plan(**{**kw, "recompute": "full"})).activations
+    none = eng.memory(plan(**{**kw, "recompute": "none"})).activations
     assert full <= none
 
 
@@ -126,7 +130,7 @@ def test_hierarchical_all_reduce_over_nodes_uses_the_nic_share():
 def test_1f1b_bubble_fraction(profile, pp, vp, m):
     devices = pp
     e = engine(profile, devices=devices).estimate(plan(devices=devices, global_batch=m, pp=pp, vp=vp))
-    t_mb = e.details["micro_batch_time_s"]
+    t_mb = e.micro_batch_time_s
     assert e.breakdown_s["bubble"] / (m * t_mb) == pytest.approx((pp - 1) / (m * vp))
 
 
@@ -135,24 +139,24 @@ def test_tensor_parallel_splits_compute_and_adds_all_reduces(profile):
     one = eng.estimate(plan(devices=8, global_batch=8))
     tp8 = eng.estimate(plan(devices=8, global_batch=1, tp=8))
     assert tp8.breakdown_s["tp_comm"] > 0 and one.breakdown_s["tp_comm"] == 0
-    assert tp8.memory_bytes_per_device["weights"] == pytest.approx(one.memory_bytes_per_device["weights"] / 8, rel=0.15)
+    assert tp8.memory.weights == pytest.approx(one.memory.weights / 8, rel=0.15)
 
 
 def test_zero_shards_state_over_data_parallel_ranks(profile):
     eng = engine(profile)
     mem = {z: eng.memory(plan(zero=z)) for z in range(4)}
-    assert mem[1]["optimizer"] == pytest.approx(mem[0]["optimizer"] / 64)
-    assert mem[2]["gradients"] == pytest.approx(mem[0]["gradients"] / 64)
-    assert mem[3]["weights"] == pytest.approx(mem[0]["weights"] / 64)
-    assert mem[1]["gradients"] == mem[0]["gradients"]
+    assert mem[1].optimizer == pytest.approx(mem[0].optimizer / 64)
+    assert mem[2].gradients == pytest.approx(mem[0].gradients / 64)
+    assert mem[3].weights == pytest.approx(mem[0].weights / 64)
+    assert mem[1].gradients == mem[0].gradients
 
 
 def test_dojo_streams_what_does_not_fit_in_sram():
     prof = build_profile(capture(step_spec("llama(layers=4,hidden=2048,heads=16,ffn=8192,vocab=32000)", 1, 2048)))
     e = engine(prof, system="dojo-v1", devices=150).estimate(plan(devices=150, global_batch=150, seq=2048))
-    assert e.memory_bytes_per_device["total"] > 442e6  # more than a D1's SRAM
+    assert e.memory.total > 442e6  # more than a D1's SRAM
     assert e.breakdown_s["memory_stream"] > 0
-    assert "SRAM" in e.bottleneck and "edge HBM" in e.bottleneck
+    assert "SRAM" in sentence(e) and "edge HBM" in sentence(e)
     wider = engine(
         prof,
         system="dojo-v1",
@@ -207,26 +211,28 @@ def test_small_matmuls_reach_less_of_the_peak_than_large_ones():
 
 def test_the_plan_lists_the_collectives_it_inserts(profile):
     e = engine(profile).estimate(plan(tp=2, pp=2, zero=1, global_batch=64))
-    ops = {(c["group"], c["op"]) for c in e.details["collectives"]}
+    ops = {(c.group, c.op) for c in e.collectives}
     assert {
         ("tp", "all_reduce"),
         ("pp", "send/recv"),
         ("dp", "reduce_scatter (gradients)"),
         ("dp", "all_gather (weights)"),
     } <= ops
-    tp = next(c for c in e.details["collectives"] if c["group"] == "tp")
-    assert tp["group_size"] == 2 and tp["bytes"] == 1 * SEQ * 512 * 2  # micro-batch x seq x hidden x bf16
+    tp = next(c for c in e.collectives if c.group == "tp")
+    assert tp.group_size == 2 and tp.bytes == 1 * SEQ * 512 * 2  # micro-batch x seq x hidden x bf16
 
 
 def test_sram_holds_the_most_often_touched_state_first(profile):
     eng = engine(profile, system="dojo-v1", devices=150)
-    mem = {"buffers": 100e6, "activations": 300e6, "weights": 200e6, "gradients": 50e6, "optimizer": 400e6}
+    mem = MemoryUse(
+        weights=200e6, gradients=50e6, optimizer=400e6, activations=300e6, buffers=100e6, params_per_device=1e8
+    )
     far = eng.far_resident(mem)
     near = eng.device.near.bytes  # 442 MB of SRAM per D1
     assert far["buffers"] == 0 and far["activations"] == 0
     assert far["weights"] == pytest.approx(200e6 - (near - 400e6))
     assert far["gradients"] == 50e6 and far["optimizer"] == 400e6
-    assert far["total"] == pytest.approx(sum(mem.values()) - near)
+    assert far["total"] == pytest.approx(mem.total - near)
     assert engine(profile).far_resident(mem)["total"] == 0  # a GPU has no far tier: nothing streams
 
 
@@ -259,7 +265,7 @@ def test_host_floor_counts_every_dispatched_op_views_included(profile):
     block_fwd = [op for op in graph.ops if op.phase == "fwd" and op.module.startswith(graph.block_path)]
     views = sum(op.kind == "view" for op in block_fwd)
     assert views > 0
-    block = eng._region_costs(1, 1, False, "bf16")[0]
+    block = eng.stage_costs(1, 1, False, "bf16")[0]
     assert block.fwd_s == pytest.approx(host_s * len(block_fwd))
 
 
@@ -267,7 +273,7 @@ def test_gradient_reduction_after_backward_is_fully_exposed(profile):
     eng = engine(profile, devices=64)
     overlapped = eng.estimate(plan(devices=64, global_batch=64))
     after = eng.estimate(plan(devices=64, global_batch=64, overlap_grad_reduce=False))
-    reduce_s = next(c for c in after.details["collectives"] if c["group"] == "dp")["seconds_each"]
+    reduce_s = next(c for c in after.collectives if c.group == "dp").seconds_each
     assert after.breakdown_s["dp_comm"] == pytest.approx(reduce_s)
     assert overlapped.breakdown_s["dp_comm"] < after.breakdown_s["dp_comm"]
     assert after.step_time_s - overlapped.step_time_s == pytest.approx(
@@ -279,8 +285,8 @@ def test_async_tensor_parallel_hides_backward_collectives_under_weight_gradients
     eng = engine(profile, devices=8)
     waited = eng.estimate(plan(devices=8, global_batch=1, tp=8))  # one micro-batch
     overlapped = eng.estimate(plan(devices=8, global_batch=1, tp=8, overlap_tp_comm=True))
-    tp = next(c for c in waited.details["collectives"] if c["group"] == "tp")
-    per_pass = (tp["count_per_step"] - 2) / 2 * tp["seconds_each"]  # no recompute: forward and backward passes
+    tp = next(c for c in waited.collectives if c.group == "tp")
+    per_pass = (tp.count_per_step - 2) / 2 * tp.seconds_each  # no recompute: forward and backward passes
     bound = ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * waited.breakdown_s["compute_bwd"]
     saved = waited.breakdown_s["tp_comm"] - overlapped.breakdown_s["tp_comm"]
     assert saved == pytest.approx(min(per_pass, bound), rel=1e-6)
@@ -295,12 +301,12 @@ def test_convolutions_run_at_their_own_measured_fraction_and_ramp(profile):
 
     eng = engine(profile, devices=1)
     conv = OpClass("fwd", "block", "conv", "tp", False, "", "bf16", 4e12, 1e6, 3)
-    peaks = eng._peaks("bf16")
-    t_default, _, _ = eng._class_seconds(conv, 1, 1, False, "bf16", peaks)
+    peaks = compute.peaks(eng.device, "bf16")
+    t_default, _, _ = compute.class_seconds(eng.device, conv, 1, 1, False, "bf16", peaks)
     dev = eng.device
     assert t_default == pytest.approx(3 * (4e12 / peaks["matrix"] + dev.matmul_ramp_s + dev.kernel_overhead_s))
     eng.set_device(dataclasses.replace(dev, conv_fraction=dev.matmul_fraction / 2, conv_ramp_s=1e-3))
-    t_slow, _, _ = eng._class_seconds(conv, 1, 1, False, "bf16", eng._peaks("bf16"))
+    t_slow, _, _ = compute.class_seconds(eng.device, conv, 1, 1, False, "bf16", compute.peaks(eng.device, "bf16"))
     assert t_slow == pytest.approx(3 * (2 * 4e12 / peaks["matrix"] + 1e-3 + dev.kernel_overhead_s))
 
 
@@ -310,11 +316,11 @@ def test_a_measured_transcendental_rate_bounds_silu_and_only_ops_of_that_unit(pr
     slow = 1e9  # elements per second: slower than HBM feeds them
     eng = engine(profile, devices=1, overrides=[f"h100.transcendental_per_s={slow}", "h100.host_overhead_s=0"])
     fast = engine(profile, devices=1, overrides=["h100.host_overhead_s=0"])
-    peaks = fast._peaks("bf16")
+    peaks = compute.peaks(fast.device, "bf16")
     extra = 0.0
     for c in profile.classes:
-        before = fast._class_seconds(c, 1, 1, False, "bf16", peaks)[0]
-        after = eng._class_seconds(c, 1, 1, False, "bf16", peaks)[0]
+        before = compute.class_seconds(fast.device, c, 1, 1, False, "bf16", peaks)[0]
+        after = compute.class_seconds(eng.device, c, 1, 1, False, "bf16", peaks)[0]
         if c.unit == "transcendental":
             assert after == pytest.approx(max(before, c.count * (c.flops / slow + fast.device.kernel_overhead_s)))
             extra += after - before

@@ -38,6 +38,11 @@ class DeviceModel:
     def capacity_bytes(self) -> float:
         return self.near.bytes + (self.far.bytes if self.far else 0.0)
 
+    @property
+    def far_bytes_per_s(self) -> float:
+        """Bandwidth to far memory; 0 where there is none."""
+        return self.far.bytes_per_s if self.far else 0.0
+
 
 def _value(figure: Figure | None, default: float = 0.0) -> float:
     return figure.value if figure is not None else default

@@ -6,16 +6,19 @@ plan with the same sharding pure arithmetic.
 """
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from dojosim.errors import InputError
 from dojosim.workload.graph import Graph
-from dojosim.workload.ops import vector_unit
+from dojosim.workload.op_kinds import vector_unit
 
 # Megatron's tensor-parallel transformer block: one all-reduce after attention and one after the MLP in
 # forward, and their conjugates in backward.
 TP_ALLREDUCES_PER_BLOCK = 2
 MATRIX_KINDS = frozenset(["matmul", "conv", "attention", "embedding"])
 EMBEDDING_ROLE_MARKERS = ("embed", "wte", "wpe", "embeddings")
+# Parameter roles of an expert's MLP (sharded over expert-parallel ranks).
+EXPERT_WEIGHT_NAMES = ("w_gate", "w_up", "w_down")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class WorkloadProfile:
     pre_params: float
     post_params: float
     activation_block: tuple[tuple[int, float], ...]  # (last dim, bytes) summed over blocks
+    # What selective recompute keeps of them: all but the attention scores (tensors whose last dim is the sequence)
+    activation_block_without_scores: tuple[tuple[int, float], ...]
     activation_pre: tuple[tuple[int, float], ...]
     activation_post: tuple[tuple[int, float], ...]
     attention_kv_bytes: float  # K and V of every attention op in forward, at the captured sequence
@@ -53,6 +58,8 @@ class WorkloadProfile:
     max_op_bytes: float
     seq: int
     micro_batch: int
+    experts: int = 0  # routed experts per MoE layer (0: a dense model)
+    top_k: int = 0  # experts each token is routed to
 
     @property
     def params(self) -> float:
@@ -63,27 +70,54 @@ def _is_block(module: str, block_path: str) -> bool:
     return bool(block_path) and (module == block_path or module.startswith(block_path + "."))
 
 
-def build_profile(graph: Graph) -> WorkloadProfile:
-    hidden = int(graph.meta.get("hidden", 0) or 0)
-    experts = int(graph.meta.get("experts", 0) or 0)
-    bp = graph.block_path
-    # Regions: ops outside blocks run before them (embeddings) or after them (head, loss) in forward;
-    # backward visits them in the other order.
-    first_block = {phase: None for phase in ("fwd", "bwd")}
-    last_block = {phase: None for phase in ("fwd", "bwd")}
+def _top_k(graph: Graph, experts: int) -> int:
+    """Experts each token is routed to; a model with experts must say (the MoE builder writes it)."""
+    if not experts:
+        return 0
+    top_k = graph.meta.get("top_k")
+    if not top_k:
+        raise InputError(
+            f"the graph of {graph.model or 'this model'} has {experts} experts but no top_k in its metadata: "
+            "recapture it with a builder that records how many experts each token is routed to"
+        )
+    return int(top_k)
+
+
+def _block_bounds(graph: Graph) -> tuple[dict[str, int | None], dict[str, int | None]]:
+    """Index of the first and of the last block op in each pass."""
+    first_block: dict[str, int | None] = {phase: None for phase in ("fwd", "bwd")}
+    last_block: dict[str, int | None] = {phase: None for phase in ("fwd", "bwd")}
     for i, op in enumerate(graph.ops):
-        if op.phase in first_block and _is_block(op.module, bp):
+        if op.phase in first_block and _is_block(op.module, graph.block_path):
             if first_block[op.phase] is None:
                 first_block[op.phase] = i
             last_block[op.phase] = i
-    counter: Counter[OpClass] = Counter()
-    views: Counter[tuple[str, str]] = Counter()  # (region, phase) -> view ops: host dispatch, no kernel
-    kv_bytes = model_flops = max_op_bytes = 0.0
-    opt_ops, opt_bytes = 0, 0.0
+    return first_block, last_block
+
+
+@dataclass
+class _OpTally:
+    """What one walk over the captured ops gathers."""
+
+    classes: Counter[OpClass] = field(default_factory=Counter)
+    views: Counter[tuple[str, str]] = field(default_factory=Counter)  # (region, phase) -> view ops
+    kv_bytes: float = 0.0
+    model_flops: float = 0.0
+    max_op_bytes: float = 0.0
+    opt_ops: int = 0
+    opt_bytes: float = 0.0
+
+
+def _tally_ops(graph: Graph, hidden: int) -> _OpTally:
+    bp = graph.block_path
+    # Regions: ops outside blocks run before them (embeddings) or after them (head, loss) in forward;
+    # backward visits them in the other order.
+    first_block, last_block = _block_bounds(graph)
+    tally = _OpTally()
     for i, op in enumerate(graph.ops):
         if op.phase == "opt":
-            opt_ops += op.kind != "view"
-            opt_bytes += op.bytes_read + op.bytes_written
+            tally.opt_ops += op.kind != "view"
+            tally.opt_bytes += op.bytes_read + op.bytes_written
             continue
         if _is_block(op.module, bp):
             region = "block"
@@ -91,61 +125,89 @@ def build_profile(graph: Graph) -> WorkloadProfile:
             region = "pre" if first_block["fwd"] is None or i < first_block["fwd"] else "post"
         else:
             region = "post" if last_block["bwd"] is None or i < (first_block["bwd"] or 0) else "pre"
-        if op.kind == "view":
-            views[(region, op.phase)] += 1
+        if op.kind == "view":  # dispatched by the host, launch no kernel
+            tally.views[(region, op.phase)] += 1
             continue
-        model_flops += op.flops
+        tally.model_flops += op.flops
         stream = any(shape and shape[-1] == hidden for shape in op.out_shapes) if hidden else True
         tp_rule = "tp" if op.kind in MATRIX_KINDS or not stream else "sp"
         attention_core = op.kind in ("attention", "softmax")
         if op.kind == "attention" and op.phase == "fwd" and len(op.in_shapes) >= 3:
-            kv_bytes += (_numel(op.in_shapes[1]) + _numel(op.in_shapes[2])) * 2.0  # bf16 K and V
+            tally.kv_bytes += (_numel(op.in_shapes[1]) + _numel(op.in_shapes[2])) * 2.0  # bf16 K and V
         nbytes = op.bytes_read + op.bytes_written
-        max_op_bytes = max(max_op_bytes, nbytes)
+        tally.max_op_bytes = max(tally.max_op_bytes, nbytes)
         unit = "" if op.kind in MATRIX_KINDS else vector_unit(op.name)
-        counter[OpClass(op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0)] += 1
-    classes = tuple(
-        OpClass(c.phase, c.region, c.kind, c.tp_rule, c.attention_core, c.unit, c.dtype, c.flops, c.bytes, n)
-        for c, n in counter.items()
-    )
+        key = OpClass(op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0)
+        tally.classes[key] += 1
+    return tally
+
+
+def _is_embedding(role: str) -> bool:
+    return any(marker in role for marker in EMBEDDING_ROLE_MARKERS)
+
+
+def _param_split(graph: Graph, experts: int) -> tuple[float, float, float, float]:
+    """(block, of which experts, pre, post) parameter counts."""
     block_params = expert_params = pre_params = post_params = 0.0
     for role, count in graph.param_counts.items():
-        if _is_block(role, bp):
+        if _is_block(role, graph.block_path):
             block_params += count
-            if experts and role.rsplit(".", 1)[-1] in ("w_gate", "w_up", "w_down"):
+            if experts and role.rsplit(".", 1)[-1] in EXPERT_WEIGHT_NAMES:
                 expert_params += count
-        elif any(marker in role for marker in EMBEDDING_ROLE_MARKERS):
+        elif _is_embedding(role):
             pre_params += count
         else:
             post_params += count
+    return block_params, expert_params, pre_params, post_params
+
+
+def _activation_split(graph: Graph) -> dict[str, tuple[tuple[int, float], ...]]:
+    """Saved activation bytes by (last dim) in each region, sorted by last dim."""
     act: dict[str, Counter[int]] = {"block": Counter(), "pre": Counter(), "post": Counter()}
     for role, last_dim, nbytes in graph.activation_breakdown:
-        if _is_block(role, bp):
+        if _is_block(role, graph.block_path):
             act["block"][last_dim] += nbytes
-        elif any(marker in role for marker in EMBEDDING_ROLE_MARKERS) or role == "":
+        elif _is_embedding(role) or role == "":
             act["pre"][last_dim] += nbytes
         else:
             act["post"][last_dim] += nbytes
+    return {region: tuple(sorted(rows.items())) for region, rows in act.items()}
+
+
+def build_profile(graph: Graph) -> WorkloadProfile:
+    hidden = int(graph.meta.get("hidden", 0) or 0)
+    experts = int(graph.meta.get("experts", 0) or 0)
+    top_k = _top_k(graph, experts)
+    tally = _tally_ops(graph, hidden)
+    classes = tuple(
+        OpClass(c.phase, c.region, c.kind, c.tp_rule, c.attention_core, c.unit, c.dtype, c.flops, c.bytes, n)
+        for c, n in tally.classes.items()
+    )
+    block_params, expert_params, pre_params, post_params = _param_split(graph, experts)
+    act = _activation_split(graph)
     return WorkloadProfile(
         graph=graph,
         classes=classes,
-        view_ops=tuple(sorted(views.items())),
+        view_ops=tuple(sorted(tally.views.items())),
         hidden=hidden,
-        layers=graph.layers if bp else 0,
+        layers=graph.layers if graph.block_path else 0,
         block_params=block_params,
         expert_params=expert_params,
         pre_params=pre_params,
         post_params=post_params,
-        activation_block=tuple(sorted(act["block"].items())),
-        activation_pre=tuple(sorted(act["pre"].items())),
-        activation_post=tuple(sorted(act["post"].items())),
-        attention_kv_bytes=kv_bytes,
-        model_flops=model_flops,
-        opt_ops=opt_ops,
-        opt_bytes=opt_bytes,
-        max_op_bytes=max_op_bytes,
+        activation_block=act["block"],
+        activation_block_without_scores=tuple((d, b) for d, b in act["block"] if d != graph.tokens_per_sample),
+        activation_pre=act["pre"],
+        activation_post=act["post"],
+        attention_kv_bytes=tally.kv_bytes,
+        model_flops=tally.model_flops,
+        opt_ops=tally.opt_ops,
+        opt_bytes=tally.opt_bytes,
+        max_op_bytes=tally.max_op_bytes,
         seq=graph.tokens_per_sample,
         micro_batch=graph.batch,
+        experts=experts,
+        top_k=top_k,
     )
 
 

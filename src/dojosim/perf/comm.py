@@ -1,0 +1,128 @@
+"""Communication terms of a plan, one per parallel dimension, and the pipeline bubble.
+
+Each comm term returns (seconds, collectives): the seconds it adds (per micro-batch for tp, cp and ep, per
+step for pp and dp) and the collectives it inserts, per step.
+"""
+
+from dojosim.perf import collectives as coll
+from dojosim.perf.context import PlanContext
+from dojosim.perf.memory import GRAD_BYTES, WEIGHT_BYTES
+from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK
+from dojosim.perf.result import Collective
+
+# With asynchronous tensor-parallel communication (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication,
+# 2022 on), backward's all-reduce (or, with sequence parallelism, reduce-scatter) of a column-parallel layer's input
+# gradient runs under that layer's weight-gradient GEMM. Those layers (QKV; MLP up and gate) hold over half a
+# block's weights and a weight-gradient GEMM is half their backward work: a quarter of backward bounds what hides.
+ASYNC_TP_WGRAD_SHARE_OF_BACKWARD = 0.25
+# Share of a micro-batch's compute that hides context parallelism's K/V exchange (ring attention).
+CP_OVERLAP_EMPIRICAL_FRACTION = 0.8
+# Share of backward time that hides data-parallel gradient reduction (bucketed overlap, as in Megatron's
+# overlap_grad_reduce and PyTorch DDP): all but the last buckets run under the remaining backward.
+DP_OVERLAP_EMPIRICAL_FRACTION = 0.8
+
+Term = tuple[float, tuple[Collective, ...]]
+NONE: Term = (0.0, ())
+
+
+def tp_comm(ctx: PlanContext) -> Term:
+    """Megatron's all-reduces of the residual stream: two per block in each pass, plus two at the ends."""
+    plan = ctx.plan
+    if plan.tp <= 1:
+        return NONE
+    span = ctx.span("tp")
+    passes = 2 + (1 if plan.recompute == "full" else 0)  # forward, backward, recomputed forward
+    one = coll.all_reduce_s(ctx.stream_bytes, span, ctx.links)
+    per_block = TP_ALLREDUCES_PER_BLOCK * one
+    seconds = passes * ctx.layers_here * per_block + 2 * one
+    if plan.overlap_tp_comm:
+        # Backward's collectives (the conjugates of the column-parallel layers' input copies) run while
+        # those layers compute their weight gradients; only what outlasts those GEMMs shows.
+        backward_tp = ctx.layers_here * per_block
+        seconds -= min(backward_tp, ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * ctx.bwd_s)
+    per_step = ctx.m * (passes * ctx.layers_here * TP_ALLREDUCES_PER_BLOCK + 2)
+    return seconds, (Collective.on("tp", "all_reduce", ctx.stream_bytes, per_step, span, one),)
+
+
+def cp_comm(ctx: PlanContext) -> Term:
+    """Ring attention's K/V exchange, the part of it that the micro-batch's compute does not hide."""
+    plan, p = ctx.plan, ctx.profile
+    if plan.cp <= 1:
+        return NONE
+    span = ctx.span("cp")
+    kv = p.attention_kv_bytes * (plan.micro_batch / p.micro_batch) / plan.tp / max(plan.pp, 1)
+    one = coll.all_gather_s(kv, span, ctx.links)
+    exchange = 3 * one  # K,V forward; K,V and their gradients backward
+    # The exchange for layer i+1 runs under layer i's work; hiding it behind the whole pass (not only
+    # attention) keeps the model monotone where the host, not the device, sets the pace.
+    seconds = max(0.0, exchange - CP_OVERLAP_EMPIRICAL_FRACTION * (ctx.fwd_s + ctx.bwd_s))
+    return seconds, (Collective.on("cp", "all_gather (ring K/V)", kv, 3 * ctx.m, span, one),)
+
+
+def ep_comm(ctx: PlanContext) -> Term:
+    """Expert parallelism's all-to-alls: each token's hidden state to its top_k experts and back."""
+    plan, p = ctx.plan, ctx.profile
+    if not p.experts or plan.ep <= 1:
+        return NONE
+    span = ctx.span("ep")
+    dispatched = ctx.stream_bytes * p.top_k / plan.tp
+    one = coll.all_to_all_s(dispatched, span, ctx.links)
+    seconds = 4 * ctx.layers_here * one  # dispatch and combine, forward and backward
+    return seconds, (Collective.on("ep", "all_to_all", dispatched, ctx.m * 4 * ctx.layers_here, span, one),)
+
+
+def pp_comm(ctx: PlanContext) -> Term:
+    """Activation sends between neighbouring stages on the critical path: forward and backward, once per stage
+    boundary of each virtual stage."""
+    plan = ctx.plan
+    if plan.pp <= 1:
+        return NONE
+    span = ctx.span("pp", 2)
+    act = ctx.stream_bytes / (plan.tp if plan.sequence_parallel else 1)
+    one = coll.p2p_s(act, span, ctx.links)
+    seconds = 2 * (plan.pp - 1) * plan.vp * one
+    return seconds, (Collective.on("pp", "send/recv", act, 2 * ctx.m * plan.vp, span, one),)
+
+
+def pipeline_bubble(pp: int, vp: int, micro_batch_s: float) -> float:
+    """1F1B's fill and drain: (pp - 1) micro-batch times, shortened vp-fold by interleaving."""
+    return (pp - 1) / vp * micro_batch_s if pp > 1 else 0.0
+
+
+def dp_comm(ctx: PlanContext, params_per_device: float) -> Term:
+    """Gradient reduction (and ZeRO's weight gathers) over the data-parallel ranks and, since context-parallel
+    ranks hold the same weights, over the context-parallel ranks; the whole time, before any overlap."""
+    plan = ctx.plan
+    total = 0.0
+    inserted: list[Collective] = []
+    grad_bytes = params_per_device * GRAD_BYTES
+    weight_bytes = params_per_device * WEIGHT_BYTES
+    for kind, size in (("dp", plan.dp), ("cp", plan.cp)):
+        if size <= 1:
+            continue
+        span = ctx.span(kind)
+        if plan.zero == 0:
+            t = coll.all_reduce_s(grad_bytes, span, ctx.links)
+            inserted.append(Collective.on(kind, "all_reduce (gradients)", grad_bytes, 1, span, t))
+        else:
+            scatter = coll.reduce_scatter_s(grad_bytes, span, ctx.links)
+            gather = coll.all_gather_s(weight_bytes, span, ctx.links)
+            gathers = 1 if plan.zero in (1, 2) else 2 * ctx.m  # ZeRO-3 gathers weights for forward and backward
+            # With sharded gradients (ZeRO-2/3, FSDP) every micro-batch's backward reduce-scatters its
+            # gradients: there is no full-size buffer to accumulate into. ZeRO-1 accumulates locally.
+            scatters = ctx.m if plan.zero >= 2 else 1
+            t = scatters * scatter + gathers * gather
+            inserted.append(Collective.on(kind, "reduce_scatter (gradients)", grad_bytes, scatters, span, scatter))
+            inserted.append(Collective.on(kind, "all_gather (weights)", weight_bytes, gathers, span, gather))
+        total += t
+    return total, tuple(inserted)
+
+
+def dp_exposed(ctx: PlanContext, comm_s: float) -> float:
+    """What of the data-parallel communication the step waits for: bucketed reduction hides under backward
+    (under every micro-batch's compute with ZeRO-3, whose gathers run throughout); none hides without overlap."""
+    plan = ctx.plan
+    if not plan.overlap_grad_reduce:
+        return max(0.0, comm_s)
+    hide = DP_OVERLAP_EMPIRICAL_FRACTION * (ctx.bwd_s if plan.zero < 3 else ctx.m * ctx.compute_s)
+    return max(0.0, comm_s - hide)

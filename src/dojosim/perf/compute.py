@@ -1,0 +1,149 @@
+"""Compute time of one micro-batch: each op class on the device's roofline, summed per region and pass.
+
+The sum over op classes depends only on the sharding (tp, cp, sequence parallelism, precision); the engine
+caches it per sharding, so every other plan with that sharding costs arithmetic over three StageCosts.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from dojosim.parallel.plan import ParallelPlan
+from dojosim.perf.device import DeviceModel
+from dojosim.perf.profile import OpClass, WorkloadProfile
+
+# Bytes moved by the casts before a low-precision matmul, per byte of the matmul's own bf16 traffic:
+# read the bf16 operand (1) and write its 8-bit copy (0.5).
+LOW_PRECISION_CAST_TRAFFIC = 1.5
+LOW_PRECISIONS = ("fp8", "fp4")
+REGIONS = ("block", "pre", "post")
+
+
+@dataclass(frozen=True, slots=True)
+class StageCosts:
+    """One micro-batch of one region (the blocks, or what runs before or after them), for one sharding."""
+
+    fwd_s: float
+    bwd_s: float
+    attention_fwd_s: float  # what selective recompute repeats (full recompute repeats fwd_s)
+    bytes: float
+
+
+def pipeline_ends(pre: float, post: float, pp: int) -> float:
+    """What the busiest stage carries of the regions before and after the blocks: with a pipeline they sit on
+    different stages (the first and the last), so the busier of the two; without one, both."""
+    return max(pre, post) if pp > 1 else pre + post
+
+
+def recompute_s(recompute: str, block: StageCosts, stage: float) -> float:
+    """What activation recompute repeats in backward: the attention core (selective) or the whole forward
+    of the blocks (full); the ends before and after the blocks are never recomputed."""
+    if recompute == "full":
+        return block.fwd_s * stage
+    if recompute == "selective":
+        return block.attention_fwd_s * stage
+    return 0.0
+
+
+def stage_share(profile: WorkloadProfile, plan: ParallelPlan) -> float:
+    """Fraction of the blocks on the busiest pipeline stage: ceil(L / (pp x vp)) x vp of L, as frameworks
+    that allow uneven stages (torchtitan) place them; equal to 1/pp when pp x vp divides L."""
+    layers = profile.layers
+    if not layers or plan.pp == 1:
+        return 1.0
+    return math.ceil(layers / (plan.pp * plan.vp)) * plan.vp / layers
+
+
+def peaks(device: DeviceModel, precision: str) -> dict[str, float]:
+    """Achievable FLOP/s per op family at a precision."""
+    return {
+        "matrix": device.peak(precision) * device.matmul_fraction,
+        # Attention stays in bf16 under fp8/fp4 recipes; an fp32 run does it in fp32.
+        "attention": device.peak("fp32" if precision == "fp32" else "bf16") * device.attention_fraction,
+        "conv": device.peak(precision) * device.conv_fraction,
+        "vector": device.peak("fp32") or device.peak("bf16"),
+    }
+
+
+def class_seconds(
+    device: DeviceModel, c: OpClass, tp: int, cp: int, sp: bool, precision: str, peak_of: dict[str, float]
+) -> tuple[float, float, float]:
+    """(seconds, FLOPs, bytes) of every op of one class on one device, for one micro-batch."""
+    bw = device.near.bytes_per_s
+    share = 1.0 / cp
+    if c.tp_rule == "tp" or sp:
+        share /= tp
+    flops, nbytes = c.flops * share, c.bytes * share
+    ramp = 0.0
+    if c.kind == "attention":
+        peak, ramp = peak_of["attention"], device.matmul_ramp_s
+    elif c.kind == "conv":
+        peak, ramp = peak_of["conv"], device.conv_ramp_s
+    elif c.kind == "matmul":
+        peak, ramp = peak_of["matrix"], device.matmul_ramp_s
+    elif c.kind == "embedding":
+        peak = peak_of["matrix"]
+    else:  # one FLOP per element: a measured per-element rate of its unit, where the device has one
+        peak = device.vector_unit_per_s.get(c.unit) or peak_of["vector"]
+    # The empirical fraction is what large matmuls reach; a matmul also pays a fixed fill-and-drain
+    # time, so its achieved fraction grows with its size: F / (F + peak x fraction x ramp).
+    compute = flops / peak + ramp if peak and flops else 0.0
+    t = (max(compute, nbytes / bw) + device.kernel_overhead_s) * c.count
+    if precision in LOW_PRECISIONS and c.kind == "matmul":
+        # Dynamic scaling: the bf16 operands are read, their amax taken, and fp8/fp4 copies written
+        # by separate memory-bound kernels before each low-precision matmul.
+        t += (nbytes * LOW_PRECISION_CAST_TRAFFIC / bw + 2 * device.kernel_overhead_s) * c.count
+    return t, flops * c.count, nbytes * c.count
+
+
+def stage_costs(
+    profile: WorkloadProfile, device: DeviceModel, tp: int, cp: int, sp: bool, precision: str
+) -> tuple[StageCosts, StageCosts, StageCosts]:
+    """(block, pre, post) costs of one micro-batch; block covers every block (the engine scales it to a stage)."""
+    host_s, peak_of = device.host_overhead_s, peaks(device, precision)
+    names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "bytes")
+    acc = {r: dict.fromkeys(names, 0.0) for r in REGIONS}
+    for c in profile.classes:
+        t, _, nbytes = class_seconds(device, c, tp, cp, sp, precision, peak_of)
+        a = acc[c.region]
+        a[c.phase] += t
+        a[c.phase + "_host"] += host_s * c.count
+        a["bytes"] += nbytes
+        if c.attention_core and c.phase == "fwd":
+            a["att_fwd"] += t
+    for (region, phase), n in profile.view_ops:
+        acc[region][phase + "_host"] += host_s * n
+    # The host issues ops while the device runs earlier ones: a pass takes the longer of the two.
+    block, pre, post = (
+        StageCosts(max(a["fwd"], a["fwd_host"]), max(a["bwd"], a["bwd_host"]), a["att_fwd"], a["bytes"])
+        for a in (acc[r] for r in REGIONS)
+    )
+    return block, pre, post
+
+
+def roofline(profile: WorkloadProfile, device: DeviceModel, plan: ParallelPlan) -> dict[str, Any]:
+    """The plan's ops on the device's roofline: per op kind and phase, FLOPs, bytes and modelled seconds on the
+    busiest stage for one micro-batch, with the ceilings they sit under."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    stage, peak_of = stage_share(profile, plan), peaks(device, plan.precision)
+    for c in profile.classes:
+        t, flops, nbytes = class_seconds(device, c, plan.tp, plan.cp, plan.sequence_parallel, plan.precision, peak_of)
+        weight = stage if c.region == "block" else 1.0
+        g = groups.setdefault((str(c.kind), str(c.phase)), [0.0, 0.0, 0.0])
+        g[0] += t * weight
+        g[1] += flops * weight
+        g[2] += nbytes * weight
+    total_s = sum(g[0] for g in groups.values()) or 1.0
+    points = [
+        {"kind": kind, "phase": phase, "seconds": s, "flops": f, "bytes": b, "time_share": s / total_s}
+        for (kind, phase), (s, f, b) in sorted(groups.items())
+    ]
+    roofs = {
+        "peak_flops_per_s": device.peak(plan.precision),
+        "matrix_flops_per_s": peak_of["matrix"],
+        "near_bytes_per_s": device.near.bytes_per_s,
+        "near_name": device.near.name,
+    }
+    if device.far:
+        roofs.update(far_bytes_per_s=device.far.bytes_per_s, far_name=device.far.name)
+    return {"device": device.name, "roofs": roofs, "points": points}

@@ -1,0 +1,167 @@
+"""Step time, memory, energy and cost of a plan: roofline per op class, alpha-beta collectives, 1F1B bubble.
+
+Engine(graph, system) does the plan-independent work once; Engine.estimate(plan) composes the cost terms
+(compute, comm, streaming, optimizer, memory, energy) as arithmetic over cached per-sharding stage costs,
+fast enough to cost thousands of plans a second.
+"""
+
+from typing import Any
+
+from dojosim.errors import InputError
+from dojosim.hardware import SizedSystem
+from dojosim.parallel.placement import GroupSpan
+from dojosim.parallel.plan import ModelShape, ParallelPlan, validate_plan
+from dojosim.perf import collectives as coll
+from dojosim.perf import comm, compute
+from dojosim.perf.context import PlanContext, SpanKey, plan_context
+from dojosim.perf.device import DeviceModel, device_model
+from dojosim.perf.energy import Facility, device_busy_fraction, energy_j, step_cost
+from dojosim.perf.memory import far_resident, memory_use, tiers
+from dojosim.perf.optimizer import optimizer_s
+from dojosim.perf.profile import WorkloadProfile, build_profile
+from dojosim.perf.result import Bottleneck, Estimate, MemoryUse
+from dojosim.perf.streaming import stream_stall_s
+from dojosim.workload.graph import Graph
+
+# Full recompute repeats each block's forward: a third more FLOPs than forward + backward (backward does twice
+# forward's work). HFU counts only this; selective recompute's repeated attention core is left out of it.
+FULL_RECOMPUTE_FLOP_SHARE = 1.0 / 3.0
+
+
+class Engine:
+    """One captured graph on one sized system; estimate() costs plans."""
+
+    def __init__(self, graph: Graph | WorkloadProfile, sized: SizedSystem, fused_optimizer: bool = True):
+        # Training frameworks on accelerators update all parameters in a few fused (multi-tensor) kernels;
+        # PyTorch's CPU default runs several kernels per parameter, each paying its per-op cost.
+        self.fused_optimizer = fused_optimizer
+        self.profile = graph if isinstance(graph, WorkloadProfile) else build_profile(graph)
+        self.sized = sized
+        self.device: DeviceModel = device_model(sized)
+        self.links = coll.level_links(sized)
+        self._stage_cache: dict[tuple[Any, ...], tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]] = {}
+        self._spans: dict[SpanKey, GroupSpan] = {}
+        self._facility = Facility.of(sized)
+        meta = self.profile.graph.meta
+        self._shape = ModelShape(
+            layers=self.profile.layers,
+            heads=int(meta.get("heads", 0) or 0),
+            kv_heads=int(meta.get("kv_heads", 0) or 0),
+            experts=self.profile.experts,
+            hidden=self.profile.hidden,
+            has_sequence=self.profile.seq > 1,
+        )
+
+    def set_device(self, device: DeviceModel) -> None:
+        """Cost further plans on `device` (a trial value of an empirical knob); cached stage costs go with it."""
+        self.device = device
+        self._stage_cache.clear()
+
+    def stage_costs(
+        self, tp: int, cp: int, sp: bool, precision: str
+    ) -> tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]:
+        """(block, pre, post) costs of one micro-batch for a sharding, computed once per sharding."""
+        key = (tp, cp, sp, precision)
+        cached = self._stage_cache.get(key)
+        if cached is None:
+            cached = self._stage_cache[key] = compute.stage_costs(self.profile, self.device, tp, cp, sp, precision)
+        return cached
+
+    def stage_share(self, plan: ParallelPlan) -> float:
+        return compute.stage_share(self.profile, plan)
+
+    def roofline(self, plan: ParallelPlan) -> dict[str, Any]:
+        return compute.roofline(self.profile, self.device, plan)
+
+    def memory(self, plan: ParallelPlan) -> MemoryUse:
+        return memory_use(self.profile, plan, self.stage_share(plan))
+
+    def far_resident(self, mem: MemoryUse) -> dict[str, float]:
+        return far_resident(mem, self.device)
+
+    def validate(self, plan: ParallelPlan) -> None:
+        validate_plan(plan, self._shape, tuple(self.device.peaks_flops_per_s))
+        if plan.devices != self.sized.devices:
+            raise InputError(f"plan has {plan.devices} devices but the system was sized for {self.sized.devices}")
+        if plan.micro_batch != self.profile.micro_batch or plan.seq != max(1, self.profile.seq):
+            raise InputError(
+                f"the graph was captured at micro-batch {self.profile.micro_batch} and seq "
+                f"{self.profile.seq}; capture it at the plan's micro-batch and seq"
+            )
+
+    def context(self, plan: ParallelPlan) -> PlanContext:
+        """What the cost terms of `plan` read: its stage costs and its busiest stage's compute."""
+        costs = self.stage_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision)
+        return plan_context(plan, self.profile, self.sized, self.links, costs, self.stage_share(plan), self._spans)
+
+    def estimate(self, plan: ParallelPlan, check: bool = True) -> Estimate:
+        if check:
+            self.validate(plan)
+        dev, ctx = self.device, self.context(plan)
+        m = ctx.m
+        mem = memory_use(self.profile, plan, ctx.stage)
+        far = far_resident(mem, dev)
+        tp_s, tp_coll = comm.tp_comm(ctx)
+        cp_s, cp_coll = comm.cp_comm(ctx)
+        ep_s, ep_coll = comm.ep_comm(ctx)
+        stall = stream_stall_s(ctx, mem, far, dev.far_bytes_per_s)
+        t_mb = ctx.compute_s + tp_s + cp_s + ep_s + stall
+        bubble = comm.pipeline_bubble(plan.pp, plan.vp, t_mb)
+        pp_s, pp_coll = comm.pp_comm(ctx)
+        dp_s, dp_coll = comm.dp_comm(ctx, mem.params_per_device)
+        dp_exposed = comm.dp_exposed(ctx, dp_s)
+        optimizer = optimizer_s(self.profile, dev, plan, mem, far, self.fused_optimizer)
+        step = m * t_mb + bubble + pp_s + dp_exposed + optimizer
+        breakdown = {
+            "compute_fwd": m * ctx.fwd_s,
+            "compute_bwd": m * ctx.bwd_s,
+            "recompute": m * ctx.recompute_s,
+            "tp_comm": m * tp_s,
+            "cp_comm": m * cp_s,
+            "ep_comm": m * ep_s,
+            "memory_stream": m * stall,
+            "pp_comm": pp_s,
+            "bubble": bubble,
+            "dp_comm": dp_exposed,
+            "optimizer": optimizer,
+        }
+        model_flops = self.profile.model_flops * (plan.global_batch / self.profile.micro_batch)
+        mfu, hfu = self._utilisation(plan, step, model_flops)
+        busy = device_busy_fraction(m * ctx.compute_s + optimizer, step)
+        energy = energy_j(dev, plan.devices, busy, step, self._facility)
+        total = mem.total
+        fits = total <= dev.capacity_bytes
+        return Estimate(
+            step_time_s=step,
+            breakdown_s=breakdown,
+            mfu=mfu,
+            hfu=hfu,
+            throughput=self._throughput(plan, step),
+            memory=mem,
+            tiers=tiers(dev, total),
+            fits=fits,
+            energy_j=energy,
+            cost=step_cost(self._facility.pricing, step, plan.devices, energy),
+            bottleneck=Bottleneck.of(breakdown, step, fits, mfu, dev.far is not None),
+            plan=plan,
+            collectives=tp_coll + cp_coll + ep_coll + pp_coll + dp_coll,
+            device_busy_fraction=busy,
+            micro_batch_time_s=t_mb,
+            model_flops_per_step=model_flops,
+        )
+
+    def _utilisation(self, plan: ParallelPlan, step_s: float, model_flops: float) -> tuple[float, float]:
+        """(MFU, HFU): model FLOPs, and with recomputed FLOPs, per second of the devices' aggregate peak."""
+        if step_s <= 0:
+            return 0.0, 0.0
+        peak_total = self.device.peak(plan.precision) * plan.devices
+        recompute_flops = (FULL_RECOMPUTE_FLOP_SHARE if plan.recompute == "full" else 0.0) * model_flops
+        return model_flops / (step_s * peak_total), (model_flops + recompute_flops) / (step_s * peak_total)
+
+    def _throughput(self, plan: ParallelPlan, step_s: float) -> dict[str, float]:
+        samples = plan.global_batch
+        throughput = {"samples_per_s": samples / step_s}
+        if self.profile.seq > 1:
+            throughput["tokens_per_s"] = samples * plan.seq / step_s
+            throughput["tokens_per_s_per_device"] = throughput["tokens_per_s"] / plan.devices
+        return throughput

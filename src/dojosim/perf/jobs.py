@@ -1,0 +1,46 @@
+"""From a Job to a costed engine: the one cached path that every command takes.
+
+Three caches, each keyed by what determines its value: a workload profile per captured graph (shared by every
+machine and plan), a sized machine per (system, overrides, devices), and an engine per pair. An engine keeps
+its per-sharding stage costs, so further plans on it are arithmetic.
+"""
+
+from functools import lru_cache
+
+from dojosim.hardware import SizedSystem, load_system, size_system
+from dojosim.job import Job, SystemKey, WorkloadKey
+from dojosim.perf.engine import Engine
+from dojosim.perf.profile import WorkloadProfile, build_profile
+from dojosim.perf.result import Estimate
+from dojosim.workload.cache import get_graph
+
+
+@lru_cache(maxsize=64)
+def profile_for(key: WorkloadKey) -> WorkloadProfile:
+    graph = get_graph(key.model, key.micro_batch, key.seq, optimizer=key.optimizer, dtype=key.dtype)
+    return build_profile(graph)
+
+
+@lru_cache(maxsize=256)
+def sized_for(key: SystemKey) -> SizedSystem:
+    return size_system(load_system(key.system, key.overrides), key.devices)
+
+
+def new_engine(job: Job) -> Engine:
+    """An engine of its own (not shared), for work that changes an engine's device (the host-cost fit)."""
+    return Engine(profile_for(job.workload), sized_for(job.machine), fused_optimizer=job.fused_optimizer)
+
+
+@lru_cache(maxsize=512)
+def _shared_engine(workload: WorkloadKey, machine: SystemKey, fused_optimizer: bool) -> Engine:
+    return Engine(profile_for(workload), sized_for(machine), fused_optimizer=fused_optimizer)
+
+
+def engine_for(job: Job) -> Engine:
+    """The costed engine of the job's graph on the job's machine; shared by every job with the same pair."""
+    return _shared_engine(job.workload, job.machine, job.fused_optimizer)
+
+
+def estimate(job: Job) -> Estimate:
+    """The job's plan costed, after the plan is checked against the model and the machine."""
+    return engine_for(job).estimate(job.plan)

@@ -1,0 +1,105 @@
+"""Memory per device: training state on the busiest stage, which tier holds it, and what spills to far memory."""
+
+from dojosim.parallel.plan import ParallelPlan
+from dojosim.perf.compute import pipeline_ends
+from dojosim.perf.device import DeviceModel
+from dojosim.perf.profile import WorkloadProfile
+from dojosim.perf.result import MemoryUse, TierUse
+
+# Mixed-precision training state per parameter (Megatron-style): bf16 weights, fp32 main gradients,
+# fp32 master weights and two fp32 Adam moments (SGD: one momentum).
+WEIGHT_BYTES = 2.0
+GRAD_BYTES = 4.0
+OPTIMIZER_BYTES = {"adamw": 12.0, "sgd": 8.0}
+ACTIVATION_BYTES = 2.0  # bf16 activations cross pipeline stages and tensor-parallel all-reduces
+# Near memory is filled by how often a byte is touched, most often first (see far_resident).
+NEAR_FIRST = ("buffers", "activations", "weights", "gradients", "optimizer")
+FAR_KINDS = (*NEAR_FIRST, "total")
+
+
+def _stage_params(profile: WorkloadProfile, plan: ParallelPlan, stage: float) -> float:
+    """Parameters on the busiest stage's device: its blocks (experts split over ep) and the ends it holds."""
+    p = profile
+    dense_block = p.block_params - p.expert_params
+    params = (dense_block + p.expert_params / plan.ep) * stage / plan.tp
+    params += pipeline_ends(p.pre_params, p.post_params, plan.pp) / plan.tp
+    return params
+
+
+def residual_stream_bytes(plan: ParallelPlan, width: int) -> float:
+    """One micro-batch's residual stream (bf16) on one context-parallel rank, `width` wide."""
+    return plan.micro_batch * plan.seq / plan.cp * width * ACTIVATION_BYTES
+
+
+def _sharded(rows: tuple[tuple[int, float], ...], hidden: int, tp: int, sp: bool, scale: float, cp: int) -> float:
+    """Bytes per device of saved activations by last dim: tensors of the residual stream (last dim = hidden) split
+    over tensor-parallel ranks only with sequence parallelism, all others always; every one over cp ranks."""
+    total = 0.0
+    for last_dim, nbytes in rows:
+        stream = hidden and last_dim == hidden
+        total += nbytes / (tp if (not stream or sp) else 1)
+    return total * scale / cp
+
+
+def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, scale: float) -> float:
+    """Stashed activations: the busiest stage's blocks for every micro-batch in flight, plus the ends.
+    `scale`: the plan's micro-batch tokens over the captured ones."""
+    p = profile
+    shard = (p.hidden, plan.tp, plan.sequence_parallel, scale, plan.cp)
+    if plan.recompute == "full" and p.layers:
+        # Only each layer's input is kept; the rest is rebuilt in backward.
+        stream = residual_stream_bytes(plan, p.hidden)
+        block = p.layers * stage * stream / (plan.tp if plan.sequence_parallel else 1)
+    elif plan.recompute == "selective":
+        # Attention scores (tensors whose last dim is the sequence) are recomputed, not kept.
+        block = _sharded(p.activation_block_without_scores, *shard) * stage
+    else:
+        block = _sharded(p.activation_block, *shard) * stage
+    in_flight = min(plan.pp, plan.grad_accumulation) if plan.pp > 1 else 1
+    if plan.vp > 1:
+        in_flight *= 1 + (plan.pp - 1) / (plan.pp * plan.vp)
+    ends = pipeline_ends(_sharded(p.activation_pre, *shard), _sharded(p.activation_post, *shard), plan.pp)
+    return block * in_flight + ends
+
+
+def memory_use(profile: WorkloadProfile, plan: ParallelPlan, stage: float) -> MemoryUse:
+    """Bytes per device on the busiest pipeline stage (`stage`: its share of the blocks)."""
+    p = profile
+    params = _stage_params(p, plan, stage)
+    shard = plan.dp  # ZeRO shards over data-parallel ranks
+    weights = params * WEIGHT_BYTES / (shard if plan.zero >= 3 else 1)
+    grads = params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
+    opt = params * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
+    scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
+    buffers = p.max_op_bytes * scale / plan.cp / plan.tp
+    if plan.zero >= 3 and p.layers:
+        buffers += 2 * (p.block_params / p.layers) / plan.tp * WEIGHT_BYTES  # prefetched layer weights
+    return MemoryUse(weights, grads, opt, _activations(p, plan, stage, scale), buffers, params)
+
+
+def far_resident(mem: MemoryUse, device: DeviceModel) -> dict[str, float]:
+    """Bytes per device of each kind of state that live in far memory (Dojo's interface-card HBM) because
+    near memory (SRAM) is full. Near memory is filled by how often a byte is touched: the transient working
+    set of the running ops first, then stashed activations, weights, gradients, and last the optimizer
+    state, which is touched once per step rather than once per micro-batch."""
+    if not device.far:  # everything fits where it is or does not fit at all: nothing streams
+        return dict.fromkeys(FAR_KINDS, 0.0)
+    free = device.near.bytes
+    out = {}
+    for kind in NEAR_FIRST:
+        held = getattr(mem, kind)
+        here = min(held, free)
+        free -= here
+        out[kind] = held - here
+    out["total"] = sum(out.values())
+    return out
+
+
+def tiers(device: DeviceModel, total_bytes: float) -> tuple[TierUse, ...]:
+    """The device's tiers with what `total_bytes` of state occupies of each, near memory filled first."""
+    near = device.near
+    near_use = TierUse(near.name, near.bytes, near.bytes_per_s, min(total_bytes, near.bytes))
+    far = device.far
+    if not far:
+        return (near_use,)
+    return near_use, TierUse(far.name, far.bytes, far.bytes_per_s, min(max(0.0, total_bytes - near.bytes), far.bytes))

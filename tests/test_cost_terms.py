@@ -1,0 +1,379 @@
+"""Each cost term of the engine on its own, against a hand computation; and the estimate as their sum."""
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from dojosim.errors import InputError
+from dojosim.hardware import load_system, size_system
+from dojosim.parallel.placement import group_span
+from dojosim.parallel.plan import ParallelPlan
+from dojosim.perf import collectives as coll
+from dojosim.perf import comm, compute
+from dojosim.perf.energy import Facility, device_busy_fraction, energy_j, step_cost
+from dojosim.perf.engine import Engine
+from dojosim.perf.memory import far_resident, memory_use, tiers
+from dojosim.perf.optimizer import optimizer_s
+from dojosim.perf.profile import OpClass, build_profile
+from dojosim.perf.result import Bottleneck, BottleneckKind, MemoryUse, TierUse
+from dojosim.perf.streaming import far_traffic_bytes, stream_stall_s
+from dojosim.report.bottleneck import sentence
+from dojosim.workload.cache import get_graph
+
+MODEL = "llama(layers=8,hidden=512,heads=8,kv_heads=4,ffn=1536,vocab=4096)"
+SEQ = 512
+LAYERS, HIDDEN = 8, 512
+STREAM_BYTES = 1 * SEQ * HIDDEN * 2  # micro-batch x seq x hidden x bf16
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return build_profile(get_graph(MODEL, 1, SEQ))
+
+
+def engine(profile, system="dgx-h100", devices=64, **kw):
+    return Engine(profile, size_system(load_system(system), devices), **kw)
+
+
+def plan(devices=64, **kw):
+    base = dict(devices=devices, global_batch=64, micro_batch=1, seq=SEQ)
+    base.update(kw)
+    return ParallelPlan(**base)
+
+
+def test_a_matmul_class_costs_its_roofline_time_plus_ramp_and_launch(profile):
+    eng = engine(profile, devices=8)
+    dev = eng.device
+    mm = OpClass("fwd", "block", "matmul", "tp", False, "", "bf16", 8e12, 4e9, 5)
+    peaks = compute.peaks(dev, "bf16")
+    assert peaks["matrix"] == dev.peak("bf16") * dev.matmul_fraction
+    t, flops, nbytes = compute.class_seconds(dev, mm, 2, 1, False, "bf16", peaks)  # tp 2 halves each matmul
+    one = max(4e12 / peaks["matrix"] + dev.matmul_ramp_s, 2e9 / dev.near.bytes_per_s) + dev.kernel_overhead_s
+    assert t == pytest.approx(5 * one) and flops == 5 * 4e12 and nbytes == 5 * 2e9
+    # fp8: the same matmul at the fp8 peak, plus casts that move 1.5x its bytes in two more kernels
+    t8, _, _ = compute.class_seconds(dev, mm, 2, 1, False, "fp8", compute.peaks(dev, "fp8"))
+    fp8_matrix = dev.peak("fp8") * dev.matmul_fraction
+    one8 = max(4e12 / fp8_matrix + dev.matmul_ramp_s, 2e9 / dev.near.bytes_per_s) + dev.kernel_overhead_s
+    cast = 2e9 * 1.5 / dev.near.bytes_per_s + 2 * dev.kernel_overhead_s
+    assert t8 == pytest.approx(5 * (one8 + cast))
+
+
+def test_a_pass_takes_the_longer_of_device_time_and_host_dispatch(profile):
+    eng = engine(profile, devices=8)
+    block, pre, post = eng.stage_costs(1, 1, False, "bf16")
+    peaks = compute.peaks(eng.device, "bf16")
+    device_s = sum(
+        compute.class_seconds(eng.device, c, 1, 1, False, "bf16", peaks)[0]
+        for c in profile.classes
+        if c.region == "block" and c.phase == "bwd"
+    )
+    ops = sum(c.count for c in profile.classes if c.region == "block" and c.phase == "bwd")
+    views = sum(n for (region, phase), n in profile.view_ops if (region, phase) == ("block", "bwd"))
+    assert block.bwd_s == pytest.approx(max(device_s, (ops + views) * eng.device.host_overhead_s))
+    assert eng.stage_costs(1, 1, False, "bf16") is eng.stage_costs(1, 1, False, "bf16")  # cached per sharding
+
+
+def test_the_context_adds_the_stage_share_of_the_blocks_to_the_ends(profile):
+    eng = engine(profile)
+    block, pre, post = eng.stage_costs(1, 1, False, "bf16")
+    one = eng.context(plan(recompute="selective"))
+    assert one.fwd_s == pytest.approx(block.fwd_s + pre.fwd_s + post.fwd_s)
+    assert one.recompute_s == pytest.approx(block.attention_fwd_s)
+    assert one.compute_s == pytest.approx(one.fwd_s + one.bwd_s + one.recompute_s)
+    piped = eng.context(plan(pp=4, recompute="full"))  # 2 of 8 blocks; the busier end
+    assert piped.stage == 0.25
+    assert piped.bwd_s == pytest.approx(block.bwd_s / 4 + max(pre.bwd_s, post.bwd_s))
+    assert piped.recompute_s == pytest.approx(block.fwd_s / 4)
+    assert eng.context(plan()).recompute_s == 0.0
+    assert compute.pipeline_ends(1.0, 3.0, 1) == 4.0 and compute.pipeline_ends(1.0, 3.0, 2) == 3.0
+
+
+@pytest.mark.parametrize("recompute, passes", [("none", 2), ("full", 3)])
+def test_tp_comm_is_two_all_reduces_per_block_per_pass_plus_two(profile, recompute, passes):
+    eng = engine(profile, devices=8)
+    p = plan(devices=8, global_batch=8, tp=8, recompute=recompute)  # 8 micro-batches
+    seconds, (c,) = comm.tp_comm(eng.context(p))
+    one = coll.all_reduce_s(STREAM_BYTES, group_span(eng.sized, p, "tp"), eng.links)
+    assert seconds == pytest.approx(passes * LAYERS * 2 * one + 2 * one)
+    assert (c.group, c.op, c.bytes, c.group_size) == ("tp", "all_reduce", STREAM_BYTES, 8)
+    assert c.count_per_step == 8 * (passes * LAYERS * 2 + 2) and c.seconds_each == pytest.approx(one)
+    assert comm.tp_comm(eng.context(p.with_(tp=1, devices=1, global_batch=1))) == (0.0, ())
+
+
+def test_async_tp_hides_backward_all_reduces_up_to_a_quarter_of_backward(profile):
+    eng = engine(profile, devices=8)
+    p = plan(devices=8, global_batch=1, tp=8)
+    waited, _ = comm.tp_comm(eng.context(p))
+    ctx = eng.context(p.with_(overlap_tp_comm=True))
+    overlapped, _ = comm.tp_comm(ctx)
+    one = coll.all_reduce_s(STREAM_BYTES, group_span(eng.sized, p, "tp"), eng.links)
+    assert overlapped == pytest.approx(waited - min(LAYERS * 2 * one, 0.25 * ctx.bwd_s))
+    backward_tp = LAYERS * 2 * one
+    short_bwd, _ = comm.tp_comm(ctx._replace(bwd_s=2 * backward_tp))  # a quarter of it hides half of them
+    assert short_bwd == pytest.approx(waited - 0.5 * backward_tp)
+
+
+def test_cp_comm_is_the_k_v_exchange_compute_does_not_hide(profile):
+    eng = engine(profile)
+    p = plan(tp=2, cp=2)
+    ctx = eng.context(p)
+    one = coll.all_gather_s(profile.attention_kv_bytes / 2, group_span(eng.sized, p, "cp"), eng.links)
+    seconds, (c,) = comm.cp_comm(ctx)
+    assert seconds == pytest.approx(max(0.0, 3 * one - 0.8 * (ctx.fwd_s + ctx.bwd_s)))
+    exposed, _ = comm.cp_comm(ctx._replace(fwd_s=0.0, bwd_s=0.0))
+    assert exposed == pytest.approx(3 * one) and c.count_per_step == 3 * ctx.m
+    assert comm.cp_comm(eng.context(plan())) == (0.0, ())
+
+
+def test_ep_comm_is_four_all_to_alls_of_top_k_copies_per_block(profile):
+    moe = dataclasses.replace(profile, experts=4, top_k=2)
+    eng = engine(moe)
+    p = plan(tp=2, ep=4)
+    ctx = eng.context(p)
+    dispatched = STREAM_BYTES * 2 / 2  # top_k copies, split over tp
+    one = coll.all_to_all_s(dispatched, group_span(eng.sized, p, "ep"), eng.links)
+    seconds, (c,) = comm.ep_comm(ctx)
+    assert seconds == pytest.approx(4 * LAYERS * one)
+    assert c.bytes == dispatched and c.group_size == 4 and c.count_per_step == ctx.m * 4 * LAYERS
+    assert comm.ep_comm(engine(profile).context(p)) == (0.0, ())  # a dense model inserts none
+
+
+def test_pp_comm_sends_the_stream_both_ways_across_each_stage_boundary(profile):
+    eng = engine(profile)
+    p = plan(tp=2, pp=4, vp=2, sequence_parallel=True)
+    ctx = eng.context(p)
+    act = STREAM_BYTES / 2  # sequence parallelism splits the stream over tp
+    one = coll.p2p_s(act, group_span(eng.sized, p, "pp", size=2), eng.links)
+    seconds, (c,) = comm.pp_comm(ctx)
+    assert seconds == pytest.approx(2 * 3 * 2 * one)
+    assert c.bytes == act and c.count_per_step == 2 * ctx.m * 2
+
+
+def test_pipeline_bubble_is_pp_minus_one_over_vp_micro_batches():
+    assert comm.pipeline_bubble(4, 1, 0.5) == pytest.approx(1.5)
+    assert comm.pipeline_bubble(4, 2, 0.5) == pytest.approx(0.75)
+    assert comm.pipeline_bubble(1, 1, 0.5) == 0.0
+
+
+@pytest.mark.parametrize("zero, scatters, gathers", [(1, 1, 1), (2, 8, 1), (3, 8, 16)])
+def test_dp_comm_reduces_gradients_and_zero_gathers_weights(profile, zero, scatters, gathers):
+    eng = engine(profile)
+    p = plan(tp=8, zero=zero)  # dp 8, 8 micro-batches
+    params = eng.memory(p).params_per_device
+    span = group_span(eng.sized, p, "dp")
+    seconds, colls = comm.dp_comm(eng.context(p), params)
+    scatter = coll.reduce_scatter_s(params * 4, span, eng.links)
+    gather = coll.all_gather_s(params * 2, span, eng.links)
+    assert seconds == pytest.approx(scatters * scatter + gathers * gather)
+    assert [(c.op, c.count_per_step) for c in colls] == [
+        ("reduce_scatter (gradients)", scatters),
+        ("all_gather (weights)", gathers),
+    ]
+    plain = p.with_(zero=0)
+    seconds, (c,) = comm.dp_comm(eng.context(plain), params)
+    assert seconds == pytest.approx(coll.all_reduce_s(params * 4, span, eng.links)) and c.bytes == params * 4
+
+
+def test_context_parallel_ranks_also_reduce_gradients(profile):
+    eng = engine(profile)
+    p = plan(tp=4, cp=2)
+    params = eng.memory(p).params_per_device
+    seconds, colls = comm.dp_comm(eng.context(p), params)
+    assert [c.group for c in colls] == ["dp", "cp"]
+    expected = sum(coll.all_reduce_s(params * 4, group_span(eng.sized, p, k), eng.links) for k in ("dp", "cp"))
+    assert seconds == pytest.approx(expected)
+
+
+def test_dp_exposed_is_what_backward_does_not_hide(profile):
+    eng = engine(profile)
+    ctx = eng.context(plan())
+    big, small = 10 * ctx.bwd_s, 0.1 * ctx.bwd_s
+    assert comm.dp_exposed(ctx, big) == pytest.approx(big - 0.8 * ctx.bwd_s)
+    assert comm.dp_exposed(ctx, small) == 0.0
+    after = eng.context(plan(overlap_grad_reduce=False))
+    assert comm.dp_exposed(after, small) == small
+    zero3 = eng.context(plan(zero=3, global_batch=128))  # two micro-batches: gathers run under all compute
+    busy = zero3.compute_s
+    assert comm.dp_exposed(zero3, 10 * busy) == pytest.approx(10 * busy - 0.8 * 2 * busy)
+
+
+def test_memory_is_state_per_parameter_sharded_by_tp_and_zero(profile):
+    p = plan(tp=2, zero=3)
+    mem = memory_use(profile, p, 1.0)
+    params = (profile.block_params + profile.pre_params + profile.post_params) / 2
+    assert mem.params_per_device == pytest.approx(params)
+    assert mem.weights == pytest.approx(params * 2 / 32)
+    assert mem.gradients == pytest.approx(params * 4 / 32) and mem.optimizer == pytest.approx(params * 12 / 32)
+    assert mem.total == pytest.approx(mem.weights + mem.gradients + mem.optimizer + mem.activations + mem.buffers)
+    full = memory_use(profile, plan(recompute="full"), 1.0)
+    ends = sum(b for _, b in profile.activation_pre) + sum(b for _, b in profile.activation_post)
+    assert full.activations == pytest.approx(LAYERS * STREAM_BYTES + ends)  # each block's input, plus the ends
+    assert set(mem.as_dict()) == {"weights", "gradients", "optimizer", "activations", "buffers", "total"}
+
+
+def test_tiers_fill_near_memory_first(profile):
+    dojo = engine(profile, system="dojo-v1", devices=150).device
+    near, far = tiers(dojo, dojo.near.bytes + 1e9)
+    assert near == TierUse("SRAM", dojo.near.bytes, dojo.near.bytes_per_s, dojo.near.bytes)
+    assert far.name == "edge HBM" and far.used == pytest.approx(1e9)
+    (hbm,) = tiers(engine(profile).device, 1e9)
+    assert hbm.name == "HBM" and hbm.used == 1e9
+
+
+def test_streaming_stall_is_far_traffic_over_far_bandwidth_beyond_compute(profile):
+    eng = engine(profile, system="dojo-v1", devices=150)
+    ctx = eng.context(plan(devices=150, global_batch=150))
+    near = eng.device.near.bytes
+    mem = MemoryUse(weights=2e9, gradients=1e9, optimizer=3e9, activations=near, buffers=1e8, params_per_device=1e9)
+    far = far_resident(mem, eng.device)  # buffers and part of the activations stay near
+    assert far["buffers"] == 0 and far["activations"] == pytest.approx(1e8) and far["weights"] == 2e9
+    traffic = 2 * 2e9 + 2 * 1e8 + 2 * 1e9  # weights read twice, activations and gradients written and read
+    assert far_traffic_bytes(ctx, mem, far) == pytest.approx(traffic)
+    far_bw = eng.device.far.bytes_per_s
+    assert stream_stall_s(ctx, mem, far, far_bw) == pytest.approx(max(0.0, traffic / far_bw - ctx.compute_s))
+    assert stream_stall_s(ctx, mem, far, far_bw) > 0
+    assert stream_stall_s(ctx._replace(compute_s=1e6), mem, far, far_bw) == 0.0
+    assert stream_stall_s(ctx, mem, far, 0.0) == 0.0
+
+
+def test_fused_optimizer_moves_30_bytes_per_owned_parameter(profile):
+    eng = engine(profile)
+    for zero, owned in ((0, 1), (1, 64)):
+        p = plan(zero=zero)
+        mem = eng.memory(p)
+        seconds = optimizer_s(profile, eng.device, p, mem, eng.far_resident(mem), fused=True)
+        assert seconds == pytest.approx(mem.params_per_device / owned * 30 / eng.device.near.bytes_per_s)
+
+
+def test_far_optimizer_state_updates_at_far_bandwidth(profile):
+    eng = engine(profile, system="dojo-v1", devices=150)
+    p = plan(devices=150, global_batch=150)
+    mem = MemoryUse(weights=0, gradients=0, optimizer=1e9, activations=0, buffers=0, params_per_device=1e8)
+    far = {"optimizer": 0.25e9}
+    traffic = 1e8 * 30
+    expected = traffic * 0.75 / eng.device.near.bytes_per_s + traffic * 0.25 / eng.device.far.bytes_per_s
+    assert optimizer_s(profile, eng.device, p, mem, far, fused=True) == pytest.approx(expected)
+
+
+def test_energy_is_device_power_by_busy_share_plus_overhead_times_pue(profile):
+    eng = engine(profile)
+    dev, facility = eng.device, Facility.of(eng.sized)
+    assert facility.overhead_power_w == 8 * 4600 and facility.pue == 1.3  # eight DGX nodes' own power
+    assert device_busy_fraction(1.0, 4.0) == 0.25 and device_busy_fraction(5.0, 4.0) == 1.0
+    assert device_busy_fraction(1.0, 0.0) == 0.0
+    expected = (64 * (dev.idle_w + (dev.tdp_w - dev.idle_w) * 0.25) + 8 * 4600) * 2.0 * 1.3
+    assert energy_j(dev, 64, 0.25, 2.0, facility) == pytest.approx(expected)
+
+
+def test_cost_is_rental_or_capex_over_lifetime_plus_electricity(profile):
+    gpu = Facility.of(engine(profile).sized).pricing
+    rented = step_cost(gpu, 7200.0, 64, 3.6e6)
+    assert rented.rental_usd == pytest.approx(2.5 * 64 * 2) and rented.usd == rented.rental_usd
+    assert rented.at_cost_usd == pytest.approx(40000 / (4 * 8766) * 64 * 2 + 1 * 0.08)
+    assert rented.basis == "rental"
+    dojo = Facility.of(engine(profile, system="dojo-v1", devices=150).sized).pricing
+    owned = step_cost(dojo, 7200.0, 10, 7.2e6)
+    assert owned.rental_usd is None and owned.basis == "at cost"
+    assert owned.usd == owned.at_cost_usd == pytest.approx(7960 / (4 * 8766) * 10 * 2 + 2 * 0.08)
+
+
+def test_the_estimate_is_the_sum_of_its_terms(profile):
+    eng = engine(profile)
+    p = plan(tp=2, pp=2, cp=2, zero=1, recompute="selective", global_batch=128)
+    e, ctx = eng.estimate(p), eng.context(p)
+    m = ctx.m
+    tp, _ = comm.tp_comm(ctx)
+    cp, _ = comm.cp_comm(ctx)
+    t_mb = ctx.compute_s + tp + cp
+    dp, _ = comm.dp_comm(ctx, e.memory.params_per_device)
+    assert e.micro_batch_time_s == pytest.approx(t_mb)
+    assert e.breakdown_s["tp_comm"] == pytest.approx(m * tp) and e.breakdown_s["bubble"] == pytest.approx(t_mb)
+    assert e.breakdown_s["dp_comm"] == pytest.approx(comm.dp_exposed(ctx, dp))
+    assert e.breakdown_s["recompute"] == pytest.approx(m * ctx.recompute_s)
+    assert e.step_time_s == pytest.approx(sum(e.breakdown_s.values()))
+    assert [c.group for c in e.collectives] == ["tp", "cp", "pp", "dp", "dp", "cp", "cp"]
+    assert e.cost == step_cost(Facility.of(eng.sized).pricing, e.step_time_s, 64, e.energy_j)
+
+
+def test_the_estimate_document_keeps_its_shape(profile):
+    doc = engine(profile).estimate(plan(tp=2)).as_dict()
+    keys = (
+        "step_time_s breakdown_s mfu hfu throughput memory_bytes_per_device memory_tiers fits energy_j cost_usd "
+        "cost_at_cost_usd cost_basis bottleneck plan details"
+    )
+    assert list(doc) == keys.split()
+    details = "params_per_device device_busy_fraction micro_batch_time_s model_flops_per_step collectives"
+    assert list(doc["details"]) == details.split()
+    assert set(doc["bottleneck"]) == {"kind", "part", "share"} and doc["plan"]["recompute"] == "none"
+    assert doc["details"]["collectives"][0]["members_per_level"] == [2, 1]
+    assert set(doc["memory_tiers"][0]) == {"name", "bytes", "bytes_per_s", "used"}
+
+
+def test_the_bottleneck_is_the_largest_part_classified():
+    parts = {"compute_fwd": 1.0, "compute_bwd": 2.0, "dp_comm": 0.5, "memory_stream": 0.0}
+    assert Bottleneck.of(parts, 4.0, True, 0.4, False) == Bottleneck(BottleneckKind.COMPUTE, "compute_bwd", 0.5)
+    assert Bottleneck.of(parts, 4.0, True, 0.05, False).kind == BottleneckKind.OVERHEAD
+    assert Bottleneck.of(parts, 4.0, False, 0.4, False).kind == BottleneckKind.DOES_NOT_FIT
+    assert Bottleneck.of({**parts, "dp_comm": 3.0}, 4.0, True, 0.4, False).kind == BottleneckKind.OTHER
+    streaming = {**parts, "memory_stream": 3.0}
+    expected = Bottleneck(BottleneckKind.MEMORY_STREAM, "memory_stream", 0.75)
+    assert Bottleneck.of(streaming, 4.0, True, 0.4, True) == expected
+    assert Bottleneck.of(streaming, 4.0, True, 0.4, False).kind == BottleneckKind.OTHER  # no far tier
+
+
+def _estimate(profile, **changes):
+    base = engine(profile).estimate(plan(tp=2))
+    return dataclasses.replace(base, **changes)
+
+
+def test_sentence_for_a_plan_that_does_not_fit(profile):
+    e = _estimate(
+        profile,
+        memory=MemoryUse(weights=60e9, gradients=30e9, optimizer=0, activations=10e9, buffers=0, params_per_device=1),
+        fits=False,
+        bottleneck=Bottleneck(BottleneckKind.DOES_NOT_FIT, "compute_bwd", 0.5),
+    )
+    hbm = e.tiers[0].bytes / 1e9
+    assert sentence(e) == f"does not fit: needs 100.0 GB per device, the device has {hbm:.1f} GB (HBM)"
+
+
+def test_sentence_for_a_step_that_streams_from_far_memory(profile):
+    e = _estimate(
+        profile,
+        memory=MemoryUse(weights=1e9, gradients=1e9, optimizer=2.5e9, activations=0, buffers=0, params_per_device=1),
+        tiers=(TierUse("SRAM", 442e6, 1e13, 442e6), TierUse("edge HBM", 4.27e9, 80e9, 4e9)),
+        bottleneck=Bottleneck(BottleneckKind.MEMORY_STREAM, "memory_stream", 0.44),
+    )
+    assert sentence(e) == (
+        "the working set (4.50 GB per device) does not fit in 442 MB of SRAM: streaming from edge HBM at 80 GB/s "
+        "per device takes 44% of the step"
+    )
+    assert e.capacity_bytes == pytest.approx(442e6 + 4.27e9)
+    assert "(SRAM + edge HBM)" in sentence(
+        dataclasses.replace(e, fits=False, bottleneck=Bottleneck(BottleneckKind.DOES_NOT_FIT, "memory_stream", 0.4))
+    )
+
+
+def test_sentences_for_compute_overhead_and_other_parts(profile):
+    e = _estimate(profile, mfu=0.42, bottleneck=Bottleneck(BottleneckKind.COMPUTE, "compute_bwd", 0.5))
+    assert sentence(e) == "compute-bound: backward compute is 50% of the step at 42% MFU"
+    e = _estimate(profile, mfu=0.03, bottleneck=Bottleneck(BottleneckKind.OVERHEAD, "compute_fwd", 0.3))
+    assert sentence(e).startswith("overhead-bound: forward compute is 30% of the step but only 3% MFU")
+    e = _estimate(profile, bottleneck=Bottleneck(BottleneckKind.OTHER, "dp_comm", 0.6))
+    assert sentence(e) == "exposed data-parallel gradient reduction takes 60% of the step"
+
+
+def test_a_model_with_experts_must_say_how_many_each_token_uses(profile):
+    graph = profile.graph
+    without = dataclasses.replace(graph, meta={**graph.meta, "experts": 4})
+    with pytest.raises(InputError, match="4 experts but no top_k"):
+        build_profile(without)
+    assert build_profile(dataclasses.replace(graph, meta={**graph.meta, "experts": 4, "top_k": 2})).top_k == 2
+
+
+def test_importing_the_engine_does_not_import_torch():
+    code = "import sys, dojosim.perf, dojosim.report.bottleneck; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
