@@ -5,11 +5,9 @@ would find them; the figure is the search itself.
     python benchmarks/bench_search.py
 """
 
-import tempfile
 import time
-from pathlib import Path
 
-from dojosim.perf.search import MICRO_BATCHES, SearchSpec, run_search
+from dojosim.study.search import MICRO_BATCHES, SearchSpec, search
 from dojosim.workload.cache import get_graph
 
 
@@ -17,14 +15,13 @@ def main() -> None:
     for mb in MICRO_BATCHES:
         get_graph("llama3-70b", mb, 4096)
     spec = SearchSpec("llama3-70b", "dgx-h100", 1024, 1024, 4096)
-    with tempfile.TemporaryDirectory() as out:
-        t0 = time.perf_counter()
-        result = run_search(spec, Path(out), workers=2)
-        seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    found = search(spec, workers=2)
+    seconds = time.perf_counter() - t0
     print(
-        f"{result['enumerated']:,} plans, {result['pruned_on_memory']:,} pruned on memory, "
-        f"{result['costed']:,} costed in {seconds:.1f} s on 2 workers (goal <= 30 s): "
-        f"{result['enumerated'] / seconds / 2:,.0f} plans/s/core"
+        f"{found.enumerated:,} plans, {found.pruned_on_memory:,} pruned on memory, "
+        f"{len(found.results):,} costed in {seconds:.1f} s on 2 workers (goal <= 30 s): "
+        f"{found.enumerated / seconds / 2:,.0f} plans/s/core"
     )
 
 

@@ -1,12 +1,16 @@
 """dojosim compare: budgets, device counts, the claims check, and the self-contained report."""
 
+import dataclasses
 import json
 from html.parser import HTMLParser
 
 import pytest
 
 from dojosim.errors import InputError
-from dojosim.perf import compare as cmp
+from dojosim.study import campaign as camp
+from dojosim.study import compare as cmp
+from dojosim.study.budget import Budget, devices_for, parse_budget
+from dojosim.study.claims import claims_check
 from tests.conftest import run_cli
 
 MODEL = "llama(layers=4,hidden=256,heads=8,kv_heads=4,ffn=512,vocab=1000)"
@@ -22,26 +26,26 @@ def isolated_cache(tmp_path, monkeypatch):
     [("2MW", "power", 2e6), ("500kW", "power", 5e5), ("3000", "devices", 3000), ("$20000/h", "cost", 20000)],
 )
 def test_budgets(text, normalize, expected):
-    assert cmp.parse_budget(text, normalize) == cmp.Budget(normalize, expected)
+    assert parse_budget(text, normalize) == Budget(normalize, expected)
 
 
 def test_bad_budget_and_normalization():
     with pytest.raises(InputError, match="--budget 'lots'"):
-        cmp.parse_budget("lots", "power")
+        parse_budget("lots", "power")
     with pytest.raises(InputError, match="--normalize: must be one of power, devices, cost"):
-        cmp.parse_budget("2MW", "area")
+        parse_budget("2MW", "area")
 
 
 def test_devices_follow_the_budget_in_whole_units():
-    assert cmp.devices_for("dojo-v1", cmp.Budget("devices", 3000)) == 3000
-    assert cmp.devices_for("dojo-2", cmp.Budget("devices", 1275)) == 1200  # whole cabinets of 300
-    assert cmp.devices_for("dgx-h100", cmp.Budget("devices", 1001)) == 1000  # whole nodes of 8
+    assert devices_for("dojo-v1", Budget("devices", 3000)) == 3000
+    assert devices_for("dojo-2", Budget("devices", 1275)) == 1200  # whole cabinets of 300
+    assert devices_for("dgx-h100", Budget("devices", 1001)) == 1000  # whole nodes of 8
     exapod_w = 2.0e6 * 1.2  # 3,000 D1 with tile and tray overheads, PUE 1.2
-    assert cmp.devices_for("dojo-v1", cmp.Budget("power", exapod_w)) == 3000
+    assert devices_for("dojo-v1", Budget("power", exapod_w)) == 3000
 
 
 def test_claims_are_recomputed_from_the_presets():
-    claims = {c["claim"]: c for c in cmp.claims_check()}
+    claims = {c["claim"]: c for c in claims_check()}
     assert "2,250" in claims["Dojo 2 ~1,000 TOPS vs B200 ~900"]["recomputed"]
     assert "20x" in claims["36 TB/s = 3.6x NVLink 5"]["recomputed"]
     assert "40x" in claims["Dojo 3 = 40x Dojo 2"]["recomputed"]
@@ -93,51 +97,58 @@ def test_compare_writes_a_self_contained_report(tmp_path):
 def small_comparison(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DOJOSIM_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        results = cmp.compare(MODEL, ["dgx-h100", "dojo-v1"], cmp.Budget("devices", 64), 1.0, 128)
+        results = cmp.compare(MODEL, ["dgx-h100", "dojo-v1"], Budget("devices", 64), 1.0, 128)
         yield results
 
 
 def test_scale_out_grows_in_whole_replicas_and_units_and_costs_the_wider_reduction(small_comparison):
     h100 = small_comparison[0]
     base = h100.best
-    run = cmp.scale_out(MODEL, "dgx-h100", base, 1000, 128)
-    assert run["devices"] % base["devices"] == 0 and run["devices"] % 8 == 0 and run["devices"] >= 1000
-    assert run["global_batch"] == base["global_batch"] * run["devices"] // base["devices"]
-    assert run["samples_per_s"] > base["samples_per_s"]
+    run = camp.scale_out(h100, 1000)
+    assert run.devices % base.devices == 0 and run.devices % 8 == 0 and run.devices >= 1000
+    assert run.global_batch == base.global_batch * run.devices // base.devices
+    assert run.samples_per_s > base.samples_per_s
     # Re-estimated, not multiplied: the wider reduction (and ZeRO's smaller optimizer shard) change the step,
     # while each replica still does the same work, so the rate per device stays close.
-    assert run["step_time_s"] != base["step_time_s"]
-    per_device, base_per_device = run["samples_per_s"] / run["devices"], base["samples_per_s"] / base["devices"]
+    assert run.estimate.step_time_s != base.best.step_time_s
+    per_device, base_per_device = run.samples_per_s / run.devices, base.samples_per_s / base.devices
     assert per_device == pytest.approx(base_per_device, rel=0.1)
 
 
 def test_fleet_reaches_the_asked_peak_with_each_system(small_comparison):
-    rows = {r["system"]: r for r in cmp.fleet(small_comparison, MODEL, 128, 1.0, 1e7, 1)}
+    rows = {r.system: r for r in camp.fleet(small_comparison, 1.0, 1e7, 1)}
     assert set(rows) == {"dgx-h100", "dojo-v1"}
     for row in rows.values():
-        assert 1.0 <= row["peak_eflops"] < 1.1  # at least the asked 1 EFLOPS, in whole units
-        assert row["days"] == pytest.approx(1e7 / row["samples_per_s"] / 86400)
-    assert rows["dojo-v1"]["devices"] % 300 == 0  # Dojo grows in whole cabinets
+        assert 1.0 <= row.peak_eflops < 1.1  # at least the asked 1 EFLOPS, in whole units
+        assert row.days == pytest.approx(1e7 / row.samples_per_s / 86400)
+    assert rows["dojo-v1"].devices % 300 == 0  # Dojo grows in whole cabinets
 
 
 def test_share_of_training_is_a_share_of_work_and_the_5_and_10_percent_sizes_are_consistent(small_comparison):
-    (row,) = cmp.training_share(small_comparison, MODEL, 128, "dgx-h100", 10.0)
-    assert row["system"] == "dojo-v1" and 0 < row["share_of_work"] < 1
-    assert row["gpu_devices"] == pytest.approx((10e18 - row["devices"] * 362e12) / 989e12)
+    (row,) = camp.training_share(small_comparison, "dgx-h100", 10.0)
+    assert row.system == "dojo-v1" and 0 < row.share_of_work < 1
+    assert row.gpu_devices == pytest.approx((10e18 - row.devices * 362e12) / 989e12)
     # Linear in Dojo devices: the device count for 5% gives 5% back.
     dojo = next(r for r in small_comparison if r.system == "dojo-v1")
-    per_device = dojo.best["samples_per_s"] / dojo.devices
-    gpu_rate = row["share_of_work"] / (1 - row["share_of_work"])  # dojo rate / gpu rate
-    gpu_rate = dojo.best["samples_per_s"] / gpu_rate
+    per_device = dojo.best.samples_per_s / dojo.devices
+    gpu_rate = row.share_of_work / (1 - row.share_of_work)  # dojo rate / gpu rate
+    gpu_rate = dojo.best.samples_per_s / gpu_rate
     for share in (5, 10):
-        n = row[f"devices_for_{share}pct"]
+        n = getattr(row, f"devices_for_{share}pct")
         assert n * per_device / (n * per_device + gpu_rate) == pytest.approx(share / 100)
-    assert cmp.training_share(small_comparison, MODEL, 128, "dgx-b200", 10.0) == []  # that GPU was not compared
+    assert camp.training_share(small_comparison, "dgx-b200", 10.0) == []  # that GPU was not compared
+
+
+def test_dojo_systems_are_known_by_their_maker_not_their_name(small_comparison):
+    """The share of training counts the systems a preset says Tesla makes; a GPU is never one of them."""
+    assert {r.system: r.maker for r in small_comparison} == {"dgx-h100": "NVIDIA", "dojo-v1": "Tesla"}
+    gpu_only = [dataclasses.replace(r, maker="NVIDIA") for r in small_comparison]
+    assert camp.training_share(gpu_only, "dgx-h100", 10.0) == []
 
 
 def test_h100_equivalents_read_on_peak_and_on_the_workload(small_comparison):
-    eq = cmp.h100_equivalents(small_comparison, "dojo-v1", "dgx-h100", 8000)
-    assert eq["dojo_devices_on_peak"] == pytest.approx(8000 * 989 / 362)
-    assert eq["dojo_devices_on_workload"] * eq["gpu_work_of_those_dojo_devices"] == pytest.approx(
-        8000 * eq["dojo_devices_on_peak"]
+    eq = camp.h100_equivalents(small_comparison, "dojo-v1", "dgx-h100", 8000)
+    assert eq.dojo_devices_on_peak == pytest.approx(8000 * 989 / 362)
+    assert eq.dojo_devices_on_workload * eq.gpu_work_of_those_dojo_devices == pytest.approx(
+        8000 * eq.dojo_devices_on_peak
     )

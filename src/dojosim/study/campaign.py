@@ -1,0 +1,195 @@
+"""What follows from the best plan per system: a training campaign, a fleet of a given peak, Dojo's share of
+training beside a GPU fleet, "H100-equivalents", and the break-even rental price."""
+
+import math
+from dataclasses import dataclass
+
+from dojosim.hardware import load_system
+from dojosim.perf.jobs import engine_for
+from dojosim.perf.result import Estimate
+from dojosim.study.budget import growth_unit, per_device
+from dojosim.study.compare import SystemResult
+from dojosim.units import SECONDS_PER_HOUR, days, mwh
+
+# Musk, July 2024: Dojo 1 would be about "8,000 H100-equivalent" of training by the end of 2024
+# (../shared/reference/hardware-specs.md, "Reported deployed scale"; basis of the equivalence unknown).
+MUSK_H100_EQUIVALENTS = 8000.0
+DOJO_MAKER = "Tesla"
+
+
+def _peak_per_device(system_name: str) -> float:
+    return load_system(system_name).device.peak_flops_per_s["bf16"].value
+
+
+def _by_system(results: list[SystemResult]) -> dict[str, SystemResult]:
+    return {r.system: r for r in results if r.best}
+
+
+@dataclass(frozen=True)
+class ScaledRun:
+    devices: int
+    global_batch: int
+    estimate: Estimate
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.estimate.throughput["samples_per_s"]
+
+
+def scale_out(r: SystemResult, devices: int) -> ScaledRun:
+    """The best plan's replica repeated over more devices: dp grows, tp/pp/cp and micro-batch stay, the global
+    batch grows with it (each replica keeps its share). Re-estimated on the larger machine, so the wider
+    data-parallel reduction over the top-level network is costed, not assumed."""
+    step = math.lcm(r.best.devices, growth_unit(r.system, devices))  # whole replicas in whole units of the machine
+    devices = max(1, math.ceil(devices / step)) * step
+    batch = r.best.global_batch * (devices // r.best.devices)
+    job = r.best.spec.job(r.best.best.plan.with_(devices=devices, global_batch=batch))
+    return ScaledRun(devices, batch, engine_for(job).estimate(job.plan))
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    system: str
+    devices: int
+    peak_eflops: float
+    power_mw: float
+    samples_per_s: float
+    mfu: float
+    days: float
+    global_batch: int
+    estimate: Estimate
+
+
+def fleet(results: list[SystemResult], eflops: float, dataset_samples: float, epochs: float) -> list[FleetRow]:
+    """What a fleet of `eflops` dense BF16 peak (Tesla's stated 100 EFLOPS) of each system would do."""
+    rows = []
+    for r in results:
+        if not r.best:
+            continue
+        run = scale_out(r, math.ceil(eflops * 1e18 / _peak_per_device(r.system)))
+        rows.append(
+            FleetRow(
+                system=r.system,
+                devices=run.devices,
+                peak_eflops=run.devices * _peak_per_device(r.system) / 1e18,
+                power_mw=run.devices * per_device(r.system).facility_w / 1e6,
+                samples_per_s=run.samples_per_s,
+                mfu=run.estimate.mfu,
+                days=days(dataset_samples * epochs / run.samples_per_s),
+                global_batch=run.global_batch,
+                estimate=run.estimate,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class ShareRow:
+    system: str
+    devices: int
+    gpu: str
+    gpu_devices: float
+    share_of_peak: float
+    share_of_work: float
+    devices_for_5pct: float
+    devices_for_10pct: float
+
+
+def training_share(results: list[SystemResult], gpu: str, fleet_eflops: float) -> list[ShareRow]:
+    """The share of a training workload each Dojo cluster (at the budget) carries, working beside a GPU fleet
+    that makes up the rest of `fleet_eflops` of dense BF16 peak; and the Dojo size that carries 5% and 10%.
+    The articles' "5-10% of training" is read as a share of work done (samples/s), not of peak FLOPs."""
+    by = _by_system(results)
+    if gpu not in by:
+        return []
+    rows = []
+    for r in results:
+        if not r.best or r.maker != DOJO_MAKER:
+            continue
+        dojo_peak = r.devices * _peak_per_device(r.system)
+        gpu_devices = max(0.0, fleet_eflops * 1e18 - dojo_peak) / _peak_per_device(gpu)
+        gpu_run = scale_out(by[gpu], max(by[gpu].devices, int(gpu_devices)))
+        # The GPU fleet is grown in whole replicas of its best plan; its rate per device carries the rest.
+        gpu_rate = gpu_run.samples_per_s / gpu_run.devices * gpu_devices
+        dojo_rate = r.best.samples_per_s
+        per_dojo_device = dojo_rate / r.devices
+        # Linear in Dojo devices (the scaling curve shows how far that holds).
+        needed = [share / (1 - share) * gpu_rate / per_dojo_device for share in (0.05, 0.10)]
+        rows.append(
+            ShareRow(
+                r.system, r.devices, gpu, gpu_devices, dojo_peak / (fleet_eflops * 1e18),
+                dojo_rate / (dojo_rate + gpu_rate), *needed,
+            )
+        )  # fmt: skip
+    return rows
+
+
+@dataclass(frozen=True)
+class H100Equivalents:
+    gpu_count: float
+    dojo_devices_on_peak: float
+    gpu_work_of_those_dojo_devices: float
+    dojo_devices_on_workload: float
+
+
+def h100_equivalents(results: list[SystemResult], dojo: str, gpu: str, gpu_count: float) -> H100Equivalents | None:
+    """Musk's "8,000 H100-equivalents" of Dojo 1, read two ways: on peak FLOPs, and on this workload."""
+    by = _by_system(results)
+    if dojo not in by or gpu not in by:
+        return None
+    d, g = by[dojo], by[gpu]
+    on_peak = gpu_count * _peak_per_device(gpu) / _peak_per_device(dojo)
+    per_d = d.best.samples_per_s / d.devices
+    per_g = g.best.samples_per_s / g.devices
+    return H100Equivalents(gpu_count, on_peak, on_peak * per_d / per_g, gpu_count * per_g / per_d)
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    system: str
+    devices: int
+    days: float
+    energy_mwh: float
+    # At the preset's rental price where it has one, otherwise at cost; and always at cost (capex over the
+    # lifetime plus electricity at the facility's PUE), so owning and renting can be compared.
+    cost_usd: float
+    cost_at_cost_usd: float
+    rented: bool
+    devices_for_target: int | None = None
+
+
+def campaign(
+    results: list[SystemResult], dataset_samples: float, epochs: float, target_days: float | None
+) -> list[CampaignRow]:
+    rows = []
+    for r in results:
+        if not r.best:
+            continue
+        b, samples = r.best, dataset_samples * epochs
+        train_days = days(samples / b.samples_per_s)
+        rows.append(
+            CampaignRow(
+                system=r.system,
+                devices=r.devices,
+                days=train_days,
+                energy_mwh=mwh(b.best.energy_j / b.global_batch * samples),
+                cost_usd=b.best.cost_usd / b.global_batch * samples,
+                cost_at_cost_usd=b.best.cost_at_cost_usd / b.global_batch * samples,
+                rented=bool(load_system(r.system).cost.price_per_device_hour_usd),
+                # Linear in devices: the scaling curve shows how far that holds.
+                devices_for_target=math.ceil(r.devices * train_days / target_days) if target_days else None,
+            )
+        )
+    return rows
+
+
+def break_even_price(results: list[SystemResult], dojo: str, gpu: str) -> float | None:
+    """The $/device-hour at which renting `dojo` costs the same per sample as renting `gpu`."""
+    by = _by_system(results)
+    if dojo not in by or gpu not in by:
+        return None
+    price = load_system(gpu).cost.price_per_device_hour_usd
+    if not price:
+        return None
+    gpu_usd_per_sample = price.value * by[gpu].devices / SECONDS_PER_HOUR / by[gpu].best.samples_per_s
+    return gpu_usd_per_sample * by[dojo].best.samples_per_s * SECONDS_PER_HOUR / by[dojo].devices

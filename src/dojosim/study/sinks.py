@@ -1,0 +1,46 @@
+"""Writing a search down: JSON lines as results finish (Ctrl-C or a crash loses nothing and `--resume`
+carries on), and the finished set as Parquet for analysis."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dojosim.study.search import PlanResult, SearchSpec
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+class FolderSink:
+    """plans.jsonl and plans.parquet in a folder; with `resume`, the rows already in plans.jsonl count as done."""
+
+    def __init__(self, folder: Path, resume: bool = False):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.jsonl = self.folder / "plans.jsonl"
+        self.parquet = self.folder / "plans.parquet"
+        if not resume:
+            self.jsonl.unlink(missing_ok=True)
+        self._file = None
+
+    def done(self, spec: SearchSpec) -> list[PlanResult]:
+        return [PlanResult.from_row(spec, row) for row in read_jsonl(self.jsonl)]
+
+    def write(self, results: list[PlanResult]) -> None:
+        if self._file is None:
+            self._file = self.jsonl.open("a")
+        for r in results:
+            self._file.write(json.dumps(r.to_row()) + "\n")
+        self._file.flush()
+
+    def close(self, results: list[PlanResult]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        tmp = self.parquet.with_name(self.parquet.name + ".part")
+        pq.write_table(pa.Table.from_pylist([r.to_row() for r in results]), tmp)
+        tmp.replace(self.parquet)
