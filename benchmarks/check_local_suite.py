@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from dojosim.hardware.calibrate import calibrate
+from dojosim.validation.calibrate import calibrate
 from dojosim.validation.local import check_local
 
 # (model, batch, seq): small enough that a step takes 10-300 ms on two cores.

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from dojosim.hardware import load_system
-from dojosim.perf.estimate import Engine
+from dojosim.job import Job
+from dojosim.perf.engine import Engine
+from dojosim.perf.jobs import new_engine
 from dojosim.validation.run import RowResult, predict_row, summarize
 from dojosim.validation.table import Row, public_table_path, read_table
 
@@ -38,9 +40,22 @@ def split(rows: Sequence[Row]) -> tuple[list[Row], list[Row]]:
     return fit, held
 
 
-def _predict_all(rows: Sequence[Row], engines: dict[tuple[Any, ...], Engine], host_s: float) -> list[RowResult]:
+class _OwnEngines:
+    """Engines of the fit's own (never the shared ones: the fit changes their device), one per graph and machine."""
+
+    def __init__(self) -> None:
+        self.engines: dict[tuple[Any, ...], Engine] = {}
+
+    def __call__(self, job: Job) -> Engine:
+        key = (job.workload, job.machine, job.fused_optimizer)
+        if key not in self.engines:
+            self.engines[key] = new_engine(job)
+        return self.engines[key]
+
+
+def _predict_all(rows: Sequence[Row], engines: _OwnEngines, host_s: float) -> list[RowResult]:
     """Every row with the trial value; `engines` already holds one engine per row (built once, re-costed)."""
-    for engine in engines.values():
+    for engine in engines.engines.values():
         engine.set_device(dataclasses.replace(engine.device, host_overhead_s=host_s))
     return [predict_row(row, engines) for row in rows]
 
@@ -55,7 +70,7 @@ def fit_host_overhead(system: str, rows: Sequence[Row]) -> dict[str, Any]:
     if not mine:
         raise SystemExit(f"--system {system}: no public rows for this system")
     fit_rows, held_rows = split(mine)
-    engines: dict[tuple[Any, ...], Engine] = {}
+    engines = _OwnEngines()
     for row in mine:
         predict_row(row, engines)  # builds (or reads from the cache) every graph once
     scan = []

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from dojosim.hardware import load_system, size_system
+from dojosim.job import Job
 from dojosim.parallel.plan import ParallelPlan
-from dojosim.perf.estimate import Engine
-from dojosim.workload.cache import get_graph
-from dojosim.workload.zoo import check_request, step_spec, with_switch
+from dojosim.perf.jobs import engine_for
+from dojosim.workload.builders import step_spec
+from dojosim.workload.spec import ModelSpec, parse_model
 
 # Op groups of the comparison: the captured op kinds, coarsened so that a kind the capture assigns from the
 # module an op runs in (an RMSNorm's multiplies are "norm") matches what the timed step sees op by op.
@@ -79,7 +79,7 @@ class LocalCheck:
 
 
 def measure_step(
-    model: str, batch: int, seq: int | None, steps: int = 5, warmup: int = 2
+    model: str | ModelSpec, batch: int, seq: int | None, steps: int = 5, warmup: int = 2
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Median seconds per phase over `steps` steps after `warmup`, and one more step's seconds per op group."""
     spec = step_spec(model, batch, seq)
@@ -116,7 +116,7 @@ def _time_groups(spec: Any, net: Any, data: Any, opt: Any) -> dict[str, float]:
     """Seconds of each op group in one step, every op timed as it runs (the ops a capture records)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from dojosim.workload.ops import kernel_kind
+    from dojosim.workload.op_kinds import kernel_kind
 
     totals: dict[str, float] = {}
 
@@ -143,18 +143,19 @@ def _time_groups(spec: Any, net: Any, data: Any, opt: Any) -> dict[str, float]:
     return totals
 
 
-def predict_step(model: str, batch: int, seq: int | None, system: str) -> tuple[dict[str, float], dict[str, float]]:
-    spec, seq_eff = check_request(model, batch, seq)
-    graph = get_graph(model, batch, seq_eff if spec.has_sequence else None, dtype="fp32")
-    sized = size_system(load_system(system), 1)
-    plan = ParallelPlan(devices=1, global_batch=batch, micro_batch=batch, seq=graph.tokens_per_sample, precision="fp32")
-    engine = Engine(graph, sized, fused_optimizer=False)  # as measure_step runs it
-    est = engine.estimate(plan)
+def predict_step(
+    model: str | ModelSpec, batch: int, seq: int | None, system: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    # One device, fp32, and the single-tensor optimizer that measure_step runs.
+    plan = ParallelPlan(devices=1, global_batch=batch, micro_batch=batch, seq=seq or 1, precision="fp32")
+    job = Job.of(model, system, plan, dtype="fp32", fused_optimizer=False)
+    engine = engine_for(job)
+    est = engine.estimate(job.plan)
     b = est.breakdown_s
     out = {"fwd": b["compute_fwd"], "bwd": b["compute_bwd"], "opt": b["optimizer"]}
     out["step"] = est.step_time_s
     groups: dict[str, float] = {}
-    for point in engine.roofline(plan)["points"]:
+    for point in engine.roofline(job.plan)["points"]:
         key = f"{point['phase']} {group_of(point['kind'])}"
         groups[key] = groups.get(key, 0.0) + point["seconds"]
     return out, groups
@@ -162,7 +163,7 @@ def predict_step(model: str, batch: int, seq: int | None, system: str) -> tuple[
 
 def check_local(model: str, batch: int, seq: int | None, system: str, steps: int = 5) -> LocalCheck:
     # The CPU has no fused RMSNorm or RoPE kernel: it runs them op by op, so the check runs and predicts that form.
-    model = with_switch(model, "unfused_kernels")
-    predicted, predicted_groups = predict_step(model, batch, seq, system)
-    measured, measured_groups = measure_step(model, batch, seq, steps)
-    return LocalCheck(model, measured, predicted, measured_groups, predicted_groups)
+    spec = parse_model(model).with_switch("unfused_kernels")
+    predicted, predicted_groups = predict_step(spec, batch, seq, system)
+    measured, measured_groups = measure_step(spec, batch, seq, steps)
+    return LocalCheck(spec.name, measured, predicted, measured_groups, predicted_groups)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dojosim.errors import InputError
-from dojosim.hardware import load_system, size_system
+from dojosim.job import Job
 from dojosim.parallel.plan import ParallelPlan
-from dojosim.perf.estimate import Engine
+from dojosim.perf.engine import Engine
+from dojosim.perf.jobs import engine_for
 from dojosim.validation.table import Row
-from dojosim.workload.cache import get_graph
-from dojosim.workload.zoo import check_request, with_switch
+from dojosim.workload.spec import ModelSpec, parse_model
 
 
 @dataclass
@@ -94,13 +94,13 @@ EAGER_KERNEL_SOURCES = {
 }
 
 
-def model_of(row: Row) -> str:
+def model_of(row: Row) -> ModelSpec:
     """The row's model, with the attention, norm and RoPE kernels its framework ran."""
-    model = row.model
+    model = parse_model(row.model)
     if row.source_key in PRE_2023_MEGATRON_SOURCES:
-        model = with_switch(model, "unfused_attention")  # GPT specs; others have no such switch
+        model = model.with_switch("unfused_attention")  # GPT specs; others have no such switch
     if any(row.source.startswith(prefix) for prefix in EAGER_KERNEL_SOURCES) and row.precision == "bf16":
-        model = with_switch(model, "unfused_kernels")  # Llama and MoE specs
+        model = model.with_switch("unfused_kernels")  # Llama and MoE specs
     return model
 
 
@@ -127,19 +127,16 @@ def plan_of(row: Row) -> ParallelPlan:
     return plan
 
 
-def predict_row(row: Row, engines: dict[tuple[Any, ...], Engine]) -> RowResult:
+def job_of(row: Row) -> Job:
+    """The job a measured row describes: its model with the kernels its framework ran, its machine as the
+    source's files describe it, its plan."""
+    return Job.of(model_of(row), row.system, plan_of(row), system_overrides(row))
+
+
+def predict_row(row: Row, engine_of: Callable[[Job], Engine] = engine_for) -> RowResult:
     try:
-        model = model_of(row)
-        spec, _ = check_request(model, row.micro_batch, row.seq_len if row.seq_len > 1 else None)
-        plan = plan_of(row)
-        overrides = system_overrides(row)
-        key = (model, row.micro_batch, row.seq_len, row.system, row.gpus, *overrides)
-        engine = engines.get(key)
-        if engine is None:
-            graph = get_graph(model, row.micro_batch, row.seq_len if spec.has_sequence else None)
-            engine = Engine(graph, size_system(load_system(row.system, overrides), row.gpus))
-            engines[key] = engine
-        est = engine.estimate(plan)
+        job = job_of(row)
+        est = engine_of(job).estimate(job.plan)
     except InputError as exc:
         return RowResult(row, reason=str(exc))
     if row.metric == "step_time_s":
@@ -221,13 +218,12 @@ def validate_rows(
     rows: Iterable[Row], progress: Callable[[], None] | None = None, sink: list[RowResult] | None = None
 ) -> list[RowResult]:
     """Predict every row. Results are appended to `sink` as they finish, so an interrupted run keeps them."""
-    engines: dict[tuple[Any, ...], Engine] = {}
     rows = list(rows)
     # Rows that share a capture run together, so each graph is built or read once.
     ordered = sorted(rows, key=lambda r: (r.model, r.micro_batch, r.seq_len, r.system, r.gpus))
     results = sink if sink is not None else []
     for row in ordered:
-        results.append(predict_row(row, engines))
+        results.append(predict_row(row))
         if progress:
             progress()
     order = {row.id: i for i, row in enumerate(rows)}
