@@ -11,6 +11,7 @@ from rich.table import Table
 
 from dojosim.report import html_report as h
 from dojosim.report.units import si
+from dojosim.units import days, mwh
 
 BUDGET_UNITS = {"power": (1e6, "MW"), "devices": (1.0, "devices"), "cost": (1.0, "$/h")}
 
@@ -67,7 +68,11 @@ def _budget_text(doc: dict[str, Any]) -> str:
 
 def print_summary(doc: dict[str, Any], console: Console) -> None:
     """One rich table per section of the report."""
-    camp = doc["campaign_spec"]
+    for section in (_print_best, _print_campaign, _print_fleet, _print_share, _print_claims):
+        section(doc, console)
+
+
+def _print_best(doc: dict[str, Any], console: Console) -> None:
     t = Table(title=f"{doc['workload']}: best plan per system at {_budget_text(doc)} ({doc['normalize']})")
     for col in ("system", "devices", "plan", "step", "samples/s", "MFU", "mem/dev", "$/1M"):
         t.add_column(col, no_wrap=True)
@@ -92,6 +97,9 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
     console.print(t)
     console.print("why:", *why, sep="\n  ", highlight=False)
 
+
+def _print_campaign(doc: dict[str, Any], console: Console) -> None:
+    camp = doc["campaign_spec"]
     t = Table(title=f"training campaign: {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs")
     cols = ["system", "devices", "days", "MWh", "rental ($)", "at cost ($)"]
     if camp.get("target_days"):
@@ -102,6 +110,8 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
         t.add_row(*_campaign_cells(c))
     console.print(t)
 
+
+def _print_fleet(doc: dict[str, Any], console: Console) -> None:
     if doc["fleet"]:
         t = Table(title=f"a {doc['fleet_eflops']:g} EFLOPS (dense BF16 peak) fleet of each system")
         for col in ("system", "devices", "power", "samples/s", "MFU", "days"):
@@ -120,6 +130,8 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
             "why:", *(f"[bold]{f['system']}[/]: {f['bottleneck']}" for f in doc["fleet"]), sep="\n  ", highlight=False
         )
 
+
+def _print_share(doc: dict[str, Any], console: Console) -> None:
     if doc["share"]:
         t = Table(
             title=f"share of training: each Dojo cluster beside {doc['share'][0]['gpu']} up to "
@@ -143,6 +155,8 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
     if be is not None:
         console.print(f"break-even rental price of a D1 (dojo-v1) against renting dgx-b200: ${be:.2f}/D1-hour")
 
+
+def _print_claims(doc: dict[str, Any], console: Console) -> None:
     t = Table(title="the public claims, recomputed from the presets")
     for col in ("claim", "recomputed", "verdict"):
         t.add_column(col, overflow="fold")
@@ -155,11 +169,8 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
 # ----------------------------------------------------------------------------------------------- HTML
 
 
-def write_html(doc: dict[str, Any]) -> None:
-    results = [r for r in doc["results"] if r["best"]]
-    camp = doc["campaign_spec"]
-    samples = camp["dataset_samples"] * camp["epochs"]
-    summary = h.table(
+def _summary_html(doc: dict[str, Any], results: list[dict[str, Any]]) -> str:
+    return h.table(
         [
             "system",
             "status",
@@ -185,7 +196,7 @@ def write_html(doc: dict[str, Any]) -> None:
                 f"{100 * r['best']['mfu']:.1f}%",
                 f"{r['best']['memory_bytes'] / 1e9:.2f}",
                 f"{r['best']['energy_j'] / 1e6:.3g}",
-                f"{_per_million(r['best'], 'energy_j') / 3.6e9:.3g}",
+                f"{mwh(_per_million(r['best'], 'energy_j')):.3g}",
                 f"{_per_million(r['best'], 'cost_usd'):,.0f}",
                 r["best"]["bottleneck"],
             ]
@@ -197,6 +208,12 @@ def write_html(doc: dict[str, Any]) -> None:
             if not r["best"]
         ],
     )
+
+
+def _plots_html(doc: dict[str, Any], results: list[dict[str, Any]]) -> tuple[str, str, str, str]:
+    """The step-time breakdown, the scaling curves, the rooflines and the memory bars."""
+    camp = doc["campaign_spec"]
+    samples = camp["dataset_samples"] * camp["epochs"]
     breakdown = h.stacked_bars(
         [(r["system"], {k[2:]: v for k, v in r["best"].items() if k.startswith("t_")}) for r in results],
         "step-time breakdown of the best plan (share of the step)",
@@ -208,9 +225,9 @@ def write_html(doc: dict[str, Any]) -> None:
         "samples/s",
     )
     scale, unit = BUDGET_UNITS[doc["normalize"]]
-    days = h.line_chart(
+    days_plot = h.line_chart(
         [
-            (r["system"], [(s["budget"] / scale, samples / s["samples_per_s"] / 86400) for s in r["scaling"]])
+            (r["system"], [(s["budget"] / scale, days(samples / s["samples_per_s"])) for s in r["scaling"]])
             for r in results
         ],
         f"days to train {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs vs budget",
@@ -232,6 +249,11 @@ def write_html(doc: dict[str, Any]) -> None:
         [(r["system"], r["best"]["memory_bytes"], r["capacity_bytes"]) for r in results],
         "memory per device of the best plan against capacity",
     )
+    return breakdown, scaling + days_plot, roofline_note + f'<div class="grid">{rooflines}</div>', memory
+
+
+def _campaign_html(doc: dict[str, Any]) -> str:
+    camp = doc["campaign_spec"]
     campaign = h.table(
         ["system", "devices", "days", "energy (MWh)", "rental ($, preset price)", "at cost ($, capex + power)"]
         + (["devices for target"] if camp.get("target_days") else []),
@@ -244,7 +266,11 @@ def write_html(doc: dict[str, Any]) -> None:
         if be is not None
         else "<p>No break-even price (dojo-v1 or dgx-b200 is not in the comparison).</p>"
     )
-    fleet = h.table(
+    return campaign + rental
+
+
+def _fleet_html(doc: dict[str, Any]) -> str:
+    return h.table(
         ["system", "devices", "peak (EFLOPS)", "power (MW)", "samples/s", "MFU", "days", "global batch", "bottleneck"],
         [
             [
@@ -266,6 +292,9 @@ def write_html(doc: dict[str, Any]) -> None:
         "gradient reduction is costed). The global batch grows with the fleet; whether training converges at that "
         "batch is outside the model.</p>"
     )
+
+
+def _share_html(doc: dict[str, Any]) -> str:
     share_rows = doc["share"]
     share = (
         h.table(
@@ -286,6 +315,12 @@ def write_html(doc: dict[str, Any]) -> None:
             f"those D1 do the work of <b>{eq['gpu_work_of_those_dojo_devices']:,.0f} H100</b>, and "
             f"<b>{eq['dojo_devices_on_workload']:,.0f} D1</b> match {eq['gpu_count']:,.0f} H100.</p>"
         )
+    return share
+
+
+def write_html(doc: dict[str, Any]) -> None:
+    results = [r for r in doc["results"] if r["best"]]
+    breakdown, scaling, rooflines, memory = _plots_html(doc, results)
     claims = h.table(
         ["claim", "recomputed from the presets", "verdict"],
         [[c["claim"], c["recomputed"], c["verdict"]] for c in doc["claims"]],
@@ -300,14 +335,14 @@ def write_html(doc: dict[str, Any]) -> None:
         doc["report"],
         f"dojosim: {doc['workload']} on Dojo and GPU clusters",
         [
-            ("Best plan per system", intro + summary),
+            ("Best plan per system", intro + _summary_html(doc, results)),
             ("Where the time goes", breakdown),
-            ("The workload on each roofline", roofline_note + f'<div class="grid">{rooflines}</div>'),
-            ("Scaling", scaling + days),
+            ("The workload on each roofline", rooflines),
+            ("Scaling", scaling),
             ("Memory", memory),
-            ("Training campaign and rental", campaign + rental),
-            (f"A {doc['fleet_eflops']:g} EFLOPS fleet", fleet),
-            ("Share of training", share),
+            ("Training campaign and rental", _campaign_html(doc)),
+            (f"A {doc['fleet_eflops']:g} EFLOPS fleet", _fleet_html(doc)),
+            ("Share of training", _share_html(doc)),
             ("The public claims, recomputed", claims),
         ],
     )

@@ -5,6 +5,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from dojosim.perf.result import Estimate
+from dojosim.report.bottleneck import sentence
 from dojosim.report.units import count, si
 
 
@@ -62,3 +64,11 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
             )
         console.print(ct)
     console.print(f"[bold]bottleneck:[/] {doc['bottleneck']}")
+
+
+def estimate_document(e: Estimate) -> dict[str, Any]:
+    """An estimate as plain data, its bottleneck written out as a sentence (`bottleneck_data` keeps the figures)."""
+    doc = e.as_dict()
+    doc["bottleneck_data"] = doc["bottleneck"]
+    doc["bottleneck"] = sentence(e)
+    return doc

@@ -1,0 +1,3 @@
+from dojosim.cli import main
+
+main()

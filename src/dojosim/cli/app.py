@@ -1,0 +1,37 @@
+"""The Typer application and what every command shares: --json, --set, one-sentence errors."""
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    help="dojosim: how long, how much memory, energy and money a training job takes on Dojo or GPU clusters.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+system_app = typer.Typer(help="Show and compare machines.", no_args_is_help=True)
+app.add_typer(system_app, name="system")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a figure for a what-if study: PART.FIELD=VALUE, e.g. tile.offtile_bytes_per_s=72e12."
+    ),
+]
+ModelOption = Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")]
+SystemOption = Annotated[str, typer.Option("--system", help="Preset name or .toml file.")]
+DevicesOption = Annotated[int, typer.Option("--devices", "--gpus", help="Devices (GPUs, D1 dies) in the run.")]
+GlobalBatchOption = Annotated[int, typer.Option("--global-batch", help="Samples per optimizer step.")]
+SeqOption = Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")]
+ObjectiveOption = Annotated[str, typer.Option("--objective", help="time, cost or energy.")]
+WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")]
+BackendOption = Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")]
+RayAddressOption = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")]
+
+
+def emit(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")

@@ -1,0 +1,123 @@
+"""`dojosim validate`, `dojosim calibrate`, `dojosim check-local`: predictions against measurements."""
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dojosim.cli.app import JsonFlag, app, emit
+from dojosim.errors import InputError
+
+
+@app.command("validate")
+def validate_command(
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", help="Validation table(s) in the SCHEMA.md format (default: the shipped public set)."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Group the summary: source, system, gpus, metric, precision.")
+    ] = None,
+    rows_shown: Annotated[int, typer.Option("--rows", help="How many rows to print, worst first (0: all).")] = 25,
+    as_json: JsonFlag = False,
+) -> None:
+    """Predict measured training runs and report the error: per row, then median, p90 and max."""
+    from rich.progress import Progress
+
+    from dojosim.validation.run import GROUPS, grouped, summarize, validate_rows
+    from dojosim.validation.table import public_table_path, read_table
+
+    if by is not None and by not in GROUPS:
+        raise InputError(f"--by: must be one of {', '.join(GROUPS)}, got {by!r}")
+    rows = [row for path in (data or [str(public_table_path())]) for row in read_table(path)]
+    results = []
+    interrupted = False
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("predicting rows (first captures take a while; they are cached)", total=len(rows))
+        try:
+            validate_rows(rows, progress=lambda: progress.advance(task), sink=results)
+        except KeyboardInterrupt:
+            interrupted = True  # keep what finished: summarise the rows predicted so far
+    doc = {"summary": summarize(results), "rows": [r.as_dict() for r in results], "interrupted": interrupted}
+    if by:
+        doc["groups"] = {by: grouped(results, by)}
+    if as_json:
+        emit(doc)
+    else:
+        from dojosim.report.validation_view import print_validation
+
+        print_validation(Console(), doc, by, rows_shown)
+    if interrupted:
+        raise typer.Exit(130)
+
+
+@app.command("calibrate")
+def calibrate_command(
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    out: Annotated[str | None, typer.Option("--out", help="System file to write (.toml).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer sizes and repeats.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Measure this machine's matmul rate, memory bandwidth and per-op cost; write a system file."""
+    from dojosim.validation.calibrate import calibrate
+
+    path, measured = calibrate(device, out, quick)
+    if as_json:
+        emit({"system_file": str(path), "measured": measured})
+        return
+    from dojosim.report.units import si
+
+    console = Console()
+    console.print(
+        f"[bold]{measured['name']}[/] ({device}): matmul fp32 {si(measured['peak_fp32'], 'FLOP/s')}, "
+        f"bf16 {si(measured['peak_bf16'], 'FLOP/s')}, ramp {si(measured['matmul_ramp_s'], 's')}, "
+        f"memory {si(measured['memory_bytes_per_s'], 'B/s')}, per op {si(measured['op_overhead_s'], 's')}"
+    )
+    console.print(f"wrote {path}: use it as --system {path}")
+
+
+@app.command("check-local")
+def check_local_command(
+    model: Annotated[str, typer.Option("--model", help="A small model: zoo name or FAMILY(key=value,...).")],
+    batch: Annotated[int, typer.Option("--batch", help="Samples in the step.")] = 1,
+    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    system: Annotated[
+        str | None, typer.Option("--system", help="Calibrated system file (default: calibrate now).")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Timed steps after 2 warm-up steps.")] = 5,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the real training step here (real tensors, fp32) and compare with the prediction, phase by phase and
+    op group by op group."""
+    from dojosim.validation.local import check_local
+
+    if system is None:
+        from dojosim.validation.calibrate import calibrate
+
+        system = str(calibrate("cpu", quick=True)[0])
+    result = check_local(model, batch, seq, system, steps)
+    if as_json:
+        emit(result.as_dict())
+        return
+    from rich.table import Table
+
+    from dojosim.report.units import si
+
+    table = Table(title=f"{model}, batch {batch}: measured here vs predicted for {system}")
+    for col in ("phase / op group", "measured", "predicted", "error"):
+        table.add_column(col, justify="right")
+    errors = result.error_pct
+    groups = result.group_rows()
+    for phase in ("fwd", "bwd", "opt", "step"):
+        table.add_row(
+            f"[bold]{phase}[/]",
+            si(result.measured_s[phase], "s"),
+            si(result.predicted_s[phase], "s"),
+            f"{errors.get(phase, 0.0):+.1f}%",
+        )
+        for key, row in groups.items():
+            if key.startswith(phase + " "):
+                measured, predicted = row["measured_s"], row["predicted_s"]
+                error = f"{100 * (predicted - measured) / measured:+.0f}%" if measured > 0 else ""
+                table.add_row(f"  {key.split(' ', 1)[1]}", si(measured, "s"), si(predicted, "s"), error)
+    Console().print(table)

@@ -1,0 +1,216 @@
+"""`dojosim search`, `dojosim sweep`, `dojosim compare`: questions over many jobs."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from dojosim.cli.app import (
+    BackendOption,
+    DevicesOption,
+    GlobalBatchOption,
+    JsonFlag,
+    ModelOption,
+    ObjectiveOption,
+    RayAddressOption,
+    SeqOption,
+    SetOption,
+    SystemOption,
+    WorkersOption,
+    app,
+    emit,
+)
+from dojosim.errors import InputError
+
+MaxMemoryOption = Annotated[float, typer.Option("--max-memory-fraction", help="Prune plans above this.")]
+
+
+def _objective(objective: str) -> str:
+    from dojosim.study.search import OBJECTIVES
+
+    if objective not in OBJECTIVES:
+        raise InputError(f"--objective: must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    return objective
+
+
+@app.command("search")
+def search_command(
+    model: ModelOption,
+    system: SystemOption,
+    devices: DevicesOption,
+    global_batch: GlobalBatchOption,
+    seq: SeqOption = None,
+    objective: ObjectiveOption = "time",
+    top: Annotated[int, typer.Option("--top", help="How many plans to show.")] = 10,
+    max_memory_fraction: MaxMemoryOption = 0.9,
+    precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32.")] = "bf16",
+    out: Annotated[str, typer.Option("--out", help="Folder for plans.jsonl and plans.parquet.")] = "dojosim-search",
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished plans from --out and cost the rest.")] = False,
+    workers: WorkersOption = None,
+    backend: BackendOption = "process",
+    ray_address: RayAddressOption = None,
+    overrides: SetOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every valid plan, pruned on memory, costed; the best ones and the time-cost Pareto front."""
+    from dojosim.report.search_view import print_search, search_document
+    from dojosim.study.backends import check_backend
+    from dojosim.study.search import SearchSpec, search
+    from dojosim.study.sinks import FolderSink
+
+    _objective(objective)
+    check_backend(backend)
+    spec = SearchSpec(model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("costing plans", total=None)
+        found = search(
+            spec,
+            FolderSink(Path(out), resume),
+            workers,
+            lambda n, total: progress.update(task, total=total, advance=n),
+            backend,
+            ray_address,
+        )
+    doc = search_document(spec, found, objective, top, str(Path(out)))
+    if as_json:
+        emit(doc)
+    else:
+        print_search(Console(), doc, top)
+
+
+@app.command("sweep")
+def sweep_command(
+    model: ModelOption,
+    system: SystemOption,
+    devices: DevicesOption,
+    global_batch: GlobalBatchOption,
+    vary: Annotated[list[str], typer.Option("--vary", help="PART.FIELD=V1,V2,... (repeat for a grid).")],
+    seq: SeqOption = None,
+    objective: ObjectiveOption = "time",
+    max_memory_fraction: MaxMemoryOption = 0.9,
+    out: Annotated[
+        str, typer.Option("--out", help="Folder for points.jsonl, per-point plans and sweep.svg.")
+    ] = "dojosim-sweep",
+    resume: Annotated[bool, typer.Option("--resume", help="Keep finished points from --out.")] = False,
+    workers: WorkersOption = None,
+    backend: BackendOption = "process",
+    ray_address: RayAddressOption = None,
+    report: Annotated[
+        str | None, typer.Option("--report", help="Also write an HTML report with table and plot.")
+    ] = None,
+    overrides: SetOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What-if hardware: the best plan at every point of a grid of figure overrides."""
+    from dojosim.report.search_view import print_sweep, sweep_html, sweep_rows, sweep_svg
+    from dojosim.study.backends import check_backend
+    from dojosim.study.search import SearchSpec
+    from dojosim.study.sweep import parse_vary, points_of, run_sweep
+
+    varies = parse_vary(vary)
+    check_backend(backend)
+    spec = SearchSpec(model, system, devices, global_batch, seq, "bf16", tuple(overrides or ()), max_memory_fraction)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("hardware points", total=len(points_of(varies)))
+        points = run_sweep(
+            spec, varies, Path(out), objective, resume, lambda _p: progress.advance(task),
+            workers=workers, backend=backend, ray_address=ray_address,
+        )  # fmt: skip
+    rows, names, plot = sweep_rows(points), [name for name, _ in varies], Path(out) / "sweep.svg"
+    plot.write_text(sweep_svg(rows))
+    if report:
+        sweep_html(report, f"dojosim sweep: {model} on {system} x {devices}", names, rows)
+    if as_json:
+        emit({"points": rows, "plot": str(plot)})
+    else:
+        print_sweep(Console(), names, rows, objective, str(plot))
+
+
+DEFAULT_COMPARE = "dojo-v1,dojo-2,dojo-2-claimed,dojo-3-projected,dgx-h100,dgx-b200,gb200-nvl72"
+
+
+def _count(text: str, option: str) -> float:
+    t = text.strip().upper()
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(t[-1:], 1.0)
+    try:
+        return float(t[:-1] if scale != 1.0 else t) * scale
+    except ValueError:
+        raise InputError(f"{option} {text!r}: expected a number such as 10M") from None
+
+
+@app.command("compare")
+def compare_command(
+    workload: Annotated[
+        str, typer.Option("--workload", help="Model: zoo name or FAMILY(key=value,...).")
+    ] = "fsd-video",
+    systems: Annotated[str, typer.Option("--systems", help="Comma-separated presets or files.")] = DEFAULT_COMPARE,
+    normalize: Annotated[str, typer.Option("--normalize", help="power, devices or cost.")] = "power",
+    budget: Annotated[
+        str | None, typer.Option("--budget", help="2MW, 3000 or $20000/h (default: one ExaPOD's power).")
+    ] = None,
+    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    batch_per_device: Annotated[float, typer.Option("--batch-per-device", help="Global batch per device.")] = 1.0,
+    dataset_clips: Annotated[str, typer.Option("--dataset-clips", help="Samples in the dataset, e.g. 10M.")] = "10M",
+    epochs: Annotated[float, typer.Option("--epochs")] = 5.0,
+    target_days: Annotated[
+        float | None, typer.Option("--target-days", help="Devices needed to train in this time.")
+    ] = None,
+    fleet_eflops: Annotated[
+        float, typer.Option("--fleet-eflops", help="Fleet size for the fleet and share sections (dense BF16 peak).")
+    ] = 100.0,
+    fleet_gpu: Annotated[
+        str, typer.Option("--fleet-gpu", help="The GPU system the Dojo clusters share training with.")
+    ] = "dgx-h100",
+    out: Annotated[str, typer.Option("--out", help="The HTML report.")] = "report.html",
+    as_json: JsonFlag = False,
+) -> None:
+    """Compare systems on one workload at the same budget: best plan, throughput, energy, cost, days to train,
+    a fleet of --fleet-eflops, Dojo's share of training, and the public claims recomputed."""
+    from dojosim.hardware import load_system
+    from dojosim.report import compare_view
+    from dojosim.report.compare_doc import compare_document
+    from dojosim.study import campaign as camp
+    from dojosim.study.budget import default_budget, parse_budget
+    from dojosim.study.claims import claims_check
+    from dojosim.study.compare import compare
+
+    names = [n.strip() for n in systems.split(",") if n.strip()]
+    if not names:
+        raise InputError("--systems: name at least one system")
+    if fleet_eflops <= 0:
+        raise InputError(f"--fleet-eflops: must be > 0, got {fleet_eflops:g}")
+    if epochs <= 0:
+        raise InputError(f"--epochs: must be > 0, got {epochs:g}")
+    load_system(fleet_gpu)  # a clear error for an unknown name before any search
+    plan_budget = parse_budget(budget, normalize) or default_budget(normalize)
+    clips, points = _count(dataset_clips, "--dataset-clips"), 3
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("searching plans per system and size", total=len(names) * points)
+        results = compare(
+            workload, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task)
+        )
+        progress.update(task, description="fleet and share of training")
+        fleet = camp.fleet(results, fleet_eflops, clips, epochs)
+        share = camp.training_share(results, fleet_gpu, fleet_eflops)
+    doc = compare_document(
+        workload=workload,
+        normalize=normalize,
+        budget=plan_budget.value,
+        results=results,
+        campaign_spec={"dataset_samples": clips, "epochs": epochs, "target_days": target_days},
+        campaign=camp.campaign(results, clips, epochs, target_days),
+        fleet_eflops=fleet_eflops,
+        fleet=fleet,
+        share=share,
+        h100_equivalents=camp.h100_equivalents(results, "dojo-v1", "dgx-h100", camp.MUSK_H100_EQUIVALENTS),
+        claims=claims_check(),
+        break_even=camp.break_even_price(results, "dojo-v1", "dgx-b200"),
+        report=out,
+    )
+    compare_view.write_html(doc)
+    if as_json:
+        emit(doc)
+    else:
+        compare_view.print_summary(doc, Console())

@@ -1,0 +1,43 @@
+"""The bottleneck of an estimate in one sentence, from the estimate alone."""
+
+from dojosim.perf.result import BottleneckKind, Estimate
+
+PARTS = {
+    "compute_fwd": "forward compute",
+    "compute_bwd": "backward compute",
+    "recompute": "activation recompute",
+    "tp_comm": "tensor-parallel all-reduces",
+    "cp_comm": "context-parallel K/V exchange",
+    "ep_comm": "expert all-to-alls",
+    "memory_stream": "streaming from far memory",
+    "pp_comm": "pipeline sends",
+    "bubble": "the pipeline bubble",
+    "dp_comm": "exposed data-parallel gradient reduction",
+    "optimizer": "the optimizer update",
+}
+
+
+def sentence(e: Estimate) -> str:
+    """What limits the step, in one sentence."""
+    b = e.bottleneck
+    mem = e.memory.total
+    near, far = e.tiers[0], (e.tiers[1] if len(e.tiers) > 1 else None)
+    if b.kind == BottleneckKind.DOES_NOT_FIT:
+        return (
+            f"does not fit: needs {mem / 1e9:.1f} GB per device, the device has {e.capacity_bytes / 1e9:.1f} GB"
+            f" ({near.name}{' + ' + far.name if far else ''})"
+        )
+    if b.kind == BottleneckKind.MEMORY_STREAM and far:
+        return (
+            f"the working set ({mem / 1e9:.2f} GB per device) does not fit in {near.bytes / 1e6:.0f} MB of "
+            f"{near.name}: streaming from {far.name} at {far.bytes_per_s / 1e9:.0f} GB/s per device "
+            f"takes {100 * b.share:.0f}% of the step"
+        )
+    if b.kind == BottleneckKind.OVERHEAD:
+        return (
+            f"overhead-bound: {PARTS[b.part]} is {100 * b.share:.0f}% of the step but only {100 * e.mfu:.0f}% "
+            "MFU: per-op launch and dispatch costs and small matmuls leave the device idle"
+        )
+    if b.kind == BottleneckKind.COMPUTE:
+        return f"compute-bound: {PARTS[b.part]} is {100 * b.share:.0f}% of the step at {100 * e.mfu:.0f}% MFU"
+    return f"{PARTS[b.part]} takes {100 * b.share:.0f}% of the step"
