@@ -1,8 +1,8 @@
 """From a Job to a costed engine: the one cached path that every command takes.
 
 Three caches, each keyed by what determines its value: a workload profile per captured graph (shared by every
-machine and plan), a sized machine per (system, overrides, devices), and an engine per pair. An engine keeps
-its per-sharding stage costs, so further plans on it are arithmetic.
+machine and plan, and kept on disk: perf/profile_store.py), a sized machine per (system, overrides, devices),
+and an engine per pair. An engine keeps its per-sharding stage costs, so further plans on it are arithmetic.
 """
 
 from functools import lru_cache
@@ -10,15 +10,14 @@ from functools import lru_cache
 from dojosim.hardware import SizedSystem, load_system, size_system
 from dojosim.job import Job, SystemKey, WorkloadKey
 from dojosim.perf.engine import Engine
-from dojosim.perf.profile import WorkloadProfile, build_profile
+from dojosim.perf.profile import WorkloadProfile
+from dojosim.perf.profile_store import stored_profile
 from dojosim.perf.result import Estimate
-from dojosim.workload.cache import get_graph
 
 
 @lru_cache(maxsize=64)
 def profile_for(key: WorkloadKey) -> WorkloadProfile:
-    graph = get_graph(key.model, key.micro_batch, key.seq, optimizer=key.optimizer, dtype=key.dtype)
-    return build_profile(graph)
+    return stored_profile(key.model, key.micro_batch, key.seq, key.optimizer, key.dtype)
 
 
 @lru_cache(maxsize=256)

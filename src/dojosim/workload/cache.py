@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from dojosim import __version__
@@ -15,6 +16,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("DOJOSIM_CACHE_DIR") or Path.home() / ".cache" / "dojosim" / "graphs")
 
 
+@lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     """Capture code changes invalidate the cache as surely as a new torch does."""
     here = Path(__file__).parent
@@ -24,6 +26,7 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+@lru_cache(maxsize=1)
 def _torch_version() -> str:
     from importlib.metadata import version  # no torch import: a cache hit stays fast
 
