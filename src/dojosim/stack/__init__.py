@@ -1,0 +1,8 @@
+"""The training software that runs a job, as data: named stack presets (framework, version, fused kernels,
+overlaps), each figure with its source. Torch-free; read by the job (kernels), the engine (overlaps, optimizer)
+and validation (each measured row names the stack it ran)."""
+
+from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack
+from dojosim.stack.model import Attention, Kernels, Stack, TpOverlap
+
+__all__ = ["DEFAULT_STACK", "Attention", "Kernels", "Stack", "TpOverlap", "list_stacks", "load_stack"]

@@ -1,0 +1,92 @@
+"""Read a stack preset (or the user's TOML file): every field {value, source}, `extends` for variants."""
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dojosim.errors import InputError, allowed, closest
+from dojosim.stack.model import Attention, Kernels, Stack, TpOverlap
+
+PRESET_PACKAGE = "dojosim.stack.presets"
+# Current best practice for a new run: Megatron-Core as NeMo and Megatron-LM ship it (see the preset).
+DEFAULT_STACK = "megatron-core-2024"
+FIELDS: dict[str, Any] = {
+    "attention": Attention,
+    "pointwise": Kernels,
+    "optimizer": Kernels,
+    "overlap_grad_reduce": bool,
+    "tp_overlap": TpOverlap,
+}
+TOP = {"name", "summary", "extends"}
+
+
+@lru_cache(maxsize=1)
+def _names() -> tuple[str, ...]:
+    files = resources.files(PRESET_PACKAGE).iterdir()
+    return tuple(sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml")))
+
+
+def list_stacks() -> list[str]:
+    return list(_names())
+
+
+def _read(name_or_path: str) -> tuple[dict[str, Any], str]:
+    if name_or_path in _names():
+        text = resources.files(PRESET_PACKAGE).joinpath(f"{name_or_path}.toml").read_text()
+        origin = f"{name_or_path}.toml"
+    elif name_or_path.endswith(".toml"):
+        try:
+            text = Path(name_or_path).read_text()
+        except OSError as exc:
+            raise InputError(f"--stack: cannot read '{name_or_path}': {exc.strerror}") from None
+        origin = name_or_path
+    else:
+        raise InputError(
+            f"--stack: unknown stack '{name_or_path}'{closest(name_or_path, _names())} "
+            f"(allowed: {allowed(_names())}, or a .toml file)"
+        )
+    try:
+        return tomllib.loads(text), origin
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{origin}: not valid TOML: {exc}") from None
+
+
+def _field(origin: str, key: str, raw: Any) -> tuple[Any, str]:
+    if not isinstance(raw, dict) or set(raw) != {"value", "source"}:
+        raise InputError(f"{origin}: {key} must be {{ value = ..., source = \"...\" }}")
+    kind, value = FIELDS[key], raw["value"]
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise InputError(f"{origin}: {key} = {value!r} must be true or false")
+        return value, str(raw["source"])
+    try:
+        return kind(value), str(raw["source"])
+    except ValueError:
+        raise InputError(f"{origin}: {key} = {value!r} is not one of {allowed(m.value for m in kind)}") from None
+
+
+def _resolve(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], str]:
+    if name_or_path in seen:
+        raise InputError(f"stack '{name_or_path}' extends itself (through {' -> '.join(seen)})")
+    raw, origin = _read(name_or_path)
+    unknown = set(raw) - TOP - set(FIELDS)
+    if unknown:
+        raise InputError(f"{origin}: unknown field(s) {allowed(unknown)} (allowed: {allowed(TOP | set(FIELDS))})")
+    if "extends" not in raw:
+        return raw, origin
+    base, _ = _resolve(str(raw["extends"]), (*seen, name_or_path))
+    return {**base, **{k: v for k, v in raw.items() if k != "extends"}}, origin
+
+
+@lru_cache(maxsize=64)
+def load_stack(name_or_path: str = DEFAULT_STACK) -> Stack:
+    raw, origin = _resolve(name_or_path)
+    missing = [k for k in ("name", "summary", *FIELDS) if k not in raw]
+    if missing:
+        raise InputError(f"{origin}: missing field(s) {', '.join(missing)}")
+    values, sources = {}, {}
+    for key in FIELDS:
+        values[key], sources[key] = _field(origin, key, raw[key])
+    return Stack(name=str(raw["name"]), summary=str(raw["summary"]), sources=sources, **values)

@@ -1,0 +1,40 @@
+"""What a training stack does that changes a step's cost: which kernels it fuses and what it overlaps."""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Attention(StrEnum):
+    FUSED = "fused"  # one kernel per pass (FlashAttention, cuDNN fused attention): scores never reach memory
+    UNFUSED = "unfused"  # scores and probabilities materialised between separate kernels (Megatron before 2023)
+
+
+class Kernels(StrEnum):
+    FUSED = "fused"  # one kernel per norm, RoPE, optimizer update (Transformer Engine, torch.compile, apex)
+    EAGER = "eager"  # one kernel per PyTorch op, as eager PyTorch dispatches them
+
+
+class TpOverlap(StrEnum):
+    NONE = "none"  # tensor-parallel collectives wait for the GEMMs around them
+    # Backward's input-gradient all-reduce / reduce-scatter runs under the layer's weight-gradient GEMM
+    # (Megatron's LinearWithGradAccumulationAndAsyncCommunication).
+    WGRAD = "wgrad"
+    # Each collective is split into chunks that run under the chunked GEMM that consumes or produces it, in
+    # forward and backward (torchtitan async TP, Transformer Engine userbuffers / --tp-comm-overlap).
+    PIPELINED = "pipelined"
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    summary: str
+    attention: Attention
+    pointwise: Kernels  # norms, RoPE and other pointwise chains
+    optimizer: Kernels  # the parameter update: multi-tensor fused, or per parameter
+    overlap_grad_reduce: bool  # gradient reduction bucketed under backward (DDP, FSDP, --overlap-grad-reduce)
+    tp_overlap: TpOverlap
+    sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def fused_optimizer(self) -> bool:
+        return self.optimizer is Kernels.FUSED
