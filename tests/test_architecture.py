@@ -1,4 +1,4 @@
-"""The one-way flow of docs/architecture.md, checked: hardware -> workload -> parallel -> job -> perf -> study /
+"""The one-way flow of docs/architecture.md, checked: hardware, stack -> workload -> parallel -> job -> perf -> study /
 validation -> report -> cli. An import against the flow (anywhere in a module, lazy imports included) fails
 here, and so does torch loaded by importing a part that must work without it."""
 
@@ -16,17 +16,18 @@ ALLOWED = {
     "errors": set(),
     "units": set(),
     "hardware": set(),
+    "stack": set(),
     "workload": set(),
     "parallel": {"hardware"},
-    "job": {"hardware", "workload", "parallel"},
-    "perf": {"hardware", "workload", "parallel", "job"},
-    "study": {"hardware", "workload", "parallel", "job", "perf"},
-    "validation": {"hardware", "workload", "parallel", "job", "perf"},
-    "report": {"hardware", "workload", "parallel", "job", "perf", "study", "validation"},
-    "cli": {"hardware", "workload", "parallel", "job", "perf", "study", "validation", "report"},
+    "job": {"hardware", "stack", "workload", "parallel"},
+    "perf": {"hardware", "stack", "workload", "parallel", "job"},
+    "study": {"hardware", "stack", "workload", "parallel", "job", "perf"},
+    "validation": {"hardware", "stack", "workload", "parallel", "job", "perf"},
+    "report": {"hardware", "stack", "workload", "parallel", "job", "perf", "study", "validation"},
+    "cli": {"hardware", "stack", "workload", "parallel", "job", "perf", "study", "validation", "report"},
 }
 # Parts that must import (and so run) without torch: the engine is used in sweeps on machines without it.
-TORCH_FREE = ("hardware", "parallel", "job", "perf", "study", "report", "workload.graph", "workload.cache")
+TORCH_FREE = ("hardware", "stack", "parallel", "job", "perf", "study", "report", "workload.graph", "workload.cache")
 
 
 def _part(module: str) -> str:

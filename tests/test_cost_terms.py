@@ -20,6 +20,7 @@ from dojosim.perf.profile import OpClass, build_profile
 from dojosim.perf.result import Bottleneck, BottleneckKind, MemoryUse, TierUse
 from dojosim.perf.streaming import far_traffic_bytes, stream_stall_s
 from dojosim.report.bottleneck import sentence
+from dojosim.stack import TpOverlap, load_stack
 from dojosim.workload.cache import get_graph
 
 MODEL = "llama(layers=8,hidden=512,heads=8,kv_heads=4,ffn=1536,vocab=4096)"
@@ -33,8 +34,12 @@ def profile():
     return build_profile(get_graph(MODEL, 1, SEQ))
 
 
-def engine(profile, system="dgx-h100", devices=64, **kw):
-    return Engine(profile, size_system(load_system(system), devices), **kw)
+# The default stack with tensor-parallel collectives that wait for their GEMMs: each overlap is tested on its own.
+WAITED_TP = dataclasses.replace(load_stack(), tp_overlap=TpOverlap.NONE)
+
+
+def engine(profile, system="dgx-h100", devices=64, stack=WAITED_TP):
+    return Engine(profile, size_system(load_system(system), devices), stack)
 
 
 def plan(devices=64, **kw):
@@ -106,13 +111,30 @@ def test_async_tp_hides_backward_all_reduces_up_to_a_quarter_of_backward(profile
     eng = engine(profile, devices=8)
     p = plan(devices=8, global_batch=1, tp=8)
     waited, _ = comm.tp_comm(eng.context(p))
-    ctx = eng.context(p.with_(overlap_tp_comm=True))
+    ctx = eng.context(p)._replace(stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.WGRAD))
     overlapped, _ = comm.tp_comm(ctx)
     one = coll.all_reduce_s(STREAM_BYTES, group_span(eng.sized, p, "tp"), eng.links)
     assert overlapped == pytest.approx(waited - min(LAYERS * 2 * one, 0.25 * ctx.bwd_s))
     backward_tp = LAYERS * 2 * one
     short_bwd, _ = comm.tp_comm(ctx._replace(bwd_s=2 * backward_tp))  # a quarter of it hides half of them
     assert short_bwd == pytest.approx(waited - 0.5 * backward_tp)
+
+
+@pytest.mark.parametrize("recompute, forward_passes", [("none", 1), ("full", 2)])
+def test_pipelined_tp_hides_half_of_each_forward_pass_ideal_and_nothing_in_backward(profile, recompute, forward_passes):
+    eng = engine(profile, devices=8)
+    p = plan(devices=8, global_batch=1, tp=8, recompute=recompute)
+    waited, _ = comm.tp_comm(eng.context(p))
+    ctx = eng.context(p)._replace(stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.PIPELINED))
+    pipelined, _ = comm.tp_comm(ctx)
+    one = coll.all_reduce_s(STREAM_BYTES, group_span(eng.sized, p, "tp"), eng.links)
+    per_pass = LAYERS * 2 * one
+    gemm_fwd = ctx.block.fwd_s - ctx.block.attention_fwd_s  # one stage: every block
+    ideal = min(per_pass * 7 / 8, gemm_fwd)
+    assert pipelined == pytest.approx(waited - forward_passes * 0.5 * ideal)
+    # A GEMM shorter than the collectives bounds what hides.
+    short = ctx._replace(block=ctx.block.__class__(per_pass / 10, ctx.block.bwd_s, 0.0, ctx.block.bytes))
+    assert comm.tp_comm(short)[0] == pytest.approx(waited - forward_passes * 0.5 * per_pass / 10)
 
 
 def test_cp_comm_is_the_k_v_exchange_compute_does_not_hide(profile):
@@ -192,7 +214,7 @@ def test_dp_exposed_is_what_backward_does_not_hide(profile):
     big, small = 10 * ctx.bwd_s, 0.1 * ctx.bwd_s
     assert comm.dp_exposed(ctx, big) == pytest.approx(big - 0.8 * ctx.bwd_s)
     assert comm.dp_exposed(ctx, small) == 0.0
-    after = eng.context(plan(overlap_grad_reduce=False))
+    after = eng.context(plan())._replace(stack=dataclasses.replace(WAITED_TP, overlap_grad_reduce=False))
     assert comm.dp_exposed(after, small) == small
     zero3 = eng.context(plan(zero=3, global_batch=128))  # two micro-batches: gathers run under all compute
     busy = zero3.compute_s

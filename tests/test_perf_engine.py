@@ -1,5 +1,7 @@
 """The performance engine: physical invariants (hypothesis), hand-checked cases, plan errors."""
 
+import dataclasses
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +17,7 @@ from dojosim.perf.engine import Engine
 from dojosim.perf.profile import build_profile
 from dojosim.perf.result import MemoryUse
 from dojosim.report.bottleneck import sentence
+from dojosim.stack import TpOverlap, load_stack
 from dojosim.workload.builders import step_spec
 from dojosim.workload.capture import capture
 
@@ -27,8 +30,12 @@ def profile():
     return build_profile(capture(step_spec(MODEL, 1, SEQ)))
 
 
-def engine(profile, system="dgx-h100", devices=64, overrides=()):
-    return Engine(profile, size_system(load_system(system, list(overrides)), devices))
+# The default stack with tensor-parallel collectives that wait for their GEMMs: each overlap is tested on its own.
+WAITED_TP = dataclasses.replace(load_stack(), tp_overlap=TpOverlap.NONE)
+
+
+def engine(profile, system="dgx-h100", devices=64, overrides=(), stack=WAITED_TP):
+    return Engine(profile, size_system(load_system(system, list(overrides)), devices), stack)
 
 
 def plan(devices=64, **kw):
@@ -272,7 +279,8 @@ def test_host_floor_counts_every_dispatched_op_views_included(profile):
 def test_gradient_reduction_after_backward_is_fully_exposed(profile):
     eng = engine(profile, devices=64)
     overlapped = eng.estimate(plan(devices=64, global_batch=64))
-    after = eng.estimate(plan(devices=64, global_batch=64, overlap_grad_reduce=False))
+    after_reduce = engine(profile, devices=64, stack=dataclasses.replace(WAITED_TP, overlap_grad_reduce=False))
+    after = after_reduce.estimate(plan(devices=64, global_batch=64))
     reduce_s = next(c for c in after.collectives if c.group == "dp").seconds_each
     assert after.breakdown_s["dp_comm"] == pytest.approx(reduce_s)
     assert overlapped.breakdown_s["dp_comm"] < after.breakdown_s["dp_comm"]
@@ -284,7 +292,8 @@ def test_gradient_reduction_after_backward_is_fully_exposed(profile):
 def test_async_tensor_parallel_hides_backward_collectives_under_weight_gradients(profile):
     eng = engine(profile, devices=8)
     waited = eng.estimate(plan(devices=8, global_batch=1, tp=8))  # one micro-batch
-    overlapped = eng.estimate(plan(devices=8, global_batch=1, tp=8, overlap_tp_comm=True))
+    async_tp = engine(profile, devices=8, stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.WGRAD))
+    overlapped = async_tp.estimate(plan(devices=8, global_batch=1, tp=8))
     tp = next(c for c in waited.collectives if c.group == "tp")
     per_pass = (tp.count_per_step - 2) / 2 * tp.seconds_each  # no recompute: forward and backward passes
     bound = ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * waited.breakdown_s["compute_bwd"]
@@ -334,7 +343,7 @@ def test_a_measured_transcendental_rate_bounds_silu_and_only_ops_of_that_unit(pr
 def test_an_unfused_optimizer_moves_what_its_captured_ops_move(profile):
     sized = size_system(load_system("dgx-h100", ["h100.host_overhead_s=0"]), 1)
     fused = Engine(profile, sized).estimate(plan(devices=1, global_batch=1)).breakdown_s["optimizer"]
-    unfused_engine = Engine(profile, sized, fused_optimizer=False)
+    unfused_engine = Engine(profile, sized, load_stack("pytorch-eager-cpu"))
     unfused = unfused_engine.estimate(plan(devices=1, global_batch=1)).breakdown_s["optimizer"]
     dev = unfused_engine.device
     assert profile.opt_bytes > 30 * profile.params  # several passes over each tensor, not one fused pass

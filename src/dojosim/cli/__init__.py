@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from dojosim.cli import checks, machines, simulate, studies, workload  # noqa: F401  (registers the commands)
+from dojosim.cli import checks, machines, simulate, stacks, studies, workload  # noqa: F401  (registers the commands)
 from dojosim.cli.app import app
 from dojosim.errors import InputError
 

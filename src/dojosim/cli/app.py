@@ -27,6 +27,10 @@ SystemOption = Annotated[str, typer.Option("--system", help="Preset name or .tom
 DevicesOption = Annotated[int, typer.Option("--devices", "--gpus", help="Devices (GPUs, D1 dies) in the run.")]
 GlobalBatchOption = Annotated[int, typer.Option("--global-batch", help="Samples per optimizer step.")]
 SeqOption = Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")]
+StackOption = Annotated[
+    str,
+    typer.Option("--stack", help="Training software: a stack preset (see `dojosim stacks`) or a .toml file."),
+]
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="time, cost or energy.")]
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")]
 BackendOption = Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")]

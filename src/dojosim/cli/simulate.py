@@ -12,10 +12,12 @@ from dojosim.cli.app import (
     ModelOption,
     SeqOption,
     SetOption,
+    StackOption,
     SystemOption,
     app,
     emit,
 )
+from dojosim.stack import DEFAULT_STACK
 
 
 @app.command("simulate")
@@ -34,23 +36,10 @@ def simulate_command(
     zero: Annotated[int, typer.Option("--zero", help="ZeRO stage 0-3 (3 = FSDP).")] = 0,
     recompute: Annotated[str, typer.Option("--recompute", help="none, selective or full.")] = "none",
     sequence_parallel: Annotated[bool, typer.Option("--sequence-parallel/--no-sequence-parallel")] = False,
-    overlap_grad_reduce: Annotated[
-        bool,
-        typer.Option(
-            "--overlap-grad-reduce/--no-overlap-grad-reduce",
-            help="Reduce gradients under the backward pass (DDP, FSDP) or after it (pre-2023 Megatron, DeepSpeed).",
-        ),
-    ] = True,
-    overlap_tp_comm: Annotated[
-        bool,
-        typer.Option(
-            "--overlap-tp-comm/--no-overlap-tp-comm",
-            help="Run backward's tensor-parallel collectives under the weight-gradient GEMMs (Megatron, NeMo).",
-        ),
-    ] = False,
     precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32 matmuls.")] = "bf16",
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
     overrides: SetOption = None,
+    stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
 ) -> None:
     """Predict one training step: time with its breakdown, MFU, throughput, memory, energy, cost."""
@@ -61,14 +50,15 @@ def simulate_command(
 
     plan = ParallelPlan(
         devices, global_batch, micro_batch, seq or 1, tp, pp, vp, cp, ep, zero, recompute, sequence_parallel,
-        precision, overlap_grad_reduce, overlap_tp_comm,
+        precision,
     )  # fmt: skip
-    job = Job.of(model, system, plan, overrides or (), optimizer)
+    job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack)
     engine = engine_for(job)
     doc = {
         "model": job.model.name,
         "system": engine.sized.system.name,
         "devices": engine.sized.devices,
+        "stack": job.stack.name,
         **estimate_document(engine.estimate(job.plan)),
     }
     if as_json:

@@ -17,12 +17,14 @@ from dojosim.cli.app import (
     RayAddressOption,
     SeqOption,
     SetOption,
+    StackOption,
     SystemOption,
     WorkersOption,
     app,
     emit,
 )
 from dojosim.errors import InputError
+from dojosim.stack import DEFAULT_STACK
 
 MaxMemoryOption = Annotated[float, typer.Option("--max-memory-fraction", help="Prune plans above this.")]
 
@@ -52,6 +54,7 @@ def search_command(
     backend: BackendOption = "process",
     ray_address: RayAddressOption = None,
     overrides: SetOption = None,
+    stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
 ) -> None:
     """Every valid plan, pruned on memory, costed; the best ones and the time-cost Pareto front."""
@@ -62,7 +65,9 @@ def search_command(
 
     _objective(objective)
     check_backend(backend)
-    spec = SearchSpec(model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction)
+    spec = SearchSpec(
+        model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack
+    )
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("costing plans", total=None)
         found = search(
@@ -101,6 +106,7 @@ def sweep_command(
         str | None, typer.Option("--report", help="Also write an HTML report with table and plot.")
     ] = None,
     overrides: SetOption = None,
+    stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
 ) -> None:
     """What-if hardware: the best plan at every point of a grid of figure overrides."""
@@ -111,7 +117,9 @@ def sweep_command(
 
     varies = parse_vary(vary)
     check_backend(backend)
-    spec = SearchSpec(model, system, devices, global_batch, seq, "bf16", tuple(overrides or ()), max_memory_fraction)
+    spec = SearchSpec(
+        model, system, devices, global_batch, seq, "bf16", tuple(overrides or ()), max_memory_fraction, stack
+    )
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("hardware points", total=len(points_of(varies)))
         points = run_sweep(
@@ -164,6 +172,7 @@ def compare_command(
         str, typer.Option("--fleet-gpu", help="The GPU system the Dojo clusters share training with.")
     ] = "dgx-h100",
     out: Annotated[str, typer.Option("--out", help="The HTML report.")] = "report.html",
+    stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
 ) -> None:
     """Compare systems on one workload at the same budget: best plan, throughput, energy, cost, days to train,
@@ -189,7 +198,7 @@ def compare_command(
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("searching plans per system and size", total=len(names) * points)
         results = compare(
-            workload, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task)
+            workload, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack
         )
         progress.update(task, description="fleet and share of training")
         fleet = camp.fleet(results, fleet_eflops, clips, epochs)

@@ -59,12 +59,8 @@ class ParallelPlan:
     recompute: Recompute = Recompute.NONE
     sequence_parallel: bool = False
     precision: Precision = Precision.BF16
-    # Gradient reduction bucketed under the backward pass (PyTorch DDP/FSDP, Megatron --overlap-grad-reduce);
-    # False: it starts after the last backward (Megatron's pre-2023 local DDP, DeepSpeed without ZeRO).
-    overlap_grad_reduce: bool = True
-    # Backward's tensor-parallel collectives run under the weight-gradient GEMMs (Megatron-LM 2022 on, NeMo);
-    # False: each waits for its collective (PyTorch DTensor tensor parallelism without async TP).
-    overlap_tp_comm: bool = False
+    # What the software overlaps (gradient reduction, tensor-parallel collectives) is the job's stack's fact,
+    # not the plan's: dojosim.stack.
 
     def __post_init__(self) -> None:
         # Options arrive as text from the CLI, tables and files: typed here, once, with the option named.

@@ -9,6 +9,7 @@ from dojosim.perf.collectives import LevelLink
 from dojosim.perf.compute import StageCosts, pipeline_ends, recompute_s
 from dojosim.perf.memory import residual_stream_bytes
 from dojosim.perf.profile import WorkloadProfile
+from dojosim.stack import Stack
 
 # (kind, size, tp, cp, pp, devices, ep): what places a communicator group on the machine.
 SpanKey = tuple[str, int | None, int, int, int, int, int]
@@ -19,6 +20,7 @@ class PlanContext(NamedTuple):
     than a frozen dataclass because every estimate builds one and a tuple is built several times faster."""
 
     plan: ParallelPlan
+    stack: Stack
     profile: WorkloadProfile
     sized: SizedSystem
     links: tuple[LevelLink, ...]
@@ -54,6 +56,7 @@ def plan_context(
     costs: tuple[StageCosts, StageCosts, StageCosts],
     stage: float,
     spans: dict[SpanKey, GroupSpan],
+    stack: Stack,
 ) -> PlanContext:
     block, pre, post = costs
     fwd = block.fwd_s * stage + pipeline_ends(pre.fwd_s, post.fwd_s, plan.pp)
@@ -61,6 +64,7 @@ def plan_context(
     recompute = recompute_s(plan.recompute, block, stage)
     return PlanContext(
         plan=plan,
+        stack=stack,
         profile=profile,
         sized=sized,
         links=links,

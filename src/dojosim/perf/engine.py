@@ -21,6 +21,7 @@ from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Estimate, MemoryUse
 from dojosim.perf.streaming import stream_stall_s
+from dojosim.stack import DEFAULT_STACK, Stack, load_stack
 from dojosim.workload.graph import Graph
 
 # Full recompute repeats each block's forward: a third more FLOPs than forward + backward (backward does twice
@@ -31,10 +32,9 @@ FULL_RECOMPUTE_FLOP_SHARE = 1.0 / 3.0
 class Engine:
     """One captured graph on one sized system; estimate() costs plans."""
 
-    def __init__(self, graph: Graph | WorkloadProfile, sized: SizedSystem, fused_optimizer: bool = True):
-        # Training frameworks on accelerators update all parameters in a few fused (multi-tensor) kernels;
-        # PyTorch's CPU default runs several kernels per parameter, each paying its per-op cost.
-        self.fused_optimizer = fused_optimizer
+    def __init__(self, graph: Graph | WorkloadProfile, sized: SizedSystem, stack: Stack | None = None):
+        # The software that runs the step: what it overlaps and whether its optimizer is fused (dojosim.stack).
+        self.stack = stack if stack is not None else load_stack(DEFAULT_STACK)
         self.profile = graph if isinstance(graph, WorkloadProfile) else build_profile(graph)
         self.sized = sized
         self.device: DeviceModel = device_model(sized)
@@ -92,7 +92,8 @@ class Engine:
     def context(self, plan: ParallelPlan) -> PlanContext:
         """What the cost terms of `plan` read: its stage costs and its busiest stage's compute."""
         costs = self.stage_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision)
-        return plan_context(plan, self.profile, self.sized, self.links, costs, self.stage_share(plan), self._spans)
+        share = self.stage_share(plan)
+        return plan_context(plan, self.profile, self.sized, self.links, costs, share, self._spans, self.stack)
 
     def estimate(self, plan: ParallelPlan, check: bool = True) -> Estimate:
         if check:
@@ -110,7 +111,7 @@ class Engine:
         pp_s, pp_coll = comm.pp_comm(ctx)
         dp_s, dp_coll = comm.dp_comm(ctx, mem.params_per_device)
         dp_exposed = comm.dp_exposed(ctx, dp_s)
-        optimizer = optimizer_s(self.profile, dev, plan, mem, far, self.fused_optimizer)
+        optimizer = optimizer_s(self.profile, dev, plan, mem, far, self.stack.fused_optimizer)
         step = m * t_mb + bubble + pp_s + dp_exposed + optimizer
         breakdown = {
             "compute_fwd": m * ctx.fwd_s,

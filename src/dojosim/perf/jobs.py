@@ -2,7 +2,8 @@
 
 Three caches, each keyed by what determines its value: a workload profile per captured graph (shared by every
 machine and plan, and kept on disk: perf/profile_store.py), a sized machine per (system, overrides, devices),
-and an engine per pair. An engine keeps its per-sharding stage costs, so further plans on it are arithmetic.
+and an engine per (workload, machine, stack). An engine keeps its per-sharding stage costs, so further plans
+on it are arithmetic.
 """
 
 from functools import lru_cache
@@ -13,6 +14,7 @@ from dojosim.perf.engine import Engine
 from dojosim.perf.profile import WorkloadProfile
 from dojosim.perf.profile_store import stored_profile
 from dojosim.perf.result import Estimate
+from dojosim.stack import Stack
 
 
 @lru_cache(maxsize=64)
@@ -27,17 +29,18 @@ def sized_for(key: SystemKey) -> SizedSystem:
 
 def new_engine(job: Job) -> Engine:
     """An engine of its own (not shared), for work that changes an engine's device (the host-cost fit)."""
-    return Engine(profile_for(job.workload), sized_for(job.machine), fused_optimizer=job.fused_optimizer)
+    return Engine(profile_for(job.workload), sized_for(job.machine), job.stack)
 
 
 @lru_cache(maxsize=512)
-def _shared_engine(workload: WorkloadKey, machine: SystemKey, fused_optimizer: bool) -> Engine:
-    return Engine(profile_for(workload), sized_for(machine), fused_optimizer=fused_optimizer)
+def _shared_engine(workload: WorkloadKey, machine: SystemKey, stack: Stack) -> Engine:
+    return Engine(profile_for(workload), sized_for(machine), stack)
 
 
 def engine_for(job: Job) -> Engine:
-    """The costed engine of the job's graph on the job's machine; shared by every job with the same pair."""
-    return _shared_engine(job.workload, job.machine, job.fused_optimizer)
+    """The costed engine of the job's graph on the job's machine and stack; shared by every job with the same
+    three."""
+    return _shared_engine(job.workload, job.machine, job.stack)
 
 
 def estimate(job: Job) -> Estimate:

@@ -17,6 +17,7 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
         f"[bold]{doc['model']}[/] on [bold]{doc['system']}[/] x {count(doc['devices'])}: {degrees}, "
         f"zero={plan['zero']}, recompute={plan['recompute']}, micro-batch {plan['micro_batch']} x "
         f"{plan['grad_accumulation']} accumulation, global batch {plan['global_batch']}, {plan['precision']}"
+        + (f", stack {doc['stack']}" if doc.get("stack") else "")
     )
     top = Table(show_header=False)
     top.add_column()

@@ -13,6 +13,7 @@ from dojosim.errors import InputError
 from dojosim.hardware import load_system
 from dojosim.perf.jobs import engine_for
 from dojosim.perf.result import Estimate
+from dojosim.stack import DEFAULT_STACK
 from dojosim.study.budget import Budget, default_budget, devices_for, growth_unit, per_device
 from dojosim.study.search import PlanResult, SearchSpec, search
 from dojosim.workload.spec import ModelSpec, parse_model
@@ -74,7 +75,7 @@ def _at_full_budget(result: SystemResult, point: ScalePoint, costed: int) -> Non
 
 def compare_system(
     model: ModelSpec, name: str, budget: Budget, batch_per_device: float, seq: int | None, points: int,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, stack: str = DEFAULT_STACK,
 ) -> SystemResult:  # fmt: skip
     system = load_system(name)  # a clear error for an unknown name before any search
     try:
@@ -85,7 +86,7 @@ def compare_system(
     cost = per_device(name)
     for devices, merged in _sizes(name, n, points).items():
         batch = max(1, int(round(devices * batch_per_device)))
-        spec = SearchSpec(model, name, devices, batch, seq)
+        spec = SearchSpec(model, name, devices, batch, seq, stack=stack)
         try:
             found = search(spec)
         except InputError as exc:
@@ -112,9 +113,11 @@ def compare(
     seq: int | None,
     scaling_points: int = 3,
     progress: Callable[[str], None] | None = None,
+    stack: str = DEFAULT_STACK,
 ) -> list[SystemResult]:
     """Every system at the same budget: its size, its best plan there and at smaller fractions of the budget."""
     spec, budget = parse_model(model), budget or default_budget("power")
     return [
-        compare_system(spec, name, budget, global_batch_per_device, seq, scaling_points, progress) for name in systems
+        compare_system(spec, name, budget, global_batch_per_device, seq, scaling_points, progress, stack)
+        for name in systems
     ]

@@ -27,6 +27,7 @@ from dojosim.parallel.plan import (
 from dojosim.perf.engine import Engine
 from dojosim.perf.jobs import engine_for
 from dojosim.perf.result import Bottleneck, BottleneckKind, Estimate
+from dojosim.stack import DEFAULT_STACK, load_stack
 from dojosim.study.backends import map_chunks
 from dojosim.workload.spec import ModelSpec, parse_model
 
@@ -52,8 +53,10 @@ class SearchSpec:
     precision: Precision | str = Precision.BF16
     overrides: tuple[str, ...] = ()
     max_memory_fraction: float = 0.9
+    stack: str = DEFAULT_STACK  # a stack preset name or .toml file
 
     def __post_init__(self) -> None:
+        load_stack(self.stack)  # a clear error for an unknown stack before any work
         object.__setattr__(self, "model", parse_model(self.model))
         object.__setattr__(self, "overrides", tuple(self.overrides))
         object.__setattr__(self, "precision", precision_of(self.precision))
@@ -61,7 +64,7 @@ class SearchSpec:
             raise InputError(f"--max-memory-fraction: must be in (0, 1], got {self.max_memory_fraction}")
 
     def job(self, plan: ParallelPlan) -> Job:
-        return Job.of(self.model, self.system, plan, self.overrides)
+        return Job.of(self.model, self.system, plan, self.overrides, stack=self.stack)
 
     def probe(self, micro_batch: int = 1) -> Job:
         """A one-plan job at this micro-batch: its engine tells the model's shape and the device."""

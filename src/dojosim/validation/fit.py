@@ -47,7 +47,7 @@ class _OwnEngines:
         self.engines: dict[tuple[Any, ...], Engine] = {}
 
     def __call__(self, job: Job) -> Engine:
-        key = (job.workload, job.machine, job.fused_optimizer)
+        key = (job.workload, job.machine, job.stack)
         if key not in self.engines:
             self.engines[key] = new_engine(job)
         return self.engines[key]
@@ -66,9 +66,15 @@ def _median_abs(results: list[RowResult]) -> float:
 
 
 def fit_host_overhead(system: str, rows: Sequence[Row]) -> dict[str, Any]:
-    mine = sorted((r for r in rows if r.system == system), key=lambda r: (r.model, r.micro_batch, r.seq_len, r.gpus))
+    """The knob is the device's, so the rows are those of every preset with this preset's device (a variant
+    that changes only the network, like dgx-a100-4nic, shares it)."""
+    device = load_system(system).device.name
+    mine = sorted(
+        (r for r in rows if load_system(r.system).device.name == device),
+        key=lambda r: (r.model, r.micro_batch, r.seq_len, r.gpus),
+    )
     if not mine:
-        raise SystemExit(f"--system {system}: no public rows for this system")
+        raise SystemExit(f"--system {system}: no public rows for this system's device ({device})")
     fit_rows, held_rows = split(mine)
     engines = _OwnEngines()
     for row in mine:

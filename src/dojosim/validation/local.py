@@ -22,6 +22,8 @@ from dojosim.workload.spec import ModelSpec, parse_model
 
 # Op groups of the comparison: the captured op kinds, coarsened so that a kind the capture assigns from the
 # module an op runs in (an RMSNorm's multiplies are "norm") matches what the timed step sees op by op.
+# What runs here: eager PyTorch on the CPU, a per-parameter optimizer (stack preset pytorch-eager-cpu).
+LOCAL_STACK = "pytorch-eager-cpu"
 GROUP_OF_KIND = {"matmul": "matmul", "conv": "conv", "attention": "attention", "embedding": "matmul"}
 GROUPS = ("matmul", "conv", "attention", "vector")
 
@@ -148,7 +150,7 @@ def predict_step(
 ) -> tuple[dict[str, float], dict[str, float]]:
     # One device, fp32, and the single-tensor optimizer that measure_step runs.
     plan = ParallelPlan(devices=1, global_batch=batch, micro_batch=batch, seq=seq or 1, precision="fp32")
-    job = Job.of(model, system, plan, dtype="fp32", fused_optimizer=False)
+    job = Job.of(model, system, plan, dtype="fp32", stack=LOCAL_STACK)
     engine = engine_for(job)
     est = engine.estimate(job.plan)
     b = est.breakdown_s

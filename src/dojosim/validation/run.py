@@ -16,8 +16,8 @@ from dojosim.job import Job
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.engine import Engine
 from dojosim.perf.jobs import engine_for
+from dojosim.stack import DEFAULT_STACK
 from dojosim.validation.table import Row
-from dojosim.workload.spec import ModelSpec, parse_model
 
 
 @dataclass
@@ -40,6 +40,7 @@ class RowResult:
             "source": r.source_key,
             "model": r.model,
             "system": r.system,
+            "stack": r.stack or DEFAULT_STACK,
             "gpus": r.gpus,
             "metric": r.metric,
             "measured": r.measured,
@@ -51,57 +52,11 @@ class RowResult:
         }
 
 
-# What software ran, per source, where it changes the graph or the schedule: Megatron-LM before 2023 (and the
-# Megatron-DeepSpeed fork vTrain measured) materialized the attention scores (fused attention came with
-# --use-flash-attn, 2023) and reduced data-parallel gradients after the last backward, not under it (the
-# default "local" DDP had no overlap; --overlap-grad-reduce came in 2023; DeepSpeed without ZeRO reduces after
-# backward too). Source-level facts about the measured stack, not per-row knobs.
-PRE_2023_MEGATRON_SOURCES = {
-    "VIA-Research/vTrain": "Megatron-DeepSpeed (vTrain, 2023-24 data; no flash-attention flag in its configs)",
-    "Narayanan": "Megatron-LM, Narayanan et al. 2021 (before FlashAttention, 2022)",
-    "Korthikanti": "Megatron-LM, Korthikanti et al. 2022 (selective recompute of the unfused attention core)",
-}
-
-# Sources whose Megatron overlapped backward's tensor-parallel collectives with the weight-gradient GEMMs
-# (LinearWithGradAccumulationAndAsyncCommunication: async all-reduce, or reduce-scatter under sequence parallelism).
-# Narayanan et al. (2021) predate it; vTrain's Megatron-DeepSpeed fork is not verified here and keeps the default.
-ASYNC_TP_COMM_SOURCES = {
-    "Korthikanti": "Megatron-LM, Korthikanti et al. 2022 (sequence parallelism with the overlapped reduce-scatter)",
-    "NVIDIA/NeMo": "NeMo 24.07 on Megatron-Core",
-}
-
-# Where a source's machine differs from the named preset, what its own files say it was, per (source, preset).
-# vTrain's configs give 800 Gb/s of inter-node bandwidth per 8-GPU node (inter_node_bandwidth: 800), i.e.
-# 4 x 200 Gb/s HDR: half of a DGX A100's eight NICs. torchtitan's H100 tables ran on Meta's Grand Teton H100s:
-# 96 GB of HBM2e at 2.4 TB/s and a 500 W limit, not the 80 GB HBM3 (3.35 TB/s), 700 W SXM5 of the preset.
-MEASURED_SYSTEM_OVERRIDES = {
-    ("VIA-Research/vTrain", "dgx-a100"): ["node.nic_bytes_per_s_per_device=12.5e9"],
-    ("pytorch/torchtitan", "dgx-h100"): ["device.hbm_bytes_per_s=2.4e12", "device.hbm_bytes=96e9", "device.tdp_w=500"],
-}
-
-
-def system_overrides(row: Row) -> list[str]:
-    return MEASURED_SYSTEM_OVERRIDES.get((row.source_key, row.system), [])
-
-
-# Llama rows whose framework ran RMSNorm and RoPE eagerly, one kernel per pointwise op (`unfused_kernels=1`);
-# every other source fuses them (Transformer Engine in NeMo, torch.compile in torchtitan's later tables).
-# torchtitan's Aug-2024 tables ran its presets (train_configs/llama2_13b.toml, llama3_405b.toml of that time:
-# norm_type = "rmsnorm", compile = false); their float8 rows are left fused, since their 1.6x over bf16 in the
-# same table needs torch.compile's fused casts.
-EAGER_KERNEL_SOURCES = {
-    "pytorch/torchtitan docs/performance.md @3faaa1a0d": "torchtitan presets of Aug 2024: eager, no compile",
-}
-
-
-def model_of(row: Row) -> ModelSpec:
-    """The row's model, with the attention, norm and RoPE kernels its framework ran."""
-    model = parse_model(row.model)
-    if row.source_key in PRE_2023_MEGATRON_SOURCES:
-        model = model.with_switch("unfused_attention")  # GPT specs; others have no such switch
-    if any(row.source.startswith(prefix) for prefix in EAGER_KERNEL_SOURCES) and row.precision == "bf16":
-        model = model.with_switch("unfused_kernels")  # Llama and MoE specs
-    return model
+def check_row(row: Row) -> None:
+    """Refuse, with the reason, what the model cannot express yet (reported as unsupported, never dropped)."""
+    packed = [f for f in ("tokens_per_seq", "docs_per_row", "loss_positions") if getattr(row, f) is not None]
+    if packed:
+        raise InputError(f"{', '.join(packed)}: packed or partly-masked sequences are not modelled yet")
 
 
 def plan_of(row: Row) -> ParallelPlan:
@@ -119,8 +74,6 @@ def plan_of(row: Row) -> ParallelPlan:
         recompute=row.recompute,
         sequence_parallel=row.sequence_parallel,
         precision=row.precision,
-        overlap_grad_reduce=row.source_key not in PRE_2023_MEGATRON_SOURCES,
-        overlap_tp_comm=row.source_key in ASYNC_TP_COMM_SOURCES,
     )
     if row.dp is not None and row.dp != plan.dp:
         raise InputError(f"dp={row.dp} but gpus / (tp x pp x cp) = {plan.dp}")
@@ -128,9 +81,10 @@ def plan_of(row: Row) -> ParallelPlan:
 
 
 def job_of(row: Row) -> Job:
-    """The job a measured row describes: its model with the kernels its framework ran, its machine as the
-    source's files describe it, its plan."""
-    return Job.of(model_of(row), row.system, plan_of(row), system_overrides(row))
+    """The job a measured row describes: its model, machine and plan, run by the row's stack (the tool's
+    default where the row names none)."""
+    check_row(row)
+    return Job.of(row.model, row.system, plan_of(row), stack=row.stack or DEFAULT_STACK)
 
 
 def predict_row(row: Row, engine_of: Callable[[Job], Engine] = engine_for) -> RowResult:
@@ -141,6 +95,8 @@ def predict_row(row: Row, engine_of: Callable[[Job], Engine] = engine_for) -> Ro
         return RowResult(row, reason=str(exc))
     if row.metric == "step_time_s":
         predicted = est.step_time_s
+    elif row.metric == "peak_memory_bytes":
+        predicted = est.memory.total
     else:
         predicted = row.global_batch * row.seq_len / est.step_time_s / row.gpus
     top = max(est.breakdown_s.items(), key=lambda kv: kv[1])[0]
@@ -204,6 +160,7 @@ GROUPS: dict[str, Callable[[Row], str]] = {
     "gpus": lambda r: str(r.gpus),
     "metric": lambda r: r.metric,
     "precision": lambda r: r.precision,
+    "stack": lambda r: r.stack or DEFAULT_STACK,
 }
 
 

@@ -1,4 +1,5 @@
-"""Read a validation table (format v1, ../shared/validation/SCHEMA.md) into typed rows, with clear errors."""
+"""Read a validation table (format v2, ../shared/validation/SCHEMA.md; v1 files read as v2 with the v2 columns
+blank) into typed rows, with clear errors."""
 
 import csv
 from dataclasses import dataclass
@@ -9,7 +10,8 @@ from dojosim.errors import InputError, allowed
 
 REQUIRED = ("id", "source", "model", "system", "gpus", "precision", "global_batch", "seq_len", "metric", "measured")
 OPTIONAL = ("micro_batch", "tp", "pp", "cp", "ep", "vp", "dp", "zero", "recompute", "sequence_parallel", "notes")
-METRICS = ("step_time_s", "tokens_per_s_per_gpu")
+OPTIONAL_V2 = ("stack", "tokens_per_seq", "docs_per_row", "loss_positions")
+METRICS = ("step_time_s", "tokens_per_s_per_gpu", "peak_memory_bytes")
 PUBLIC = "public.csv"
 
 
@@ -37,6 +39,10 @@ class Row:
     measured: float
     notes: str = ""
     table: str = ""
+    stack: str = ""  # a stack preset name; blank: the tool's default
+    tokens_per_seq: int | None = None  # mean real tokens per sequence; None: seq_len
+    docs_per_row: float | None = None  # documents packed per row; None: 1
+    loss_positions: int | None = None  # positions carrying a loss; None: all
 
     @property
     def source_key(self) -> str:
@@ -58,6 +64,18 @@ def _int(value: str, field: str, where: str, default: int | None = None) -> int 
     return int(number)
 
 
+def _float(value: str | None, field: str, where: str) -> float | None:
+    if value is None or value.strip() == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputError(f"{where}: {field}={value!r} is not a number") from None
+    if number <= 0:
+        raise InputError(f"{where}: {field}={value!r} must be > 0")
+    return number
+
+
 def read_table(path: str | Path) -> list[Row]:
     path = Path(path)
     try:
@@ -69,9 +87,10 @@ def read_table(path: str | Path) -> list[Row]:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (format: ../shared/validation/SCHEMA.md)")
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    known = REQUIRED + OPTIONAL + OPTIONAL_V2
+    unknown = [c for c in header if c not in known]
     if unknown:
-        raise InputError(f"{path}: unknown column(s) {', '.join(unknown)} (allowed: {allowed(REQUIRED + OPTIONAL)})")
+        raise InputError(f"{path}: unknown column(s) {', '.join(unknown)} (allowed: {allowed(known)})")
     rows, seen = [], set()
     for line, raw in enumerate(reader, start=2):
         where = f"{path.name}:{line}"
@@ -108,6 +127,10 @@ def read_table(path: str | Path) -> list[Row]:
                 measured=measured,
                 notes=raw.get("notes") or "",
                 table=path.name,
+                stack=(raw.get("stack") or "").strip(),
+                tokens_per_seq=_int(raw.get("tokens_per_seq"), "tokens_per_seq", where),
+                docs_per_row=_float(raw.get("docs_per_row"), "docs_per_row", where),
+                loss_positions=_int(raw.get("loss_positions"), "loss_positions", where),
             )
         )
     return rows
