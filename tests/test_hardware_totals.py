@@ -151,3 +151,13 @@ def test_user_file_with_plain_numbers(system_file):
     # 4 boards on a fat tree, each with 2e11 B/s egress: 2 x 2e11 across the middle
     assert t.bisection_bytes_per_s.value == pytest.approx(4e11)
     assert math.isclose(t.power_w.value, 16 * 500)
+
+
+@pytest.mark.parametrize("system, devices, units, last", [("dgx-h100", 12, 2, 4), ("gb200-nvl72", 10240, 143, 16)])
+def test_gpu_jobs_take_any_device_count_holding_a_partly_used_node_or_rack(system, devices, units, last):
+    sized = size_system(load_system(system), devices)
+    domain, top = sized.levels
+    assert (domain.units, top.children, top.devices_per_unit) == (units, units, devices)
+    assert devices - (units - 1) * domain.devices_per_unit == last  # what the partly used one holds
+    full = size_system(load_system(system), units * domain.devices_per_unit)
+    assert derive_totals(sized).power_w.value < derive_totals(full).power_w.value  # fewer devices, same units

@@ -66,7 +66,9 @@ def size_system(system: System, devices: int | None = None) -> SizedSystem:
     """Fill the hierarchy from the bottom with `devices` devices (default: the preset's size).
 
     Below the top, levels keep their shipped size; the top level scales. A system smaller than one
-    unit of a level stops at that level, with fewer children.
+    unit of a level stops at that level, with fewer children. A count that is not a whole number of switched
+    units (GPU nodes, NVLink racks) holds one more, partly used; other units (Dojo's tiles, trays and
+    cabinets) must be whole.
     """
     n = system.default_devices if devices is None else devices
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -79,16 +81,20 @@ def size_system(system: System, devices: int | None = None) -> SizedSystem:
         full = int(level.children.value)
         is_last = i == len(system.levels) - 1 or n <= below_devices * full
         children = n // below_devices if is_last else full
-        if is_last and children * below_devices != n:
-            raise InputError(
-                f"--devices {n}: {system.name} grows in whole {child_name}s of {below_devices} devices "
-                f"each; try {max(below_devices, n // below_devices * below_devices)} "
-                f"or {(n // below_devices + 1) * below_devices}"
-            )
+        per_unit = below_devices * children
+        if is_last and per_unit != n:
+            if i == 0 or system.levels[i - 1].topology != "switch":
+                raise InputError(
+                    f"--devices {n}: {system.name} grows in whole {child_name}s of {below_devices} devices "
+                    f"each; try {max(below_devices, n // below_devices * below_devices)} "
+                    f"or {(n // below_devices + 1) * below_devices}"
+                )
+            # A switched domain (a GPU node, an NVLink rack) works with any subset of its devices: the job
+            # holds one more of them, partly used (real jobs take any GPU count; racks are often shared).
+            children, per_unit = math.ceil(n / below_devices), n
         dims = level.mesh_dims
         if level.topology == "mesh2d" and children != full:
             dims = _near_square(children)
-        per_unit = below_devices * children
         egress = None
         if not is_last:
             if level.egress_bytes_per_s is not None:
@@ -104,7 +110,8 @@ def size_system(system: System, devices: int | None = None) -> SizedSystem:
             # Rail-optimized: every device's NIC is a fat-tree endpoint when the children have one per device.
             child_nics = i > 0 and system.levels[i - 1].nic_bytes_per_s_per_device is not None
             tiers = _tiers(per_unit if child_nics else children, radix)
-        sized.append(SizedLevel(level, children, n // per_unit, per_unit, dims, child_egress, egress, tiers))
+        # Units the job holds: a partly used one counts whole (its switches, hosts and fans run).
+        sized.append(SizedLevel(level, children, math.ceil(n / per_unit), per_unit, dims, child_egress, egress, tiers))
         if is_last:
             break
         below_devices, child_name, child_egress = per_unit, level.name, egress
