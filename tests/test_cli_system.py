@@ -58,7 +58,7 @@ def test_compare_side_by_side():
     [
         (["system", "show", "dojo-v2"], "did you mean 'dojo-2'"),
         (["system", "show", "dojo-v1", "--set", "tile.offtile=1"], "'offtile' is not a field of 'tile'"),
-        (["system", "show", "dgx-h100", "--gpus", "12"], "try 8 or 16"),
+        (["system", "show", "dojo-v1", "--devices", "3010"], "whole cabinets of 300 devices each; try 3000 or 3300"),
         (["system", "compare", "dgx-b200@many"], "must be a device count"),
     ],
 )
