@@ -74,6 +74,12 @@ class ParallelPlan:
         return self.devices // (self.tp * self.pp * self.cp)
 
     @property
+    def replicas(self) -> int:
+        """Ranks that hold the same weights: data- and context-parallel ones (ZeRO and FSDP shard over them, as
+        Megatron's distributed optimizer and torchtitan's FSDP over dp x cp do)."""
+        return self.dp * self.cp
+
+    @property
     def grad_accumulation(self) -> int:
         """Micro-batches per optimizer step on each pipeline."""
         return self.global_batch // (self.dp * self.micro_batch)

@@ -66,7 +66,7 @@ def memory_use(profile: WorkloadProfile, plan: ParallelPlan, stage: float) -> Me
     """Bytes per device on the busiest pipeline stage (`stage`: its share of the blocks)."""
     p = profile
     params = _stage_params(p, plan, stage)
-    shard = plan.dp  # ZeRO shards over data-parallel ranks
+    shard = plan.replicas  # ZeRO shards over the ranks that hold the same weights
     weights = params * WEIGHT_BYTES / (shard if plan.zero >= 3 else 1)
     grads = params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
     opt = params * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)

@@ -21,7 +21,7 @@ def optimizer_s(
     state that lives in far memory moves at far memory's bandwidth."""
     p = profile
     far_bytes_per_s = device.far_bytes_per_s
-    opt_params = mem.params_per_device / (plan.dp if plan.zero >= 1 else 1)
+    opt_params = mem.params_per_device / (plan.replicas if plan.zero >= 1 else 1)
     opt_share = opt_params / max(p.params, 1.0)  # of the captured update, which covers every parameter
     if fused:
         traffic = opt_params * OPTIMIZER_TRAFFIC_BYTES[p.graph.optimizer]
