@@ -19,6 +19,7 @@ MATRIX_KINDS = frozenset(["matmul", "conv", "attention", "embedding"])
 EMBEDDING_ROLE_MARKERS = ("embed", "wte", "wpe", "embeddings")
 # Parameter roles of an expert's MLP (sharded over expert-parallel ranks).
 EXPERT_WEIGHT_NAMES = ("w_gate", "w_up", "w_down")
+CORE_ATTENTION_MODULE = "core_attention"  # the module name of an unfused attention core
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ def _tally_ops(graph: Graph, hidden: int) -> _OpTally:
         tally.model_flops += op.flops
         stream = any(shape and shape[-1] == hidden for shape in op.out_shapes) if hidden else True
         tp_rule = "tp" if op.kind in MATRIX_KINDS or not stream else "sp"
-        attention_core = op.kind in ("attention", "softmax")
+        # What selective recompute repeats: a fused attention kernel, or every op of an unfused attention core
+        # (QK^T, softmax, dropout, the product with V), which models keep in a CoreAttention module as Megatron does.
+        attention_core = op.kind in ("attention", "softmax") or CORE_ATTENTION_MODULE in op.module
         if op.kind == "attention" and op.phase == "fwd" and len(op.in_shapes) >= 3:
             tally.kv_bytes += (_numel(op.in_shapes[1]) + _numel(op.in_shapes[2])) * 2.0  # bf16 K and V
         nbytes = op.bytes_read + op.bytes_written

@@ -23,7 +23,10 @@ NORM_OPS = frozenset(
     "native_batch_norm native_batch_norm_backward _native_batch_norm_legit _native_batch_norm_legit_functional "
     "_native_batch_norm_legit_no_training native_group_norm native_group_norm_backward batch_norm_backward".split()
 )
-SOFTMAX_OPS = frozenset("_softmax _softmax_backward_data _log_softmax _log_softmax_backward_data".split())
+SOFTMAX_OPS = frozenset(
+    "_softmax _softmax_backward_data _log_softmax _log_softmax_backward_data _masked_softmax "
+    "_masked_softmax_backward".split()
+)
 LOSS_OPS = frozenset(
     "nll_loss_forward nll_loss_backward nll_loss2d_forward nll_loss2d_backward binary_cross_entropy "
     "binary_cross_entropy_backward binary_cross_entropy_with_logits mse_loss mse_loss_backward "
@@ -64,8 +67,8 @@ IGNORED_OPS = frozenset(["aten._local_scalar_dense", "aten.sym_size", "aten.sym_
 # them out and these ops are costed as any vector op.
 TRANSCENDENTAL_OPS = frozenset(
     "gelu gelu_backward silu silu_backward sigmoid sigmoid_backward tanh tanh_backward exp exp_ log log1p erf "
-    "softplus softplus_backward elu elu_backward mish mish_backward _softmax _safe_softmax _log_softmax "
-    "_log_softmax_backward_data".split()
+    "softplus softplus_backward elu elu_backward mish mish_backward _softmax _safe_softmax _masked_softmax "
+    "_log_softmax _log_softmax_backward_data".split()
 )
 RANDOM_OPS = frozenset(
     "bernoulli bernoulli_ native_dropout uniform_ normal_ rand rand_like randn randn_like randint random_ "

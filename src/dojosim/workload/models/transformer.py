@@ -94,23 +94,31 @@ def causal_mask(seq: int, device: torch.device) -> torch.Tensor:
     return torch.ones(seq, seq, dtype=torch.bool, device=device).triu(1)
 
 
-def unfused_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, dropout: float
-) -> torch.Tensor:
-    """Attention as Megatron-LM ran it before fused attention kernels (until 2023): the scores are materialized
-    by one scaled batched matmul, then one fused scale-mask-softmax kernel and one dropout kernel pass over them.
-    (Written op by op, a CPU graph would add mask, scale and dropout passes a GPU run never made.)"""
-    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))
-    probs = _MaskedSoftmax.apply(scores, mask)
-    if dropout:
-        probs = torch.ops.aten.native_dropout(probs, dropout, True)[0]
-    return torch.matmul(probs, v)
+class CoreAttention(nn.Module):
+    """Attention as Megatron-LM ran it before fused attention kernels (until 2023), in a module of its own as
+    Megatron's CoreAttention is, so that selective recompute finds what it repeats (QK^T, softmax, dropout and
+    the product with V): the scores are materialized by one scaled batched matmul, then one fused
+    scale-mask-softmax kernel and one dropout kernel pass over them. (Written op by op, a CPU graph would add
+    mask, scale and dropout passes a GPU run never made.)"""
+
+    def __init__(self, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = dropout
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))
+        probs = _MaskedSoftmax.apply(scores, mask)
+        if self.dropout and self.training:
+            probs = torch.ops.aten.native_dropout(probs, self.dropout, True)[0]
+        return torch.matmul(probs, v)
 
 
 class GPTBlock(nn.Module):
     def __init__(self, hidden: int, heads: int, ffn: int, fused_attention: bool = True):
         super().__init__()
         self.heads, self.fused_attention = heads, fused_attention
+        if not fused_attention:
+            self.core_attention = CoreAttention()
         self.ln_1 = nn.LayerNorm(hidden)
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.proj = nn.Linear(hidden, hidden)
@@ -125,7 +133,7 @@ class GPTBlock(nn.Module):
             attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
             mask = causal_mask(s, x.device) if mask is None else mask
-            attn = unfused_attention(q, k, v, mask, dropout=0.1 if self.training else 0.0)
+            attn = self.core_attention(q, k, v, mask)
         x = x + self.proj(attn.transpose(1, 2).reshape(b, s, h))
         return x + self.fc_out(F.gelu(self.fc_in(self.ln_2(x))))
 
