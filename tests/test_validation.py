@@ -16,8 +16,10 @@ ROW = 'r1,test,"llama(layers=4,hidden=256,heads=8,ffn=512,vocab=1000)",dgx-h100,
 
 def test_public_table_reads_with_every_row():
     rows = read_table(public_table_path())
-    assert len(rows) == 663 and len({r.id for r in rows}) == 663
-    assert {r.metric for r in rows} == {"step_time_s", "tokens_per_s_per_gpu"}
+    assert len(rows) == 698 and len({r.id for r in rows}) == 698
+    assert {r.metric for r in rows} == {"step_time_s", "tokens_per_s_per_gpu", "peak_memory_bytes"}
+    assert sum(r.gpus > 1024 for r in rows) >= 15  # the scale-out rows
+    assert sum(r.metric == "peak_memory_bytes" for r in rows) == 16
 
 
 @pytest.mark.parametrize(
@@ -75,6 +77,15 @@ def test_ratchet_only_tightens():
         "predicted_fraction": 1.0,
     }
     assert ratchet.regressions(better, limits) == ["p90_abs_pct_error: 55.00 > recorded 50.00"]
+    # The memory rows' median joins once recorded, and is held like the others.
+    with_memory = {**better, "memory_median_abs_pct_error": 12.345}
+    recorded = ratchet.tightened(with_memory, limits)
+    assert recorded["memory_median_abs_pct_error"] == 12.35
+    worse = {**with_memory, "memory_median_abs_pct_error": 13.0}
+    assert ratchet.regressions(worse, recorded) == [
+        "p90_abs_pct_error: 55.00 > recorded 50.00",
+        "memory_median_abs_pct_error: 13.00 > recorded 12.35",
+    ]
 
 
 def test_public_validation_is_no_worse_than_the_ratchet():

@@ -24,7 +24,15 @@ def validate_command(
     """Predict measured training runs and report the error: per row, then median, p90 and max."""
     from rich.progress import Progress
 
-    from dojosim.validation.run import GROUPS, grouped, summarize, validate_rows
+    from dojosim.validation.run import (
+        GROUPS,
+        MEMORY_METRICS,
+        TIME_METRICS,
+        grouped,
+        of_metrics,
+        summarize,
+        validate_rows,
+    )
     from dojosim.validation.table import public_table_path, read_table
 
     if by is not None and by not in GROUPS:
@@ -38,7 +46,12 @@ def validate_command(
             validate_rows(rows, progress=lambda: progress.advance(task), sink=results)
         except KeyboardInterrupt:
             interrupted = True  # keep what finished: summarise the rows predicted so far
-    doc = {"summary": summarize(results), "rows": [r.as_dict() for r in results], "interrupted": interrupted}
+    doc = {
+        "summary": summarize(of_metrics(results, TIME_METRICS)),  # time and throughput rows
+        "memory_summary": summarize(of_metrics(results, MEMORY_METRICS)),  # peak memory per device
+        "rows": [r.as_dict() for r in results],
+        "interrupted": interrupted,
+    }
     if by:
         doc["groups"] = {by: grouped(results, by)}
     if as_json:

@@ -56,7 +56,9 @@ def print_validation(console: Console, doc: dict[str, Any], by: str | None, rows
     summary = Table(title="summary (|error| of predicted vs measured)")
     for col in ("group", "rows", "predicted", "unsupported", "median", "mean", "p90", "max", "mean signed"):
         summary.add_column(col, justify="right" if col != "group" else "left")
-    _summary_row(summary, "all", doc["summary"])
+    _summary_row(summary, "time", doc["summary"])
+    if doc.get("memory_summary", {}).get("rows"):
+        _summary_row(summary, "memory", doc["memory_summary"])
     for name, s in doc.get("groups", {}).get(by or "", {}).items():
         _summary_row(summary, f"{by}={name}", s)
     console.print(summary)

@@ -21,7 +21,7 @@ from dojosim.hardware import load_system
 from dojosim.job import Job
 from dojosim.perf.engine import Engine
 from dojosim.perf.jobs import new_engine
-from dojosim.validation.run import RowResult, predict_row, summarize
+from dojosim.validation.run import TIME_METRICS, RowResult, predict_row, summarize
 from dojosim.validation.table import Row, public_table_path, read_table
 
 # Grid in microseconds: from a bare C++ dispatch to a heavy Python module call (public per-op figures span
@@ -70,7 +70,7 @@ def fit_host_overhead(system: str, rows: Sequence[Row]) -> dict[str, Any]:
     that changes only the network, like dgx-a100-4nic, shares it)."""
     device = load_system(system).device.name
     mine = sorted(
-        (r for r in rows if load_system(r.system).device.name == device),
+        (r for r in rows if r.metric in TIME_METRICS and load_system(r.system).device.name == device),
         key=lambda r: (r.model, r.micro_batch, r.seq_len, r.gpus),
     )
     if not mine:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 RATCHET_PATH = Path(__file__).with_name("ratchet.json")
-KEYS = ("median_abs_pct_error", "p90_abs_pct_error")
+KEYS = ("median_abs_pct_error", "p90_abs_pct_error")  # of the time and throughput rows
+MEMORY_KEY = "memory_median_abs_pct_error"  # of the peak-memory rows
 
 
 def recorded() -> dict[str, float]:
@@ -19,14 +20,21 @@ def recorded() -> dict[str, float]:
 
 
 def current() -> dict[str, Any]:
-    from dojosim.validation.run import summarize, validate_rows
+    """The time rows' summary, with the memory rows' median |error| beside it."""
+    from dojosim.validation.run import MEMORY_METRICS, TIME_METRICS, of_metrics, summarize, validate_rows
     from dojosim.validation.table import public_table_path, read_table
 
-    return summarize(validate_rows(read_table(public_table_path())))
+    results = validate_rows(read_table(public_table_path()))
+    memory = summarize(of_metrics(results, MEMORY_METRICS))["median_abs_pct_error"]
+    return {**summarize(of_metrics(results, TIME_METRICS)), MEMORY_KEY: memory}
+
+
+def _keys(limits: dict[str, float]) -> tuple[str, ...]:
+    return (*KEYS, MEMORY_KEY) if MEMORY_KEY in limits else KEYS
 
 
 def regressions(summary: dict[str, Any], limits: dict[str, float]) -> list[str]:
-    out = [f"{k}: {summary[k]:.2f} > recorded {limits[k]:.2f}" for k in KEYS if summary[k] > limits[k]]
+    out = [f"{k}: {summary[k]:.2f} > recorded {limits[k]:.2f}" for k in _keys(limits) if summary[k] > limits[k]]
     if summary["predicted_fraction"] < limits["predicted_fraction"]:
         out.append(f"predicted_fraction: {summary['predicted_fraction']:.3f} < recorded {limits['predicted_fraction']}")
     return out
@@ -34,15 +42,16 @@ def regressions(summary: dict[str, Any], limits: dict[str, float]) -> list[str]:
 
 def tightened(summary: dict[str, Any], limits: dict[str, float]) -> dict[str, float]:
     new = dict(limits)
-    for k in KEYS:
-        new[k] = min(limits[k], math.ceil(summary[k] * 100) / 100)  # rounded up: float noise never fails CI
+    for k in (*KEYS, MEMORY_KEY):
+        if summary.get(k) is not None:  # rounded up: float noise never fails CI
+            new[k] = min(limits.get(k, math.inf), math.ceil(summary[k] * 100) / 100)
     new["predicted_fraction"] = max(limits["predicted_fraction"], summary["predicted_fraction"])
     return new
 
 
 def main(argv: list[str]) -> int:
     summary, limits = current(), recorded()
-    print(json.dumps({k: summary[k] for k in (*KEYS, "predicted_fraction")}))
+    print(json.dumps({k: summary[k] for k in (*KEYS, MEMORY_KEY, "predicted_fraction")}))
     if "--tighten" in argv:
         RATCHET_PATH.write_text(json.dumps(tightened(summary, limits), indent=2) + "\n")
         return 0

@@ -110,6 +110,14 @@ def predict_row(row: Row, engine_of: Callable[[Job], Engine] = engine_for) -> Ro
     return RowResult(row, predicted, details=details)
 
 
+TIME_METRICS = ("step_time_s", "tokens_per_s_per_gpu")
+MEMORY_METRICS = ("peak_memory_bytes",)
+
+
+def of_metrics(results: Iterable[RowResult], metrics: tuple[str, ...]) -> list[RowResult]:
+    return [r for r in results if r.row.metric in metrics]
+
+
 def summarize(results: list[RowResult]) -> dict[str, Any]:
     errors = [abs(r.error_pct) for r in results if r.error_pct is not None]
     out: dict[str, Any] = {
