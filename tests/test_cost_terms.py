@@ -208,6 +208,24 @@ def test_context_parallel_ranks_also_reduce_gradients(profile):
     assert seconds == pytest.approx(expected)
 
 
+def test_weight_gathers_hide_under_the_next_forward_only_where_the_stack_overlaps_them(profile):
+    eng = engine(profile)
+    ctx = eng.context(plan(zero=1))
+    reduce_s, gather_s = 10 * ctx.bwd_s, 10 * ctx.fwd_s
+    total = reduce_s + gather_s
+    expected = (reduce_s - 0.8 * ctx.bwd_s) + (gather_s - 0.8 * ctx.fwd_s)
+    assert comm.dp_exposed(ctx, total, gather_s) == pytest.approx(expected)
+    waits = ctx._replace(stack=dataclasses.replace(WAITED_TP, overlap_param_gather=False))
+    assert comm.dp_exposed(waits, total, gather_s) == pytest.approx(reduce_s - 0.8 * ctx.bwd_s + gather_s)
+    # Backward's spare time never hides the gather: the weights are not updated yet.
+    assert comm.dp_exposed(waits, 0.1 * ctx.bwd_s + gather_s, gather_s) == pytest.approx(gather_s)
+    # The engine passes the gathers it inserted.
+    _, colls = comm.dp_comm(ctx, eng.memory(plan(zero=1)).params_per_device)
+    gather = next(c for c in colls if c.op == "all_gather (weights)")
+    assert gather.seconds_each > 0
+    assert comm.gather_seconds(colls) == pytest.approx(gather.count_per_step * gather.seconds_each)
+
+
 def test_dp_exposed_is_what_backward_does_not_hide(profile):
     eng = engine(profile)
     ctx = eng.context(plan())

@@ -22,6 +22,7 @@ def stacks_command(as_json: JsonFlag = False) -> None:
                 "pointwise": stack.pointwise.value,
                 "optimizer": stack.optimizer.value,
                 "overlap_grad_reduce": stack.overlap_grad_reduce,
+                "overlap_param_gather": stack.overlap_param_gather,
                 "tp_overlap": stack.tp_overlap.value,
                 "sources": stack.sources,
             }

@@ -28,6 +28,8 @@ CP_OVERLAP_EMPIRICAL_FRACTION = 0.8
 # overlap_grad_reduce and PyTorch DDP): all but the last buckets run under the remaining backward.
 DP_OVERLAP_EMPIRICAL_FRACTION = 0.8
 
+WEIGHT_GATHER = "all_gather (weights)"
+
 Term = tuple[float, tuple[Collective, ...]]
 NONE: Term = (0.0, ())
 
@@ -135,16 +137,29 @@ def dp_comm(ctx: PlanContext, params_per_device: float) -> Term:
             scatters = ctx.m if plan.zero >= 2 else 1
             t = scatters * scatter + gathers * gather
             inserted.append(Collective.on(kind, "reduce_scatter (gradients)", grad_bytes, scatters, span, scatter))
-            inserted.append(Collective.on(kind, "all_gather (weights)", weight_bytes, gathers, span, gather))
+            inserted.append(Collective.on(kind, WEIGHT_GATHER, weight_bytes, gathers, span, gather))
         total += t
     return total, tuple(inserted)
 
 
-def dp_exposed(ctx: PlanContext, comm_s: float) -> float:
-    """What of the data-parallel communication the step waits for: bucketed reduction hides under backward
-    (under every micro-batch's compute with ZeRO-3, whose gathers run throughout); none hides without overlap."""
-    plan = ctx.plan
-    if not ctx.stack.overlap_grad_reduce:
-        return max(0.0, comm_s)
-    hide = DP_OVERLAP_EMPIRICAL_FRACTION * (ctx.bwd_s if plan.zero < 3 else ctx.m * ctx.compute_s)
-    return max(0.0, comm_s - hide)
+def gather_seconds(collectives: tuple[Collective, ...]) -> float:
+    """Per step, the weights' all-gathers among the data-parallel collectives."""
+    return sum(c.count_per_step * c.seconds_each for c in collectives if c.op == WEIGHT_GATHER)
+
+
+def dp_exposed(ctx: PlanContext, comm_s: float, gather_s: float = 0.0) -> float:
+    """What of the data-parallel communication (`comm_s`, of which `gather_s` gathers weights) the step waits
+    for. With ZeRO-3 gathers and reduce-scatters run through every micro-batch and hide under all its compute.
+    Otherwise gradient reduction hides, bucket by bucket, under the last micro-batch's backward, and the
+    updated weights' all-gather under the next step's first forward (never under backward: the weights are
+    not updated yet); each only where the stack overlaps it."""
+    plan, stack = ctx.plan, ctx.stack
+    if plan.zero >= 3:
+        hide = DP_OVERLAP_EMPIRICAL_FRACTION * ctx.m * ctx.compute_s if stack.overlap_grad_reduce else 0.0
+        return max(0.0, comm_s - hide)
+    reduce_s = comm_s - gather_s
+    if stack.overlap_grad_reduce:
+        reduce_s = max(0.0, reduce_s - DP_OVERLAP_EMPIRICAL_FRACTION * ctx.bwd_s)
+    if stack.overlap_param_gather:
+        gather_s = max(0.0, gather_s - DP_OVERLAP_EMPIRICAL_FRACTION * ctx.fwd_s)
+    return reduce_s + gather_s

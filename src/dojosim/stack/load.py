@@ -17,6 +17,7 @@ FIELDS: dict[str, Any] = {
     "pointwise": Kernels,
     "optimizer": Kernels,
     "overlap_grad_reduce": bool,
+    "overlap_param_gather": bool,
     "tp_overlap": TpOverlap,
 }
 TOP = {"name", "summary", "extends"}

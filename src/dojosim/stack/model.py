@@ -32,6 +32,9 @@ class Stack:
     pointwise: Kernels  # norms, RoPE and other pointwise chains
     optimizer: Kernels  # the parameter update: multi-tensor fused, or per parameter
     overlap_grad_reduce: bool  # gradient reduction bucketed under backward (DDP, FSDP, --overlap-grad-reduce)
+    # ZeRO-1/2's all-gather of the updated weights under the next step's forward (Megatron-Core
+    # --overlap-param-gather, FSDP prefetch); False: it runs between the update and the next forward.
+    overlap_param_gather: bool
     tp_overlap: TpOverlap
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
