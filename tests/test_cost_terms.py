@@ -211,32 +211,39 @@ def test_context_parallel_ranks_also_reduce_gradients(profile):
 def test_weight_gathers_hide_under_the_next_forward_only_where_the_stack_overlaps_them(profile):
     eng = engine(profile)
     ctx = eng.context(plan(zero=1))
+    n = LAYERS  # one bucket per block
     reduce_s, gather_s = 10 * ctx.bwd_s, 10 * ctx.fwd_s
     total = reduce_s + gather_s
-    expected = (reduce_s - 0.8 * ctx.bwd_s) + (gather_s - 0.8 * ctx.fwd_s)
-    assert comm.dp_exposed(ctx, total, gather_s) == pytest.approx(expected)
+    expected = (reduce_s - ctx.bwd_s * (n - 1) / n) + (gather_s - ctx.fwd_s * (n - 1) / n)
+    assert comm.dp_exposed(ctx, total, gather_s, n) == pytest.approx(expected)
     waits = ctx._replace(stack=dataclasses.replace(WAITED_TP, overlap_param_gather=False))
-    assert comm.dp_exposed(waits, total, gather_s) == pytest.approx(reduce_s - 0.8 * ctx.bwd_s + gather_s)
+    assert comm.dp_exposed(waits, total, gather_s, n) == pytest.approx(reduce_s - ctx.bwd_s * (n - 1) / n + gather_s)
     # Backward's spare time never hides the gather: the weights are not updated yet.
-    assert comm.dp_exposed(waits, 0.1 * ctx.bwd_s + gather_s, gather_s) == pytest.approx(gather_s)
-    # The engine passes the gathers it inserted.
-    _, colls = comm.dp_comm(ctx, eng.memory(plan(zero=1)).params_per_device)
+    small = 0.1 * ctx.bwd_s
+    assert comm.dp_exposed(waits, small + gather_s, gather_s, n) == pytest.approx(small / n + gather_s)
+    # The engine passes the gathers it inserted, and one bucket per block.
+    params = eng.memory(plan(zero=1)).params_per_device
+    _, colls = comm.dp_comm(ctx, params)
     gather = next(c for c in colls if c.op == "all_gather (weights)")
     assert gather.seconds_each > 0
     assert comm.gather_seconds(colls) == pytest.approx(gather.count_per_step * gather.seconds_each)
+    assert comm.gradient_buckets(ctx, params) == LAYERS
 
 
-def test_dp_exposed_is_what_backward_does_not_hide(profile):
+def test_dp_exposed_is_the_tail_after_the_last_backward_bucket(profile):
     eng = engine(profile)
     ctx = eng.context(plan())
+    n = LAYERS
     big, small = 10 * ctx.bwd_s, 0.1 * ctx.bwd_s
-    assert comm.dp_exposed(ctx, big) == pytest.approx(big - 0.8 * ctx.bwd_s)
-    assert comm.dp_exposed(ctx, small) == 0.0
-    after = eng.context(plan())._replace(stack=dataclasses.replace(WAITED_TP, overlap_grad_reduce=False))
-    assert comm.dp_exposed(after, small) == small
+    assert comm.dp_exposed(ctx, big, 0.0, n) == pytest.approx(big - ctx.bwd_s * (n - 1) / n)
+    # A link that keeps up shows only the last block's bucket, reduced after the backward ends.
+    assert comm.dp_exposed(ctx, small, 0.0, n) == pytest.approx(small / n)
+    after = ctx._replace(stack=dataclasses.replace(WAITED_TP, overlap_grad_reduce=False))
+    assert comm.dp_exposed(after, small, 0.0, n) == small
     zero3 = eng.context(plan(zero=3, global_batch=128))  # two micro-batches: gathers run under all compute
     busy = zero3.compute_s
-    assert comm.dp_exposed(zero3, 10 * busy) == pytest.approx(10 * busy - 0.8 * 2 * busy)
+    per_micro_batch = 10 * busy / 2
+    assert comm.dp_exposed(zero3, 10 * busy, 0.0, n) == pytest.approx(2 * (per_micro_batch - busy * (n - 1) / n))
 
 
 def test_memory_is_state_per_parameter_sharded_by_tp_and_zero(profile):
@@ -330,7 +337,9 @@ def test_the_estimate_is_the_sum_of_its_terms(profile):
     dp, _ = comm.dp_comm(ctx, e.memory.params_per_device)
     assert e.micro_batch_time_s == pytest.approx(t_mb)
     assert e.breakdown_s["tp_comm"] == pytest.approx(m * tp) and e.breakdown_s["bubble"] == pytest.approx(t_mb)
-    assert e.breakdown_s["dp_comm"] == pytest.approx(comm.dp_exposed(ctx, dp))
+    dp, colls = comm.dp_comm(ctx, e.memory.params_per_device)
+    buckets = comm.gradient_buckets(ctx, e.memory.params_per_device)
+    assert e.breakdown_s["dp_comm"] == pytest.approx(comm.dp_exposed(ctx, dp, comm.gather_seconds(colls), buckets))
     assert e.breakdown_s["recompute"] == pytest.approx(m * ctx.recompute_s)
     assert e.step_time_s == pytest.approx(sum(e.breakdown_s.values()))
     assert [c.group for c in e.collectives] == ["tp", "cp", "pp", "dp", "dp", "cp", "cp"]

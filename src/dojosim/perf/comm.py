@@ -4,11 +4,14 @@ Each comm term returns (seconds, collectives): the seconds it adds (per micro-ba
 step for pp and dp) and the collectives it inserts, per step.
 """
 
+import math
+
 from dojosim.perf import collectives as coll
 from dojosim.perf.context import PlanContext
 from dojosim.perf.memory import GRAD_BYTES, WEIGHT_BYTES
 from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK
 from dojosim.perf.result import Collective
+from dojosim.perf.schedule import bucket_tail_s
 from dojosim.stack import TpOverlap
 
 # With asynchronous tensor-parallel communication (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication,
@@ -24,9 +27,10 @@ ASYNC_TP_WGRAD_SHARE_OF_BACKWARD = 0.25
 PIPELINED_TP_EMPIRICAL_FRACTION = 0.5
 # Share of a micro-batch's compute that hides context parallelism's K/V exchange (ring attention).
 CP_OVERLAP_EMPIRICAL_FRACTION = 0.8
-# Share of backward time that hides data-parallel gradient reduction (bucketed overlap, as in Megatron's
-# overlap_grad_reduce and PyTorch DDP): all but the last buckets run under the remaining backward.
-DP_OVERLAP_EMPIRICAL_FRACTION = 0.8
+# Gradient buckets of a model without repeated blocks: PyTorch DDP's default bucket_cap_mb = 25 (MiB). A model
+# with blocks reduces a block's gradients at a time (FSDP's units; Megatron-Core's ~40M-parameter buckets are of
+# that order for the models where the overlap matters).
+DDP_BUCKET_BYTES = 25 * 2**20
 
 WEIGHT_GATHER = "all_gather (weights)"
 
@@ -147,19 +151,30 @@ def gather_seconds(collectives: tuple[Collective, ...]) -> float:
     return sum(c.count_per_step * c.seconds_each for c in collectives if c.op == WEIGHT_GATHER)
 
 
-def dp_exposed(ctx: PlanContext, comm_s: float, gather_s: float = 0.0) -> float:
+def gradient_buckets(ctx: PlanContext, params_per_device: float) -> int:
+    """How many pieces the data-parallel traffic moves in, each released as its part of the pass finishes: one
+    per block on the stage, or DDP's 25 MiB buckets for a model without blocks."""
+    if ctx.profile.layers:
+        return max(1, round(ctx.layers_here))
+    return max(1, math.ceil(params_per_device * GRAD_BYTES / DDP_BUCKET_BYTES))
+
+
+def dp_exposed(ctx: PlanContext, comm_s: float, gather_s: float = 0.0, buckets: int = 1) -> float:
     """What of the data-parallel communication (`comm_s`, of which `gather_s` gathers weights) the step waits
-    for. With ZeRO-3 gathers and reduce-scatters run through every micro-batch and hide under all its compute.
-    Otherwise gradient reduction hides, bucket by bucket, under the last micro-batch's backward, and the
-    updated weights' all-gather under the next step's first forward (never under backward: the weights are
-    not updated yet); each only where the stack overlaps it."""
+    for, as a schedule of `buckets` transfers on the data-parallel link (schedule.bucket_tail_s): gradient
+    reduction runs bucket by bucket as the last micro-batch's backward releases them (every micro-batch's with
+    ZeRO-2), the updated weights' all-gather ahead of the next step's forward, layer by layer (never under
+    backward: the weights are not updated yet); with ZeRO-3 each micro-batch's gathers and reduce-scatters run
+    under its compute. Each hides only where the stack overlaps it."""
     plan, stack = ctx.plan, ctx.stack
     if plan.zero >= 3:
-        hide = DP_OVERLAP_EMPIRICAL_FRACTION * ctx.m * ctx.compute_s if stack.overlap_grad_reduce else 0.0
-        return max(0.0, comm_s - hide)
+        if not stack.overlap_grad_reduce:
+            return comm_s
+        return ctx.m * bucket_tail_s(comm_s / ctx.m, ctx.compute_s, buckets)
     reduce_s = comm_s - gather_s
     if stack.overlap_grad_reduce:
-        reduce_s = max(0.0, reduce_s - DP_OVERLAP_EMPIRICAL_FRACTION * ctx.bwd_s)
+        times = ctx.m if plan.zero == 2 else 1  # ZeRO-2 reduce-scatters every micro-batch's gradients
+        reduce_s = times * bucket_tail_s(reduce_s / times, ctx.bwd_s, buckets)
     if stack.overlap_param_gather:
-        gather_s = max(0.0, gather_s - DP_OVERLAP_EMPIRICAL_FRACTION * ctx.fwd_s)
+        gather_s = bucket_tail_s(gather_s, ctx.fwd_s, buckets)
     return reduce_s + gather_s

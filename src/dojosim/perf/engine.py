@@ -110,7 +110,8 @@ class Engine:
         bubble = comm.pipeline_bubble(plan.pp, plan.vp, t_mb)
         pp_s, pp_coll = comm.pp_comm(ctx)
         dp_s, dp_coll = comm.dp_comm(ctx, mem.params_per_device)
-        dp_exposed = comm.dp_exposed(ctx, dp_s, comm.gather_seconds(dp_coll))
+        buckets = comm.gradient_buckets(ctx, mem.params_per_device)
+        dp_exposed = comm.dp_exposed(ctx, dp_s, comm.gather_seconds(dp_coll), buckets)
         optimizer = optimizer_s(self.profile, dev, plan, mem, far, self.stack.fused_optimizer)
         step = m * t_mb + bubble + pp_s + dp_exposed + optimizer
         breakdown = {
