@@ -1,6 +1,6 @@
 """`dojosim simulate`: one job, one prediction."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from dojosim.cli.app import (
     emit,
 )
 from dojosim.stack import DEFAULT_STACK
+
+if TYPE_CHECKING:
+    from dojosim.job import Job
+    from dojosim.perf.result import Estimate
 
 
 @app.command("simulate")
@@ -40,6 +44,9 @@ def simulate_command(
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
     overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
+    timeline: Annotated[
+        str | None, typer.Option("--timeline", help="Also draw the step per pipeline stage (an SVG file).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Predict one training step: time with its breakdown, MFU, throughput, memory, energy, cost."""
@@ -54,12 +61,15 @@ def simulate_command(
     )  # fmt: skip
     job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack)
     engine = engine_for(job)
+    estimate = engine.estimate(job.plan)
+    if timeline:
+        _write_timeline(timeline, job, estimate)
     doc = {
         "model": job.model.name,
         "system": engine.sized.system.name,
         "devices": engine.sized.devices,
         "stack": job.stack.name,
-        **estimate_document(engine.estimate(job.plan)),
+        **estimate_document(estimate),
     }
     if as_json:
         emit(doc)
@@ -67,3 +77,18 @@ def simulate_command(
         from dojosim.report.estimate_view import print_estimate
 
         print_estimate(Console(), doc)
+
+
+def _write_timeline(path: str, job: "Job", estimate: "Estimate") -> None:
+    from pathlib import Path
+
+    from dojosim.perf.schedule import step_timeline
+    from dojosim.report.timeline_view import timeline_svg
+
+    plan = job.plan
+    drawn = step_timeline(plan.pp, plan.vp, plan.grad_accumulation, estimate.breakdown_s, estimate.micro_batch_time_s)
+    title = (
+        f"{job.model.name} on {job.system} x {plan.devices}: one step, {plan.pp} stages, "
+        f"{plan.grad_accumulation} micro-batches"
+    )
+    Path(path).write_text(timeline_svg(drawn, title))
