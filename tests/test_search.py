@@ -50,7 +50,7 @@ def test_enumeration_and_validation_share_one_set_of_rules():
             continue
         accepted.add(plan_key(plan))
     assert accepted and accepted <= enumerated
-    assert {k for k in enumerated if k[5] in ("0", "3") and k[6] == "none"} == accepted
+    assert {p for p in enumerated if p.zero in (0, 3) and p.recompute == "none"} == accepted
 
 
 def _result(step_s: float, cost: float):

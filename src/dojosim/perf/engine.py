@@ -95,12 +95,14 @@ class Engine:
         share = self.stage_share(plan)
         return plan_context(plan, self.profile, self.sized, self.links, costs, share, self._spans, self.stack)
 
-    def estimate(self, plan: ParallelPlan, check: bool = True) -> Estimate:
+    def estimate(self, plan: ParallelPlan, check: bool = True, memory: MemoryUse | None = None) -> Estimate:
+        """The plan costed; `memory`: the plan's memory use when the caller already has it (a search prunes on
+        it first)."""
         if check:
             self.validate(plan)
         dev, ctx = self.device, self.context(plan)
         m = ctx.m
-        mem = memory_use(self.profile, plan, ctx.stage)
+        mem = memory if memory is not None else memory_use(self.profile, plan, ctx.stage)
         far = far_resident(mem, dev)
         tp_s, tp_coll = comm.tp_comm(ctx)
         cp_s, cp_coll = comm.cp_comm(ctx)

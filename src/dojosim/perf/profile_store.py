@@ -30,7 +30,7 @@ def _profile_code() -> str:
 
 def profile_path(model: ModelSpec, batch: int, seq: int | None, optimizer: str, dtype: str) -> Path:
     key = cache_key(model, batch, seq, optimizer, dtype, full=False)
-    return cache_dir().parent / "profiles" / f"{key}-{_profile_code()}.pickle"
+    return cache_dir() / "profiles" / f"{key}-{_profile_code()}.pickle"  # inside the graph cache, wherever it is
 
 
 def stored_profile(model: ModelSpec, batch: int, seq: int | None, optimizer: str, dtype: str) -> WorkloadProfile:

@@ -120,8 +120,10 @@ class PlanResult:
         return cls(plan, **figures, breakdown_s=breakdown, bottleneck=bottleneck)
 
 
-def plan_key(plan: ParallelPlan) -> tuple[Any, ...]:
-    return tuple(str(getattr(plan, k)) for k in PLAN_FIELDS)
+def plan_key(plan: ParallelPlan) -> ParallelPlan:
+    """What identifies a plan across runs: the plan itself (frozen, its options typed, so a plan read back
+    from a sink equals the one enumerated)."""
+    return plan
 
 
 @dataclass
@@ -197,10 +199,11 @@ def cost_chunk(spec: SearchSpec, micro_batch: int, plans: list[ParallelPlan]) ->
     capacity = engine.device.capacity_bytes * spec.max_memory_fraction
     results, pruned = [], 0
     for plan in plans:
-        if engine.memory(plan).total > capacity:
+        memory = engine.memory(plan)
+        if memory.total > capacity:
             pruned += 1
             continue
-        results.append(PlanResult.of(engine.estimate(plan, check=False)))
+        results.append(PlanResult.of(engine.estimate(plan, check=False, memory=memory)))
     return results, pruned
 
 
