@@ -20,7 +20,7 @@ from dojosim.perf.profile import OpClass, build_profile
 from dojosim.perf.result import Bottleneck, BottleneckKind, MemoryUse, TierUse
 from dojosim.perf.streaming import far_traffic_bytes, stream_stall_s
 from dojosim.report.bottleneck import sentence
-from dojosim.stack import TpOverlap, load_stack
+from dojosim.stack import Reshard, TpOverlap, load_stack
 from dojosim.workload.cache import get_graph
 
 MODEL = "llama(layers=8,hidden=512,heads=8,kv_heads=4,ffn=1536,vocab=4096)"
@@ -426,3 +426,20 @@ def test_importing_the_engine_does_not_import_torch():
     code = "import sys, dojosim.perf, dojosim.report.bottleneck; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_stack_that_keeps_zero3_weights_gathered_when_pipelined_holds_them_and_gathers_once(profile):
+    keeps = dataclasses.replace(WAITED_TP, reshard_after_forward=Reshard.UNLESS_PIPELINED)
+    frees = dataclasses.replace(WAITED_TP, reshard_after_forward=Reshard.ALWAYS)
+    p = plan(zero=3, pp=2, global_batch=256)  # dp 32: eight micro-batches
+    held, freed = engine(profile, stack=keeps), engine(profile, stack=frees)
+    assert held.memory(p).weights == pytest.approx(freed.memory(p).weights * p.replicas)
+    gathers = {
+        name: next(c for c in comm.dp_comm(e.context(p), 1e9)[1] if c.op == "all_gather (weights)").count_per_step
+        for name, e in (("held", held), ("freed", freed))
+    }
+    assert gathers == {"held": 8, "freed": 16}
+    # Without a pipeline the same stack frees them, as FSDP does.
+    q = plan(zero=3, global_batch=256)
+    assert held.memory(q).weights == pytest.approx(freed.memory(q).weights)
+    assert load_stack("torchtitan-compile-2024").keeps_gathered(2) and not load_stack().keeps_gathered(2)

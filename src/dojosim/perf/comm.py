@@ -135,7 +135,9 @@ def dp_comm(ctx: PlanContext, params_per_device: float) -> Term:
         else:
             scatter = coll.reduce_scatter_s(grad_bytes, span, ctx.links)
             gather = coll.all_gather_s(weight_bytes, span, ctx.links)
-            gathers = 1 if plan.zero in (1, 2) else 2 * ctx.m  # ZeRO-3 gathers weights for forward and backward
+            # ZeRO-3 gathers weights for each micro-batch's forward, and again for its backward unless the stack
+            # keeps them gathered.
+            gathers = 1 if plan.zero in (1, 2) else ctx.m * (1 if ctx.stack.keeps_gathered(plan.pp) else 2)
             # With sharded gradients (ZeRO-2/3, FSDP) every micro-batch's backward reduce-scatters its
             # gradients: there is no full-size buffer to accumulate into. ZeRO-1 accumulates locally.
             scatters = ctx.m if plan.zero >= 2 else 1

@@ -62,12 +62,13 @@ def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, sca
     return block * in_flight + ends
 
 
-def memory_use(profile: WorkloadProfile, plan: ParallelPlan, stage: float) -> MemoryUse:
-    """Bytes per device on the busiest pipeline stage (`stage`: its share of the blocks)."""
+def memory_use(profile: WorkloadProfile, plan: ParallelPlan, stage: float, keeps_gathered: bool = False) -> MemoryUse:
+    """Bytes per device on the busiest pipeline stage (`stage`: its share of the blocks). `keeps_gathered`: the
+    stack keeps ZeRO-3's gathered weights from forward to backward, so the stage's whole bf16 copy is held."""
     p = profile
     params = _stage_params(p, plan, stage)
     shard = plan.replicas  # ZeRO shards over the ranks that hold the same weights
-    weights = params * WEIGHT_BYTES / (shard if plan.zero >= 3 else 1)
+    weights = params * WEIGHT_BYTES / (shard if plan.zero >= 3 and not keeps_gathered else 1)
     grads = params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
     opt = params * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
     scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)

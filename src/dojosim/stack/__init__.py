@@ -3,6 +3,6 @@ overlaps), each figure with its source. Torch-free; read by the job (kernels), t
 and validation (each measured row names the stack it ran)."""
 
 from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack
-from dojosim.stack.model import Attention, Kernels, Stack, TpOverlap
+from dojosim.stack.model import Attention, Kernels, Reshard, Stack, TpOverlap
 
-__all__ = ["DEFAULT_STACK", "Attention", "Kernels", "Stack", "TpOverlap", "list_stacks", "load_stack"]
+__all__ = ["DEFAULT_STACK", "Attention", "Kernels", "Reshard", "Stack", "TpOverlap", "list_stacks", "load_stack"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dojosim.errors import InputError, allowed, closest
-from dojosim.stack.model import Attention, Kernels, Stack, TpOverlap
+from dojosim.stack.model import Attention, Kernels, Reshard, Stack, TpOverlap
 
 PRESET_PACKAGE = "dojosim.stack.presets"
 # Current best practice for a new run: Megatron-Core as NeMo and Megatron-LM ship it (see the preset).
@@ -19,6 +19,7 @@ FIELDS: dict[str, Any] = {
     "overlap_grad_reduce": bool,
     "overlap_param_gather": bool,
     "tp_overlap": TpOverlap,
+    "reshard_after_forward": Reshard,
 }
 TOP = {"name", "summary", "extends"}
 

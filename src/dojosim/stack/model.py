@@ -24,6 +24,15 @@ class TpOverlap(StrEnum):
     PIPELINED = "pipelined"
 
 
+class Reshard(StrEnum):
+    """When ZeRO-3 / FSDP frees a layer's gathered weights after its forward (to gather them again for backward)."""
+
+    ALWAYS = "always"
+    # Not with pipeline parallelism, where every micro-batch would gather again (torchtitan's default policy).
+    UNLESS_PIPELINED = "unless-pipelined"
+    NEVER = "never"
+
+
 @dataclass(frozen=True)
 class Stack:
     name: str
@@ -36,6 +45,13 @@ class Stack:
     # --overlap-param-gather, FSDP prefetch); False: it runs between the update and the next forward.
     overlap_param_gather: bool
     tp_overlap: TpOverlap
+    reshard_after_forward: Reshard  # ZeRO-3 / FSDP only
+
+    def keeps_gathered(self, pp: int) -> bool:
+        """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
+        return self.reshard_after_forward is Reshard.NEVER or (
+            self.reshard_after_forward is Reshard.UNLESS_PIPELINED and pp > 1
+        )
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
