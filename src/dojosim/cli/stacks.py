@@ -24,6 +24,7 @@ def stacks_command(as_json: JsonFlag = False) -> None:
                 "overlap_grad_reduce": stack.overlap_grad_reduce,
                 "overlap_param_gather": stack.overlap_param_gather,
                 "tp_overlap": stack.tp_overlap.value,
+                "reshard_after_forward": stack.reshard_after_forward.value,
                 "sources": stack.sources,
             }
         )

@@ -5,8 +5,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-COLUMNS = ("attention", "pointwise", "optimizer", "overlap_grad_reduce", "overlap_param_gather", "tp_overlap")
-HEADINGS = ("attention", "pointwise", "optimizer", "grad overlap", "gather overlap", "tp overlap")
+COLUMNS = (
+    "attention", "pointwise", "optimizer", "overlap_grad_reduce", "overlap_param_gather", "tp_overlap",
+    "reshard_after_forward",
+)  # fmt: skip
+HEADINGS = ("attention", "pointwise", "optimizer", "grad overlap", "gather overlap", "tp overlap", "FSDP reshard")
 
 
 def print_stacks(console: Console, rows: list[dict[str, Any]]) -> None:
