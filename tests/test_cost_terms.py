@@ -443,3 +443,35 @@ def test_a_stack_that_keeps_zero3_weights_gathered_when_pipelined_holds_them_and
     q = plan(zero=3, global_batch=256)
     assert held.memory(q).weights == pytest.approx(freed.memory(q).weights)
     assert load_stack("torchtitan-compile-2024").keeps_gathered(2) and not load_stack().keeps_gathered(2)
+
+
+def test_an_nvls_all_reduce_on_one_nvlink_domain_moves_the_data_once_each_way():
+    """DGX H100's NVSwitch reduces in the network: an all-reduce over the 8 GPUs of a node takes the data over
+    the link once at the measured NVLS share, plus two switch crossings; an A100 node has no NVLS and runs a
+    ring; reduce-scatter and all-gather stay rings."""
+    sized = size_system(load_system("dgx-h100"), 8)
+    links = coll.level_links(sized)
+    span = group_span(sized, ParallelPlan(8, 8, tp=8), "tp")
+    node = sized.levels[0].level
+    nvls_bw = 450e9 * node.in_network_all_reduce_fraction_of_link.value
+    latency = node.link_latency_s.value
+    nbytes = 256e6
+    assert coll.all_reduce_s(nbytes, span, links) == pytest.approx(nbytes / nvls_bw + 2 * latency)
+    ring_bw = 450e9 * node.collective_empirical_fraction_of_link.value
+    assert coll.reduce_scatter_s(nbytes, span, links) == pytest.approx(7 / 8 * nbytes / ring_bw + 7 * latency)
+    a100 = size_system(load_system("dgx-a100"), 8)
+    a100_span = group_span(a100, ParallelPlan(8, 8, tp=8), "tp")
+    a100_node = a100.levels[0].level
+    ring = 2 * 7 / 8 * nbytes / (300e9 * a100_node.collective_empirical_fraction_of_link.value)
+    expected = ring + 2 * 7 * a100_node.link_latency_s.value
+    assert coll.all_reduce_s(nbytes, a100_span, coll.level_links(a100)) == pytest.approx(expected)
+
+
+def test_sequence_parallel_tp_runs_a_reduce_scatter_and_an_all_gather(profile):
+    eng = engine(profile, devices=8)
+    p = plan(devices=8, global_batch=8, tp=8, sequence_parallel=True)
+    seconds, (c,) = comm.tp_comm(eng.context(p))
+    span = group_span(eng.sized, p, "tp")
+    one = coll.reduce_scatter_s(STREAM_BYTES, span, eng.links) + coll.all_gather_s(STREAM_BYTES, span, eng.links)
+    assert c.op == "reduce_scatter + all_gather" and c.seconds_each == pytest.approx(one)
+    assert seconds == pytest.approx(2 * LAYERS * 2 * one + 2 * one)

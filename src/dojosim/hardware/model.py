@@ -79,6 +79,9 @@ class Level:
     switch_radix: Figure | None = None
     overhead_power_w: Figure | None = None  # power of one unit beyond its children (VRMs, CPUs, switches)
     host_dram_bytes: Figure | None = None
+    # Switches that reduce in the network (NVLink SHARP): an all-reduce moves each device's data once each way,
+    # at this fraction of the per-device link, instead of a ring's 2(g-1)/g.
+    in_network_all_reduce_fraction_of_link: Figure | None = None
     memory: tuple[MemoryPool, ...] = ()
     summary: str = ""
 

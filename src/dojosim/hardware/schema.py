@@ -49,6 +49,7 @@ LEVEL_FIELDS: dict[str, tuple[str, bool]] = {
     "mesh_dims": ("dims", False),
     "link_latency_s": (NONNEGATIVE, True),
     "collective_empirical_fraction_of_link": (FRACTION, True),
+    "in_network_all_reduce_fraction_of_link": (FRACTION, False),
     "egress_bytes_per_s": (POSITIVE, False),
     "nic_bytes_per_s_per_device": (POSITIVE, False),
     "oversubscription": (AT_LEAST_ONE, False),

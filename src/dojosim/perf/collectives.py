@@ -19,6 +19,7 @@ MESH_RING_EDGE_FRACTION = 0.5
 class LevelLink:
     bytes_per_s: float  # what one device gets at this level, after efficiency
     latency_s: float
+    in_network_bytes_per_s: float | None = None  # an in-network all-reduce's rate per device, where switches reduce
 
 
 def level_links(sized: SizedSystem) -> tuple[LevelLink, ...]:
@@ -32,16 +33,23 @@ def level_links(sized: SizedSystem) -> tuple[LevelLink, ...]:
             bw *= MESH_RING_EDGE_FRACTION
         elif lvl.level.oversubscription is not None:
             bw /= lvl.level.oversubscription.value
+        in_network = lvl.level.in_network_all_reduce_fraction_of_link
+        in_network_bw = bw * in_network.value if in_network else None  # of the raw link: its own measured share
         bw *= lvl.level.collective_empirical_fraction_of_link.value
-        links.append(LevelLink(bw, lvl.level.link_latency_s.value))
+        links.append(LevelLink(bw, lvl.level.link_latency_s.value, in_network_bw))
     return tuple(links)
 
 
 def all_reduce_s(nbytes: float, span: GroupSpan, links: tuple[LevelLink, ...]) -> float:
+    """Level by level: a ring's reduce-scatter and all-gather, or, where the switches reduce (NVLS), each
+    device's data sent up once and the sum received once, two switch crossings of latency."""
     t, data = 0.0, nbytes
     for g, link in zip(span.members_per_level, links, strict=False):
         if g > 1:
-            t += 2.0 * (g - 1) / g * data / link.bytes_per_s + 2.0 * (g - 1) * link.latency_s
+            if link.in_network_bytes_per_s:
+                t += data / link.in_network_bytes_per_s + 2.0 * link.latency_s
+            else:
+                t += 2.0 * (g - 1) / g * data / link.bytes_per_s + 2.0 * (g - 1) * link.latency_s
             data /= g
     return t
 

@@ -39,13 +39,21 @@ NONE: Term = (0.0, ())
 
 
 def tp_comm(ctx: PlanContext) -> Term:
-    """Megatron's all-reduces of the residual stream: two per block in each pass, plus two at the ends."""
+    """Megatron's all-reduces of the residual stream: two per block in each pass, plus two at the ends. With
+    sequence parallelism each is a reduce-scatter and an all-gather (the same bytes on a ring; no in-network
+    all-reduce for them)."""
     plan = ctx.plan
     if plan.tp <= 1:
         return NONE
     span = ctx.span("tp")
     passes = 2 + (1 if plan.recompute == "full" else 0)  # forward, backward, recomputed forward
-    one = coll.all_reduce_s(ctx.stream_bytes, span, ctx.links)
+    if plan.sequence_parallel:
+        one = coll.reduce_scatter_s(ctx.stream_bytes, span, ctx.links) + coll.all_gather_s(
+            ctx.stream_bytes, span, ctx.links
+        )
+        op = "reduce_scatter + all_gather"
+    else:
+        one, op = coll.all_reduce_s(ctx.stream_bytes, span, ctx.links), "all_reduce"
     per_pass = ctx.layers_here * TP_ALLREDUCES_PER_BLOCK * one
     seconds = passes * per_pass + 2 * one
     overlap = ctx.stack.tp_overlap
@@ -56,7 +64,7 @@ def tp_comm(ctx: PlanContext) -> Term:
     elif overlap is TpOverlap.PIPELINED:
         seconds -= pipelined_tp_hidden_s(ctx, per_pass, passes)
     per_step = ctx.m * (passes * ctx.layers_here * TP_ALLREDUCES_PER_BLOCK + 2)
-    return seconds, (Collective.on("tp", "all_reduce", ctx.stream_bytes, per_step, span, one),)
+    return seconds, (Collective.on("tp", op, ctx.stream_bytes, per_step, span, one),)
 
 
 def pipelined_tp_hidden_s(ctx: PlanContext, per_pass_s: float, passes: int) -> float:
