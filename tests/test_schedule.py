@@ -50,11 +50,17 @@ def test_a_two_stage_1f1b_schedule_by_hand():
     assert step == 12.0
 
 
-@pytest.mark.parametrize("stages, micro_batches", [(2, 4), (4, 8), (8, 8), (4, 32)])
-def test_the_engines_bubble_is_the_1f1b_schedule_for_uniform_stages(stages, micro_batches):
+@pytest.mark.parametrize(
+    "stages, chunks, micro_batches",
+    [(2, 1, 4), (4, 1, 8), (8, 1, 8), (4, 1, 32), (2, 2, 4), (4, 2, 8), (4, 4, 16), (8, 3, 32)],
+)
+def test_the_engines_bubble_is_the_1f1b_schedule_for_uniform_stages(stages, chunks, micro_batches):
+    """Laid out op by op, plain and interleaved 1F1B end where the engine's (pp - 1) / vp bubble says."""
     fwd, bwd = 1.0, 2.0
-    step = max(x.end_s for x in one_f_one_b(stages, micro_batches, fwd, bwd))
-    assert step == pytest.approx(micro_batches * (fwd + bwd) + pipeline_bubble(stages, 1, fwd + bwd))
+    slots = one_f_one_b(stages, micro_batches, fwd, bwd, chunks=chunks)
+    assert len(slots) == 2 * stages * micro_batches * chunks
+    step = max(x.end_s for x in slots)
+    assert step == pytest.approx(micro_batches * (fwd + bwd) + pipeline_bubble(stages, chunks, fwd + bwd))
 
 
 def test_the_drawn_step_is_the_estimated_step(tmp_path):
@@ -83,4 +89,6 @@ def test_the_drawn_step_is_the_estimated_step(tmp_path):
     assert without.end_s == pytest.approx(doc["step_time_s"] - sends, rel=1e-9)
     text = svg.read_text()
     assert text.count("<rect") == 2 * 4 * 8 + sum(1 for k in ("dp_comm", "optimizer") if doc["breakdown_s"][k] > 0)
+    interleaved = step_timeline(4, 2, 8, zero_send, doc["details"]["micro_batch_time_s"])
+    assert len(interleaved.slots) == 2 * 4 * 8 * 2
     assert all(f"stage {s}</text>" in text for s in range(4))

@@ -38,46 +38,65 @@ class Slot:
     end_s: float
 
 
-def one_f_one_b(stages: int, micro_batches: int, fwd_s: float, bwd_s: float, p2p_s: float = 0.0) -> list[Slot]:
-    """The non-interleaved 1F1B schedule: stage s runs (stages - s) warm-up forwards (at most the micro-batches),
-    then alternates one backward and one forward, then drains its backwards. A forward waits for the stage
-    before it (plus a send), a backward for the stage after it; each stage runs one thing at a time."""
-    orders = []
-    for s in range(stages):
-        warm = min(stages - s, micro_batches)
-        order = [("F", i) for i in range(warm)]
-        f, b = warm, 0
-        while b < micro_batches:
-            order.append(("B", b))
-            b += 1
-            if f < micro_batches:
-                order.append(("F", f))
-                f += 1
-        orders.append(order)
+def _stage_order(stage: int, stages: int, chunks: int, micro_batches: int) -> list[tuple[str, int, int]]:
+    """What one stage runs, in order, as Megatron's (interleaved) 1F1B does: forwards of micro-batch groups of
+    `stages`, chunk by chunk; warm-up forwards, then one forward and one backward in turn, then the backwards."""
+    group = stages if chunks > 1 else micro_batches
+
+    def nth(k: int, backward: bool) -> tuple[int, int]:
+        g, r = divmod(k, group * chunks)
+        chunk, i = divmod(r, group)
+        return g * group + i, (chunks - 1 - chunk if backward else chunk)
+
+    total = micro_batches * chunks
+    if chunks == 1:
+        warm = min(stages - stage - 1, total)
+    else:
+        warm = min((stages - stage - 1) * 2 + (chunks - 1) * stages, total)
+    order = [("F", *nth(k, False)) for k in range(warm)]
+    f, b = warm, 0
+    while b < total:
+        if f < total:
+            order.append(("F", *nth(f, False)))
+            f += 1
+        order.append(("B", *nth(b, True)))
+        b += 1
+    return order
+
+
+def one_f_one_b(
+    stages: int, micro_batches: int, fwd_s: float, bwd_s: float, p2p_s: float = 0.0, chunks: int = 1
+) -> list[Slot]:
+    """The 1F1B schedule, interleaved when each stage holds `chunks` virtual stages (Megatron's schedule; the
+    micro-batches then come in groups of `stages`). `fwd_s` and `bwd_s` are a micro-batch's whole forward and
+    backward on a stage, split evenly over its chunks. A chunk's forward waits for the virtual stage before it
+    (plus a send), its backward for the one after it; each stage runs one thing at a time."""
+    orders = [_stage_order(s, stages, chunks, micro_batches) for s in range(stages)]
+    last = stages * chunks - 1
     done: dict[tuple[str, int, int], float] = {}
     slots: list[Slot] = []
-    position = [0] * stages
-    free = [0.0] * stages
-    while len(slots) < 2 * stages * micro_batches:
+    position, free = [0] * stages, [0.0] * stages
+    while len(slots) < 2 * stages * micro_batches * chunks:
         progressed = False
         for s in range(stages):
             if position[s] == len(orders[s]):
                 continue
-            kind, i = orders[s][position[s]]
-            dep = ("F", s - 1, i) if kind == "F" else ("B", s + 1, i) if s + 1 < stages else ("F", s, i)
-            if kind == "F" and s == 0:
+            kind, i, chunk = orders[s][position[s]]
+            v = chunk * stages + s  # the virtual stage
+            dep = ("F", v - 1, i) if kind == "F" else ("B", v + 1, i) if v < last else ("F", v, i)
+            if kind == "F" and v == 0:
                 ready = 0.0
             elif dep not in done:
                 continue
             else:
-                ready = done[dep] + (p2p_s if dep[1] != s else 0.0)
+                ready = done[dep] + (p2p_s if dep[1] % stages != s else 0.0)
             start = max(free[s], ready)
-            end = start + (fwd_s if kind == "F" else bwd_s)
-            done[(kind, s, i)], free[s] = end, end
+            end = start + (fwd_s if kind == "F" else bwd_s) / chunks
+            done[(kind, v, i)], free[s] = end, end
             slots.append(Slot(s, kind, i, start, end))
             position[s] += 1
             progressed = True
-        if not progressed:  # cannot happen for a valid 1F1B order; a guard against an endless loop
+        if not progressed:  # cannot happen for a valid order; a guard against an endless loop
             raise RuntimeError("1F1B schedule deadlocked")
     return slots
 
@@ -90,7 +109,6 @@ class StepTimeline:
     stages: int
     dp_tail_s: float  # exposed data-parallel communication after the last backward
     optimizer_s: float
-    interleaved: bool  # the plan interleaves virtual stages; drawn here without interleaving
 
     @property
     def end_s(self) -> float:
@@ -101,12 +119,13 @@ class StepTimeline:
 def step_timeline(
     stages: int, vp: int, micro_batches: int, breakdown_s: dict[str, float], micro_batch_s: float
 ) -> StepTimeline:
-    """The 1F1B schedule of an estimate's busiest stage, repeated on every stage: each micro-batch's forward and
-    backward share of its time (communication included, in proportion to compute), sends between stages. The
-    engine's closed form charges the sends of the fill and the drain; laid out, sends also stall the steady
-    state (at most one each way per micro-batch), so the drawn step can be a little longer."""
+    """The (interleaved) 1F1B schedule of an estimate's busiest stage, repeated on every stage: each
+    micro-batch's forward and backward share of its time (communication included, in proportion to compute),
+    sends between stages. The engine's closed form charges the sends of the fill and the drain; laid out, sends
+    also stall the steady state (at most one each way per micro-batch), so the drawn step can be a little
+    longer."""
     compute = breakdown_s["compute_fwd"] + breakdown_s["compute_bwd"] + breakdown_s["recompute"]
     fwd = micro_batch_s * breakdown_s["compute_fwd"] / compute if compute else micro_batch_s / 3
     p2p = breakdown_s["pp_comm"] / (2 * (stages - 1) * vp) if stages > 1 else 0.0
-    slots = one_f_one_b(stages, micro_batches, fwd, micro_batch_s - fwd, p2p)
-    return StepTimeline(tuple(slots), stages, breakdown_s["dp_comm"], breakdown_s["optimizer"], vp > 1)
+    slots = one_f_one_b(stages, micro_batches, fwd, micro_batch_s - fwd, p2p, vp)
+    return StepTimeline(tuple(slots), stages, breakdown_s["dp_comm"], breakdown_s["optimizer"])

@@ -41,8 +41,6 @@ def timeline_svg(timeline: StepTimeline, title: str) -> str:
     parts.append(f'<text x="{left}" y="{axis}">0</text>')
     parts.append(f'<text x="{width - 90}" y="{axis}">{si(timeline.end_s, "s")}</text>')
     legend = "blue: forward, orange: backward, grey: exposed data-parallel communication, green: optimizer"
-    if timeline.interleaved:
-        legend += " (virtual stages not drawn)"
     parts.append(f'<text x="{left}" y="{axis + 18}">{legend}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
