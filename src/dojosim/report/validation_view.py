@@ -29,7 +29,7 @@ def print_validation(console: Console, doc: dict[str, Any], by: str | None, rows
     predicted = sorted((r for r in rows if r["predicted"] is not None), key=lambda r: -r["abs_pct_error"])
     shown = predicted if rows_shown == 0 else predicted[:rows_shown]
     table = Table(title=f"rows, worst first ({len(shown)} of {len(predicted)} predicted)")
-    for col in ("id", "system", "gpus", "metric", "measured", "predicted", "error", "largest part"):
+    for col in ("id", "system", "stack", "gpus", "metric", "measured", "predicted", "error", "largest part"):
         table.add_column(col, overflow="fold")
     for r in shown:
         err = r["error_pct"]
@@ -37,6 +37,7 @@ def print_validation(console: Console, doc: dict[str, Any], by: str | None, rows
         table.add_row(
             r["id"],
             r["system"],
+            r.get("stack", ""),
             str(r["gpus"]),
             r["metric"],
             f"{r['measured']:.4g}",
