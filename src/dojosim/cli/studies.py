@@ -24,7 +24,7 @@ from dojosim.cli.app import (
     emit,
 )
 from dojosim.errors import InputError
-from dojosim.stack import DEFAULT_STACK
+from dojosim.stack import DEFAULT_STACK, load_stack
 
 MaxMemoryOption = Annotated[float, typer.Option("--max-memory-fraction", help="Prune plans above this.")]
 
@@ -205,6 +205,7 @@ def compare_command(
         share = camp.training_share(results, fleet_gpu, fleet_eflops)
     doc = compare_document(
         workload=workload,
+        stack=load_stack(stack).name,
         normalize=normalize,
         budget=plan_budget.value,
         results=results,

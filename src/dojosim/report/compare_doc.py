@@ -48,6 +48,7 @@ def _campaign(c: CampaignRow) -> dict[str, Any]:
 def compare_document(
     *,
     workload: str,
+    stack: str,
     normalize: str,
     budget: float,
     results: list[SystemResult],
@@ -63,6 +64,7 @@ def compare_document(
 ) -> dict[str, Any]:
     return {
         "workload": workload,
+        "stack": stack,
         "normalize": normalize,
         "budget": budget,
         "results": [_system(r) for r in results],

@@ -73,7 +73,10 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
 
 
 def _print_best(doc: dict[str, Any], console: Console) -> None:
-    t = Table(title=f"{doc['workload']}: best plan per system at {_budget_text(doc)} ({doc['normalize']})")
+    t = Table(
+        title=f"{doc['workload']} ({doc.get('stack', '')}): best plan per system at {_budget_text(doc)} "
+        f"({doc['normalize']})"
+    )
     for col in ("system", "devices", "plan", "step", "samples/s", "MFU", "mem/dev", "$/1M"):
         t.add_column(col, no_wrap=True)
     why = []
@@ -326,7 +329,8 @@ def write_html(doc: dict[str, Any]) -> None:
         [[c["claim"], c["recomputed"], c["verdict"]] for c in doc["claims"]],
     )
     intro = (
-        f'<p class="note">Workload <b>{html.escape(doc["workload"])}</b>; every system at the same {doc["normalize"]} '
+        f'<p class="note">Workload <b>{html.escape(doc["workload"])}</b>, run by the '
+        f'<b>{html.escape(doc.get("stack", ""))}</b> stack; every system at the same {doc["normalize"]} '
         f"budget of <b>{_budget_text(doc)}</b>; for each, the fastest plan a search over tp, pp, cp, dp, ZeRO, "
         "recompute and micro-batch found. Statuses say how far to trust a system's figures (sourced, claimed, "
         "projection).</p>"
