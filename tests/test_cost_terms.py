@@ -278,11 +278,29 @@ def test_streaming_stall_is_far_traffic_over_far_bandwidth_beyond_compute(profil
     assert far["buffers"] == 0 and far["activations"] == pytest.approx(1e8) and far["weights"] == 2e9
     traffic = 2 * 2e9 + 2 * 1e8 + 2 * 1e9  # weights read twice, activations and gradients written and read
     assert far_traffic_bytes(ctx, mem, far) == pytest.approx(traffic)
-    far_bw = eng.device.far.bytes_per_s
-    assert stream_stall_s(ctx, mem, far, far_bw) == pytest.approx(max(0.0, traffic / far_bw - ctx.compute_s))
-    assert stream_stall_s(ctx, mem, far, far_bw) > 0
-    assert stream_stall_s(ctx._replace(compute_s=1e6), mem, far, far_bw) == 0.0
-    assert stream_stall_s(ctx, mem, far, 0.0) == 0.0
+    dev = eng.device
+    far_bw = dev.far.bytes_per_s
+    assert stream_stall_s(ctx, mem, far, dev) == pytest.approx(max(0.0, traffic / far_bw - ctx.compute_s))
+    assert stream_stall_s(ctx, mem, far, dev) > 0
+    assert stream_stall_s(ctx._replace(compute_s=1e6), mem, far, dev) == 0.0
+    gpu = engine(profile).device  # no far memory: nothing streams
+    assert stream_stall_s(ctx, mem, dict.fromkeys(far, 0.0), gpu) == 0.0
+
+
+def test_a_device_with_sram_and_hbm_keeps_both_tiers_and_streams_the_fastest_first(profile):
+    """Dojo 3 (projected) has SRAM, on-package HBM and interface-card HBM: ops work in SRAM, state beyond it
+    fills the HBM first and the edge memory last, each carrying the traffic of what it holds."""
+    dev = engine(profile, system="dojo-3-projected", devices=150).device
+    assert dev.near.name == "SRAM" and [t.name for t in dev.far_tiers] == ["HBM", "edge HBM"]
+    hbm, edge = dev.far_tiers
+    assert dev.capacity_bytes == pytest.approx(dev.near.bytes + hbm.bytes + edge.bytes)
+    assert hbm.bytes_per_s > edge.bytes_per_s
+    assert dev.far_seconds(10e9, hbm.bytes / 2) == pytest.approx(10e9 / hbm.bytes_per_s)
+    resident = hbm.bytes + 10e9
+    expected = 40e9 * hbm.bytes / resident / hbm.bytes_per_s + 40e9 * 10e9 / resident / edge.bytes_per_s
+    assert dev.far_seconds(40e9, resident) == pytest.approx(expected)
+    used = [t.used for t in tiers(dev, dev.near.bytes + hbm.bytes + 1e9)]
+    assert used == pytest.approx([dev.near.bytes, hbm.bytes, 1e9])
 
 
 def test_fused_optimizer_moves_30_bytes_per_owned_parameter(profile):
@@ -298,7 +316,7 @@ def test_far_optimizer_state_updates_at_far_bandwidth(profile):
     eng = engine(profile, system="dojo-v1", devices=150)
     p = plan(devices=150, global_batch=150)
     mem = MemoryUse(weights=0, gradients=0, optimizer=1e9, activations=0, buffers=0, params_per_device=1e8)
-    far = {"optimizer": 0.25e9}
+    far = {"optimizer": 0.25e9, "total": 0.25e9}
     traffic = 1e8 * 30
     expected = traffic * 0.75 / eng.device.near.bytes_per_s + traffic * 0.25 / eng.device.far.bytes_per_s
     assert optimizer_s(profile, eng.device, p, mem, far, fused=True) == pytest.approx(expected)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from dojosim.errors import InputError
 from dojosim.hardware import Figure, SizedSystem
 
 
@@ -25,10 +26,36 @@ class DeviceModel:
     conv_ramp_s: float
     optimizer_op_overhead_s: float  # per op of an unfused optimizer step
     vector_unit_per_s: dict[str, float]  # measured per-element rates of "transcendental" and "random" ops
-    near: MemoryTier  # where ops read and write: SRAM on a D1, HBM on a GPU
-    far: MemoryTier | None  # memory reached over a link (Dojo's DIP HBM share), None on a GPU
+    near: MemoryTier  # where ops read and write: SRAM on an SRAM machine, HBM on a GPU
+    # Memory beyond the near tier, fastest first: on-package HBM of an SRAM machine that has it, then memory
+    # reached over a link (Dojo's interface-card HBM share); none on a GPU. No tier is dropped.
+    far_tiers: tuple[MemoryTier, ...]
     tdp_w: float
     idle_w: float
+
+    @property
+    def far(self) -> MemoryTier | None:
+        """The far tiers as one (their capacity together, the fastest one's name and bandwidth first)."""
+        if not self.far_tiers:
+            return None
+        if len(self.far_tiers) == 1:
+            return self.far_tiers[0]
+        names = " + ".join(t.name for t in self.far_tiers)
+        return MemoryTier(names, sum(t.bytes for t in self.far_tiers), self.far_tiers[0].bytes_per_s)
+
+    def far_seconds(self, traffic_bytes: float, resident_bytes: float) -> float:
+        """Seconds to move `traffic_bytes` to and from far state of `resident_bytes`: the state fills the fastest
+        far tier first, and each tier carries the traffic of the state it holds, one after another."""
+        if traffic_bytes <= 0 or resident_bytes <= 0 or not self.far_tiers:
+            return 0.0
+        seconds, left = 0.0, resident_bytes
+        for tier in self.far_tiers:
+            held = min(left, tier.bytes) if tier is not self.far_tiers[-1] else left
+            seconds += traffic_bytes * held / resident_bytes / tier.bytes_per_s
+            left -= held
+            if left <= 0:
+                break
+        return seconds
 
     def peak(self, dtype: str) -> float:
         dtype = "bf16" if dtype == "fp16" else dtype
@@ -36,12 +63,7 @@ class DeviceModel:
 
     @property
     def capacity_bytes(self) -> float:
-        return self.near.bytes + (self.far.bytes if self.far else 0.0)
-
-    @property
-    def far_bytes_per_s(self) -> float:
-        """Bandwidth to far memory; 0 where there is none."""
-        return self.far.bytes_per_s if self.far else 0.0
+        return self.near.bytes + sum(t.bytes for t in self.far_tiers)
 
 
 def _value(figure: Figure | None, default: float = 0.0) -> float:
@@ -51,12 +73,20 @@ def _value(figure: Figure | None, default: float = 0.0) -> float:
 def device_model(sized: SizedSystem) -> DeviceModel:
     dev = sized.system.device
     mem_fraction = dev.memory_empirical_fraction_of_peak.value if dev.memory_empirical_fraction_of_peak else 1.0
+    hbm = None
     if dev.hbm_bytes is not None and dev.hbm_bytes_per_s is not None:
-        near = MemoryTier("HBM", dev.hbm_bytes.value, dev.hbm_bytes_per_s.value * mem_fraction)
-    else:
+        hbm = MemoryTier("HBM", dev.hbm_bytes.value, dev.hbm_bytes_per_s.value * mem_fraction)
+    far_tiers: list[MemoryTier] = []
+    if dev.sram_bytes_per_core is not None:  # an SRAM machine: ops work in SRAM, on-package HBM is beyond it
         cores = dev.cores.value
         per_core_bw = dev.sram_bytes_per_s_per_core.value if dev.sram_bytes_per_s_per_core else 0.0
         near = MemoryTier("SRAM", cores * dev.sram_bytes_per_core.value, cores * per_core_bw * mem_fraction)
+        if hbm is not None:
+            far_tiers.append(hbm)
+    elif hbm is not None:
+        near = hbm
+    else:
+        raise InputError(f"device {dev.name}: give hbm_bytes and hbm_bytes_per_s, or sram_bytes_per_core")
     far_bytes = far_bw = 0.0
     for lvl in sized.levels:
         for pool in lvl.level.memory:
@@ -68,7 +98,8 @@ def device_model(sized: SizedSystem) -> DeviceModel:
                 * min(pool.bytes_per_s_per_card.value, pool.link_bytes_per_s_per_card.value)
                 / lvl.devices_per_unit
             )
-    far = MemoryTier("edge HBM", far_bytes, far_bw * mem_fraction) if far_bytes else None
+    if far_bytes:
+        far_tiers.append(MemoryTier("edge HBM", far_bytes, far_bw * mem_fraction))
     kernel_s, host_s = _value(dev.kernel_overhead_s), _value(dev.host_overhead_s)
     matmul_ramp_s = _value(dev.matmul_ramp_s)
     return DeviceModel(
@@ -89,7 +120,7 @@ def device_model(sized: SizedSystem) -> DeviceModel:
             if figure is not None
         },
         near=near,
-        far=far,
+        far_tiers=tuple(far_tiers),
         tdp_w=dev.tdp_w.value,
         idle_w=dev.idle_w.value,
     )

@@ -109,7 +109,7 @@ class Engine:
         tp_s, tp_coll = comm.tp_comm(ctx)
         cp_s, cp_coll = comm.cp_comm(ctx)
         ep_s, ep_coll = comm.ep_comm(ctx)
-        stall = stream_stall_s(ctx, mem, far, dev.far_bytes_per_s)
+        stall = stream_stall_s(ctx, mem, far, dev)
         t_mb = ctx.compute_s + tp_s + cp_s + ep_s + stall
         bubble = comm.pipeline_bubble(plan.pp, plan.vp, t_mb)
         pp_s, pp_coll = comm.pp_comm(ctx)

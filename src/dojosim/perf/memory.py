@@ -97,10 +97,10 @@ def far_resident(mem: MemoryUse, device: DeviceModel) -> dict[str, float]:
 
 
 def tiers(device: DeviceModel, total_bytes: float) -> tuple[TierUse, ...]:
-    """The device's tiers with what `total_bytes` of state occupies of each, near memory filled first."""
-    near = device.near
-    near_use = TierUse(near.name, near.bytes, near.bytes_per_s, min(total_bytes, near.bytes))
-    far = device.far
-    if not far:
-        return (near_use,)
-    return near_use, TierUse(far.name, far.bytes, far.bytes_per_s, min(max(0.0, total_bytes - near.bytes), far.bytes))
+    """Every tier of the device with what `total_bytes` of state occupies of it, the fastest filled first."""
+    out, left = [], total_bytes
+    for tier in (device.near, *device.far_tiers):
+        used = min(max(0.0, left), tier.bytes)
+        out.append(TierUse(tier.name, tier.bytes, tier.bytes_per_s, used))
+        left -= used
+    return tuple(out)

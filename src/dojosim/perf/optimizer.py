@@ -20,17 +20,17 @@ def optimizer_s(
     """Seconds of one update of the parameters this device owns (after ZeRO-1 sharding); the share of the
     state that lives in far memory moves at far memory's bandwidth."""
     p = profile
-    far_bytes_per_s = device.far_bytes_per_s
     opt_params = mem.params_per_device / (plan.replicas if plan.zero >= 1 else 1)
     opt_share = opt_params / max(p.params, 1.0)  # of the captured update, which covers every parameter
     if fused:
         traffic = opt_params * OPTIMIZER_TRAFFIC_BYTES[p.graph.optimizer]
     else:  # each op of the captured single-tensor update reads and writes whole tensors on its own
         traffic = p.opt_bytes * opt_share
-    far_share = far["optimizer"] / mem.optimizer if far_bytes_per_s and mem.optimizer else 0.0
+    far_share = far["optimizer"] / mem.optimizer if device.far_tiers and mem.optimizer else 0.0
     seconds = traffic * (1 - far_share) / device.near.bytes_per_s
     if far_share:
-        seconds += traffic * far_share / far_bytes_per_s
+        # Over the far tiers in proportion to what each holds of the far-resident state.
+        seconds += device.far_seconds(traffic * far_share, far["total"])
     if not fused:  # one kernel per op of the captured single-tensor update, in sequence
         seconds += p.opt_ops * opt_share * device.optimizer_op_overhead_s
     return seconds

@@ -1,6 +1,7 @@
 """Streaming from far memory: the stall when state that near memory cannot hold moves over the far link."""
 
 from dojosim.perf.context import PlanContext
+from dojosim.perf.device import DeviceModel
 from dojosim.perf.result import MemoryUse
 
 
@@ -18,9 +19,9 @@ def far_traffic_bytes(ctx: PlanContext, mem: MemoryUse, far: dict[str, float]) -
     )
 
 
-def stream_stall_s(ctx: PlanContext, mem: MemoryUse, far: dict[str, float], far_bytes_per_s: float) -> float:
+def stream_stall_s(ctx: PlanContext, mem: MemoryUse, far: dict[str, float], device: DeviceModel) -> float:
     """Seconds per micro-batch the device waits for far memory. DMA overlaps the streaming with compute, so
     only the excess over compute shows."""
-    if not (far["total"] > 0 and far_bytes_per_s > 0):
+    if not far["total"] > 0:
         return 0.0
-    return max(0.0, far_traffic_bytes(ctx, mem, far) / far_bytes_per_s - ctx.compute_s)
+    return max(0.0, device.far_seconds(far_traffic_bytes(ctx, mem, far), far["total"]) - ctx.compute_s)

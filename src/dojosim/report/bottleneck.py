@@ -21,17 +21,18 @@ def sentence(e: Estimate) -> str:
     """What limits the step, in one sentence."""
     b = e.bottleneck
     mem = e.memory.total
-    near, far = e.tiers[0], (e.tiers[1] if len(e.tiers) > 1 else None)
+    near, fars = e.tiers[0], [t for t in e.tiers[1:] if t.used > 0] or list(e.tiers[1:2])
     if b.kind == BottleneckKind.DOES_NOT_FIT:
+        names = " + ".join(t.name for t in e.tiers)
         return (
-            f"does not fit: needs {mem / 1e9:.1f} GB per device, the device has {e.capacity_bytes / 1e9:.1f} GB"
-            f" ({near.name}{' + ' + far.name if far else ''})"
+            f"does not fit: needs {mem / 1e9:.1f} GB per device, the device has {e.capacity_bytes / 1e9:.1f} GB "
+            f"({names})"
         )
-    if b.kind == BottleneckKind.MEMORY_STREAM and far:
+    if b.kind == BottleneckKind.MEMORY_STREAM and fars:
+        rates = " and ".join(f"{t.name} at {t.bytes_per_s / 1e9:.0f} GB/s" for t in fars)
         return (
             f"the working set ({mem / 1e9:.2f} GB per device) does not fit in {near.bytes / 1e6:.0f} MB of "
-            f"{near.name}: streaming from {far.name} at {far.bytes_per_s / 1e9:.0f} GB/s per device "
-            f"takes {100 * b.share:.0f}% of the step"
+            f"{near.name}: streaming from {rates} per device takes {100 * b.share:.0f}% of the step"
         )
     if b.kind == BottleneckKind.OVERHEAD:
         return (
