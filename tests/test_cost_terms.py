@@ -9,7 +9,7 @@ import pytest
 from dojosim.errors import InputError
 from dojosim.hardware import load_system, size_system
 from dojosim.parallel.placement import group_span
-from dojosim.parallel.plan import ParallelPlan
+from dojosim.parallel.plan import ModelShape, ParallelPlan, validate_plan
 from dojosim.perf import collectives as coll
 from dojosim.perf import comm, compute
 from dojosim.perf.energy import Facility, device_busy_fraction, energy_j, step_cost
@@ -493,3 +493,28 @@ def test_sequence_parallel_tp_runs_a_reduce_scatter_and_an_all_gather(profile):
     one = coll.reduce_scatter_s(STREAM_BYTES, span, eng.links) + coll.all_gather_s(STREAM_BYTES, span, eng.links)
     assert c.op == "reduce_scatter + all_gather" and c.seconds_each == pytest.approx(one)
     assert seconds == pytest.approx(2 * LAYERS * 2 * one + 2 * one)
+
+
+def test_an_uneven_context_split_is_charged_at_the_busiest_rank():
+    """128 images over 125 ranks: some rank holds 2, so the step takes what 64 ranks would, not 125."""
+    from dojosim.perf.profile import busiest_share
+
+    assert busiest_share(128, 125) == pytest.approx(2 / 128)
+    assert busiest_share(128, 64) == pytest.approx(1 / 64) and busiest_share(128, 60) == pytest.approx(3 / 128)
+    assert busiest_share(4096, 8) == pytest.approx(1 / 8)  # tokens split evenly, as the cp rule requires
+    assert busiest_share(1, 1) == 1.0
+
+
+def test_the_engine_costs_an_uneven_image_split_as_its_busiest_rank(profile):
+    images = dataclasses.replace(profile, split_units=128, seq=1)
+    dev = engine(profile).device
+    uneven = compute.stage_costs(images, dev, 1, 125, False, "bf16")
+    even = compute.stage_costs(images, dev, 1, 64, False, "bf16")
+    assert uneven == even  # 2 images on the busiest rank either way
+    assert compute.stage_costs(images, dev, 1, 128, False, "bf16")[0].bytes == pytest.approx(uneven[0].bytes / 2)
+    as_plan = ParallelPlan(125, 125, 1, 1, cp=125)
+    assert memory_use(images, as_plan, 1.0).activations == pytest.approx(
+        memory_use(images, ParallelPlan(64, 64, 1, 1, cp=64), 1.0).activations
+    )
+    with pytest.raises(InputError, match="each sample has 128 images to split; cp can be at most that"):
+        validate_plan(ParallelPlan(256, 256, 1, 1, cp=256), ModelShape(has_sequence=False, split_units=128))

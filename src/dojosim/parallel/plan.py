@@ -105,6 +105,7 @@ class ModelShape:
     experts: int = 0
     hidden: int = 0  # residual-stream width (0: no transformer to split over tp)
     has_sequence: bool = True
+    split_units: int = 0  # what cp splits a sample into (tokens, a clip's images); 0: unknown
 
 
 # ------------------------------------------------------------------------------------------- the rules
@@ -129,6 +130,8 @@ def tp_problem(tp: int, shape: ModelShape) -> str | None:
 def cp_problem(cp: int, seq: int, shape: ModelShape) -> str | None:
     if cp > 1 and shape.has_sequence and seq % (2 * cp):
         return f"--cp {cp}: --seq {seq} must be divisible by 2 x cp = {2 * cp} (load-balanced causal chunks)"
+    if cp > 1 and not shape.has_sequence and shape.split_units and cp > shape.split_units:
+        return f"--cp {cp}: each sample has {shape.split_units} images to split; cp can be at most that"
     return None
 
 

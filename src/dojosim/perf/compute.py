@@ -10,7 +10,7 @@ from typing import Any
 
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.device import DeviceModel
-from dojosim.perf.profile import OpClass, WorkloadProfile
+from dojosim.perf.profile import OpClass, WorkloadProfile, busiest_share
 
 # Bytes moved by the casts before a low-precision matmul, per byte of the matmul's own bf16 traffic:
 # read the bf16 operand (1) and write its 8-bit copy (0.5).
@@ -66,9 +66,10 @@ def peaks(device: DeviceModel, precision: str) -> dict[str, float]:
 
 
 def class_seconds(
-    device: DeviceModel, c: OpClass, tp: int, cp: int, sp: bool, precision: str, peak_of: dict[str, float]
+    device: DeviceModel, c: OpClass, tp: int, cp: float, sp: bool, precision: str, peak_of: dict[str, float]
 ) -> tuple[float, float, float]:
-    """(seconds, FLOPs, bytes) of every op of one class on one device, for one micro-batch."""
+    """(seconds, FLOPs, bytes) of every op of one class on one device, for one micro-batch; `cp` divides each
+    sample's work (the busiest context-parallel rank's divisor)."""
     bw = device.near.bytes_per_s
     share = 1.0 / cp
     if c.tp_rule == "tp" or sp:
@@ -99,8 +100,10 @@ def class_seconds(
 def stage_costs(
     profile: WorkloadProfile, device: DeviceModel, tp: int, cp: int, sp: bool, precision: str
 ) -> tuple[StageCosts, StageCosts, StageCosts]:
-    """(block, pre, post) costs of one micro-batch; block covers every block (the engine scales it to a stage)."""
+    """(block, pre, post) costs of one micro-batch; block covers every block (the engine scales it to a stage).
+    With context parallelism, the busiest rank's: its share of each sample's tokens or images."""
     host_s, peak_of = device.host_overhead_s, peaks(device, precision)
+    cp = 1.0 / busiest_share(profile.split_units, cp)
     names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "bytes")
     acc = {r: dict.fromkeys(names, 0.0) for r in REGIONS}
     for c in profile.classes:
@@ -126,8 +129,9 @@ def roofline(profile: WorkloadProfile, device: DeviceModel, plan: ParallelPlan) 
     busiest stage for one micro-batch, with the ceilings they sit under."""
     groups: dict[tuple[str, str], list[float]] = {}
     stage, peak_of = stage_share(profile, plan), peaks(device, plan.precision)
+    cp = 1.0 / busiest_share(profile.split_units, plan.cp)
     for c in profile.classes:
-        t, flops, nbytes = class_seconds(device, c, plan.tp, plan.cp, plan.sequence_parallel, plan.precision, peak_of)
+        t, flops, nbytes = class_seconds(device, c, plan.tp, cp, plan.sequence_parallel, plan.precision, peak_of)
         weight = stage if c.region == "block" else 1.0
         g = groups.setdefault((str(c.kind), str(c.phase)), [0.0, 0.0, 0.0])
         g[0] += t * weight

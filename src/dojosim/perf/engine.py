@@ -50,7 +50,13 @@ class Engine:
             experts=self.profile.experts,
             hidden=self.profile.hidden,
             has_sequence=self.profile.seq > 1,
+            split_units=self.profile.split_units,
         )
+
+    @property
+    def shape(self) -> ModelShape:
+        """What of the captured model limits how it can be split."""
+        return self._shape
 
     def set_device(self, device: DeviceModel) -> None:
         """Cost further plans on `device` (a trial value of an empirical knob); cached stage costs go with it."""

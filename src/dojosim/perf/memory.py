@@ -3,7 +3,7 @@
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.compute import pipeline_ends
 from dojosim.perf.device import DeviceModel
-from dojosim.perf.profile import WorkloadProfile
+from dojosim.perf.profile import WorkloadProfile, busiest_share
 from dojosim.perf.result import MemoryUse, TierUse
 
 # Mixed-precision training state per parameter (Megatron-style): bf16 weights, fp32 main gradients,
@@ -31,7 +31,7 @@ def residual_stream_bytes(plan: ParallelPlan, width: int) -> float:
     return plan.micro_batch * plan.seq / plan.cp * width * ACTIVATION_BYTES
 
 
-def _sharded(rows: tuple[tuple[int, float], ...], hidden: int, tp: int, sp: bool, scale: float, cp: int) -> float:
+def _sharded(rows: tuple[tuple[int, float], ...], hidden: int, tp: int, sp: bool, scale: float, cp: float) -> float:
     """Bytes per device of saved activations by last dim: tensors of the residual stream (last dim = hidden) split
     over tensor-parallel ranks only with sequence parallelism, all others always; every one over cp ranks."""
     total = 0.0
@@ -45,7 +45,7 @@ def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, sca
     """Stashed activations: the busiest stage's blocks for every micro-batch in flight, plus the ends.
     `scale`: the plan's micro-batch tokens over the captured ones."""
     p = profile
-    shard = (p.hidden, plan.tp, plan.sequence_parallel, scale, plan.cp)
+    shard = (p.hidden, plan.tp, plan.sequence_parallel, scale, 1.0 / busiest_share(p.split_units, plan.cp))
     if plan.recompute == "full" and p.layers:
         # Only each layer's input is kept; the rest is rebuilt in backward.
         stream = residual_stream_bytes(plan, p.hidden)
@@ -72,7 +72,7 @@ def memory_use(profile: WorkloadProfile, plan: ParallelPlan, stage: float, keeps
     grads = params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
     opt = params * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
     scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
-    buffers = p.max_op_bytes * scale / plan.cp / plan.tp
+    buffers = p.max_op_bytes * scale * busiest_share(p.split_units, plan.cp) / plan.tp
     if plan.zero >= 3 and p.layers:
         buffers += 2 * (p.block_params / p.layers) / plan.tp * WEIGHT_BYTES  # prefetched layer weights
     return MemoryUse(weights, grads, opt, _activations(p, plan, stage, scale), buffers, params)

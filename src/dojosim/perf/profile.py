@@ -59,6 +59,8 @@ class WorkloadProfile:
     max_op_bytes: float
     seq: int
     micro_batch: int
+    # What context parallelism splits each sample into: its tokens, or a clip's images; 1 where nothing splits.
+    split_units: int
     experts: int = 0  # routed experts per MoE layer (0: a dense model)
     top_k: int = 0  # experts each token is routed to
 
@@ -177,6 +179,14 @@ def _activation_split(graph: Graph) -> dict[str, tuple[tuple[int, float], ...]]:
     return {region: tuple(sorted(rows.items())) for region, rows in act.items()}
 
 
+def busiest_share(units: int, ranks: int) -> float:
+    """The share of a sample the busiest of `ranks` context-parallel ranks holds: `units` (tokens, images) split
+    as evenly as they go, so some rank holds ceil(units / ranks) of them."""
+    if ranks <= 1 or units <= 1:
+        return 1.0 / max(ranks, 1)
+    return -(-units // ranks) / units
+
+
 def build_profile(graph: Graph) -> WorkloadProfile:
     hidden = int(graph.meta.get("hidden", 0) or 0)
     experts = int(graph.meta.get("experts", 0) or 0)
@@ -209,6 +219,7 @@ def build_profile(graph: Graph) -> WorkloadProfile:
         max_op_bytes=tally.max_op_bytes,
         seq=graph.tokens_per_sample,
         micro_batch=graph.batch,
+        split_units=graph.tokens_per_sample if graph.tokens_per_sample > 1 else int(graph.meta.get("split_units", 1)),
         experts=experts,
         top_k=top_k,
     )

@@ -34,7 +34,6 @@ from dojosim.workload.spec import ModelSpec, parse_model
 OBJECTIVES = {"time": "step_time_s", "cost": "cost_usd", "energy": "energy_j"}
 MICRO_BATCHES = (1, 2, 4, 8)
 CP_DEGREES = (1, 2, 4, 8, 16, 32)
-MAX_IMAGE_SPLIT = 128  # a clip of 8 cameras x 16 frames has 128 images
 VP_DEGREES = (1, 2, 4)
 CHUNK_PLANS = 2000
 PLAN_FIELDS = ("tp", "pp", "vp", "cp", "ep", "zero", "recompute", "sequence_parallel", "micro_batch")
@@ -137,16 +136,8 @@ class SearchResult:
 
 
 def shape_of(engine: Engine) -> ModelShape:
-    """What of the captured model limits how it can be split."""
-    meta, profile = engine.profile.graph.meta, engine.profile
-    return ModelShape(
-        layers=profile.layers,
-        heads=int(meta.get("heads", 0) or 0),
-        kv_heads=int(meta.get("kv_heads", 0) or 0),
-        experts=int(meta.get("experts", 0) or 0),
-        hidden=profile.hidden,
-        has_sequence=profile.seq > 1,
-    )
+    """What of the captured model limits how it can be split (the engine's own, which its validation uses)."""
+    return engine.shape
 
 
 def _divisors(n: int) -> list[int]:
@@ -160,7 +151,7 @@ def _degrees(spec: SearchSpec, shape: ModelShape, seq: int) -> Iterator[tuple[in
         if tp_problem(tp, shape):
             continue
         # Sequence models split tokens in powers of two; others split each sample's images over any divisor.
-        cps = CP_DEGREES if shape.has_sequence else [d for d in _divisors(n // tp) if d <= MAX_IMAGE_SPLIT]
+        cps = CP_DEGREES if shape.has_sequence else [d for d in _divisors(n // tp) if d <= shape.split_units]
         for cp in cps:
             if n % (tp * cp) or cp_problem(cp, seq, shape):
                 continue

@@ -252,6 +252,7 @@ def _fsd_video(spec: ModelSpec, batch: int, seq: int | None) -> StepSpec:
         batch,
         1,
         {"batch": batch, **{k: p[k] for k in ("cameras", "frames", "height", "width", "bev")}},
+        meta={"split_units": p["cameras"] * p["frames"]},  # context parallelism splits a clip's images
     )
 
 
