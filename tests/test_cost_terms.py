@@ -518,3 +518,14 @@ def test_the_engine_costs_an_uneven_image_split_as_its_busiest_rank(profile):
     )
     with pytest.raises(InputError, match="each sample has 128 images to split; cp can be at most that"):
         validate_plan(ParallelPlan(256, 256, 1, 1, cp=256), ModelShape(has_sequence=False, split_units=128))
+
+
+def test_recompute_is_refused_for_a_model_without_blocks_and_never_searched():
+    no_blocks = ModelShape(has_sequence=False, split_units=128)
+    with pytest.raises(InputError, match="--recompute full: the model has no repeated blocks to checkpoint"):
+        validate_plan(ParallelPlan(8, 8, 1, 1, recompute="full"), no_blocks)
+    validate_plan(ParallelPlan(8, 8, 1, 1), no_blocks)  # without recompute it is a valid plan
+    from dojosim.study.search import SearchSpec, enumerate_plans
+
+    plans = list(enumerate_plans(SearchSpec("fsd-video", "dgx-h100", 8, 8), no_blocks, seq=1))
+    assert plans and {p.recompute for p in plans} == {"none"}

@@ -135,6 +135,15 @@ def cp_problem(cp: int, seq: int, shape: ModelShape) -> str | None:
     return None
 
 
+def recompute_problem(recompute: Recompute, shape: ModelShape) -> str | None:
+    if recompute is not Recompute.NONE and not shape.layers:
+        return (
+            f"--recompute {recompute}: the model has no repeated blocks to checkpoint "
+            "(checkpointing at other module boundaries is not modelled yet)"
+        )
+    return None
+
+
 def devices_problem(devices: int, tp: int, pp: int, cp: int) -> str | None:
     if devices % (tp * pp * cp):
         return f"--devices {devices} is not divisible by tp x pp x cp = {tp} x {pp} x {cp} = {tp * pp * cp}"
@@ -205,6 +214,7 @@ def validate_plan(plan: ParallelPlan, shape: ModelShape = ModelShape(), peaks: t
         lambda: tp_problem(plan.tp, shape),
         lambda: "--sequence-parallel needs --tp > 1" if plan.sequence_parallel and plan.tp == 1 else None,
         lambda: pp_problem(plan.pp, plan.vp, shape),
+        lambda: recompute_problem(plan.recompute, shape),
         lambda: cp_problem(plan.cp, plan.seq, shape),
         lambda: batch_problem(plan.global_batch, plan.dp, plan.micro_batch),
         lambda: interleave_problem(plan.pp, plan.vp, plan.grad_accumulation),

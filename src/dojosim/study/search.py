@@ -22,6 +22,7 @@ from dojosim.parallel.plan import (
     interleave_problem,
     pp_problem,
     precision_of,
+    recompute_problem,
     tp_problem,
 )
 from dojosim.perf.engine import Engine
@@ -177,6 +178,8 @@ def enumerate_plans(spec: SearchSpec, shape: ModelShape, seq: int) -> Iterator[P
                         continue
                     for zero in (0, 1, 2, 3):
                         for recompute in Recompute:
+                            if recompute_problem(recompute, shape):
+                                continue
                             for sp in (False, True) if tp > 1 else (False,):
                                 yield ParallelPlan(
                                     spec.devices, spec.global_batch, mb, seq, tp, pp, vp, cp, ep, zero, recompute, sp,
