@@ -529,3 +529,21 @@ def test_recompute_is_refused_for_a_model_without_blocks_and_never_searched():
 
     plans = list(enumerate_plans(SearchSpec("fsd-video", "dgx-h100", 8, 8), no_blocks, seq=1))
     assert plans and {p.recompute for p in plans} == {"none"}
+
+
+def test_the_bottleneck_is_the_resource_whose_freeing_speeds_the_step_most(profile):
+    from dojosim.perf.counterfactual import counterfactuals
+    from dojosim.report.bottleneck import counterfactual_sentence
+
+    slow_memory = Engine(profile, size_system(load_system("dgx-h100", ["h100.hbm_bytes_per_s=1e10"]), 64), WAITED_TP)
+    p = plan(global_batch=64)
+    found = counterfactuals(slow_memory, p)
+    assert found[0].resource == "HBM bandwidth" and found[0].speedup_if_free > 5
+    assert all(c.speedup_if_free >= 1 - 1e-9 for c in found)  # freeing a resource never slows a step
+    assert [c.speedup_if_free for c in found] == sorted((c.speedup_if_free for c in found), reverse=True)
+    text = counterfactual_sentence(slow_memory.estimate(p), found)
+    assert text.startswith(f"memory-bound: {found[0].speedup_if_free:.2f}x faster with unlimited HBM bandwidth")
+    before = slow_memory.estimate(p).step_time_s
+    assert slow_memory.estimate(p).step_time_s == before  # the engine given is left as it was
+    slow_compute = Engine(profile, size_system(load_system("dgx-h100", ["h100.peak_flops_per_s.bf16=1e12"]), 64))
+    assert counterfactuals(slow_compute, p)[0].resource == "compute"

@@ -52,6 +52,7 @@ def simulate_command(
     """Predict one training step: time with its breakdown, MFU, throughput, memory, energy, cost."""
     from dojosim.job import Job
     from dojosim.parallel.plan import ParallelPlan
+    from dojosim.perf.counterfactual import counterfactuals
     from dojosim.perf.jobs import engine_for
     from dojosim.report.estimate_view import estimate_document
 
@@ -69,7 +70,7 @@ def simulate_command(
         "system": engine.sized.system.name,
         "devices": engine.sized.devices,
         "stack": job.stack.name,
-        **estimate_document(estimate),
+        **estimate_document(estimate, counterfactuals(engine, job.plan)),
     }
     if as_json:
         emit(doc)

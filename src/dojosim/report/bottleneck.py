@@ -1,5 +1,6 @@
 """The bottleneck of an estimate in one sentence, from the estimate alone."""
 
+from dojosim.perf.counterfactual import Counterfactual
 from dojosim.perf.result import BottleneckKind, Estimate
 
 PARTS = {
@@ -15,6 +16,39 @@ PARTS = {
     "dp_comm": "exposed data-parallel gradient reduction",
     "optimizer": "the optimizer update",
 }
+
+
+RESOURCE_WORDS = {"compute": "compute-bound", "per-op overhead": "overhead-bound", "links": "communication-bound"}
+
+
+def counterfactual_sentence(e: Estimate, found: list[Counterfactual]) -> str:
+    """The bottleneck as what freeing each resource would gain: the top two, with their speed-ups. A plan that
+    does not fit says so first; a step no resource limits much says that."""
+    if not e.fits:
+        return sentence(e)
+    top = found[:2]
+    if not top or top[0].speedup_if_free < 1.05:
+        return "balanced: no single resource, freed, speeds the step by 5% or more"
+    first = top[0]
+    kind = RESOURCE_WORDS.get(first.resource) or (
+        "pipeline-bound" if first.resource == "pipeline bubble" else "memory-bound"
+    )
+    text = f"{kind}: {first.speedup_if_free:.2f}x faster with {_free(first.resource)}"
+    if len(top) > 1 and top[1].speedup_if_free >= 1.01:
+        text += f"; {top[1].speedup_if_free:.2f}x with {_free(top[1].resource)}"
+    return text
+
+
+def _free(resource: str) -> str:
+    if resource == "per-op overhead":
+        return "no per-op overhead"
+    if resource == "pipeline bubble":
+        return "no pipeline bubble"
+    if resource == "links":
+        return "free links"
+    if resource == "compute":
+        return "unlimited compute"
+    return f"unlimited {resource}"
 
 
 def sentence(e: Estimate) -> str:

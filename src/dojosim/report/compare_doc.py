@@ -4,7 +4,7 @@ as plain data, with the bottleneck of every plan written out as a sentence."""
 from dataclasses import asdict
 from typing import Any
 
-from dojosim.report.bottleneck import sentence
+from dojosim.report.bottleneck import counterfactual_sentence, sentence
 from dojosim.report.search_view import plan_row
 from dojosim.study.campaign import CampaignRow, FleetRow, H100Equivalents, ShareRow
 from dojosim.study.compare import ScalePoint, SystemResult
@@ -19,7 +19,8 @@ def _point(p: ScalePoint) -> dict[str, Any]:
 def _system(r: SystemResult) -> dict[str, Any]:
     best = _point(r.best) if r.best else None
     if best and r.estimate:
-        best["bottleneck"] = sentence(r.estimate)
+        best["bottleneck"] = counterfactual_sentence(r.estimate, r.counterfactuals)
+        best["bottleneck_counterfactuals"] = [c.as_dict() for c in r.counterfactuals]
     return {
         "system": r.system,
         "devices": r.devices,

@@ -5,8 +5,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from dojosim.perf.counterfactual import Counterfactual
 from dojosim.perf.result import Estimate
-from dojosim.report.bottleneck import sentence
+from dojosim.report.bottleneck import counterfactual_sentence, sentence
 from dojosim.report.units import count, si
 
 
@@ -67,9 +68,17 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
     console.print(f"[bold]bottleneck:[/] {doc['bottleneck']}")
 
 
-def estimate_document(e: Estimate) -> dict[str, Any]:
-    """An estimate as plain data, its bottleneck written out as a sentence (`bottleneck_data` keeps the figures)."""
+def estimate_document(e: Estimate, found: list[Counterfactual] | None = None) -> dict[str, Any]:
+    """An estimate as plain data, its bottleneck written out as a sentence (`bottleneck_data` keeps the figures);
+    with `found`, the sentence says what freeing each resource would gain, and the data lists it."""
     doc = e.as_dict()
     doc["bottleneck_data"] = doc["bottleneck"]
-    doc["bottleneck"] = sentence(e)
+    doc["bottleneck"] = counterfactual_sentence(e, found) if found is not None else sentence(e)
+    if found is not None and found:
+        doc["bottleneck_data"] = {
+            **doc["bottleneck_data"],
+            "resource": found[0].resource,
+            "speedup_if_free": found[0].speedup_if_free,
+            "counterfactuals": [c.as_dict() for c in found],
+        }
     return doc

@@ -11,6 +11,7 @@ from typing import Any
 
 from dojosim.errors import InputError
 from dojosim.hardware import load_system
+from dojosim.perf.counterfactual import Counterfactual, counterfactuals
 from dojosim.perf.jobs import engine_for
 from dojosim.perf.result import Estimate
 from dojosim.stack import DEFAULT_STACK
@@ -52,6 +53,7 @@ class SystemResult:
     costed: int = 0
     scaling: list[ScalePoint] = field(default_factory=list)
     estimate: Estimate | None = None  # the best plan's full estimate
+    counterfactuals: list[Counterfactual] = field(default_factory=list)  # the best plan, each resource freed
     roofline: dict[str, Any] | None = None
     capacity_bytes: float = 0.0  # memory per device (near + far tiers)
 
@@ -70,6 +72,7 @@ def _at_full_budget(result: SystemResult, point: ScalePoint, costed: int) -> Non
     result.best, result.costed = point, costed
     result.estimate = engine.estimate(point.best.plan)
     result.roofline = engine.roofline(point.best.plan)
+    result.counterfactuals = counterfactuals(engine, point.best.plan)
     result.capacity_bytes = engine.device.capacity_bytes
 
 

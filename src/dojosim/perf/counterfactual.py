@@ -1,0 +1,59 @@
+"""What limits a step, found by freeing each resource in turn and costing the plan again: the resource whose
+removal speeds the step most is the bottleneck, with the speed-up as its measure. No threshold decides it.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+from dojosim.parallel.plan import ParallelPlan
+from dojosim.perf.collectives import LevelLink
+from dojosim.perf.device import DeviceModel, MemoryTier
+from dojosim.perf.engine import Engine
+
+UNLIMITED = 1e9  # a factor that makes a rate free for any realistic plan
+
+
+@dataclass(frozen=True)
+class Counterfactual:
+    resource: str  # what was made free
+    speedup_if_free: float  # this plan's step time over its step time with the resource free
+
+    def as_dict(self) -> dict[str, object]:
+        return {"resource": self.resource, "speedup_if_free": self.speedup_if_free}
+
+
+def _faster(tier: MemoryTier) -> MemoryTier:
+    return dataclasses.replace(tier, bytes_per_s=tier.bytes_per_s * UNLIMITED)
+
+
+def _variants(device: DeviceModel) -> dict[str, DeviceModel]:
+    peaks = {k: v * UNLIMITED for k, v in device.peaks_flops_per_s.items()}
+    out = {
+        "compute": dataclasses.replace(device, peaks_flops_per_s=peaks),
+        f"{device.near.name} bandwidth": dataclasses.replace(device, near=_faster(device.near)),
+        "per-op overhead": dataclasses.replace(
+            device, kernel_overhead_s=0.0, host_overhead_s=0.0, matmul_ramp_s=0.0, conv_ramp_s=0.0,
+            optimizer_op_overhead_s=0.0,
+        ),
+    }  # fmt: skip
+    if device.far_tiers:
+        far = tuple(_faster(t) for t in device.far_tiers)
+        out[" + ".join(t.name for t in device.far_tiers) + " bandwidth"] = dataclasses.replace(device, far_tiers=far)
+    return out
+
+
+def counterfactuals(engine: Engine, plan: ParallelPlan) -> list[Counterfactual]:
+    """Every resource freed in turn, the largest speed-up first. The engine given is left as it was."""
+    base = engine.estimate(plan).step_time_s
+    out = []
+    for resource, device in _variants(engine.device).items():
+        trial = Engine(engine.profile, engine.sized, engine.stack)
+        trial.set_device(device)
+        out.append(Counterfactual(resource, base / trial.estimate(plan).step_time_s))
+    free_links = Engine(engine.profile, engine.sized, engine.stack)
+    free_links.links = tuple(LevelLink(link.bytes_per_s * UNLIMITED, 0.0, None) for link in free_links.links)
+    out.append(Counterfactual("links", base / free_links.estimate(plan).step_time_s))
+    bubble = engine.estimate(plan).breakdown_s["bubble"]
+    if bubble > 0:
+        out.append(Counterfactual("pipeline bubble", base / (base - bubble)))
+    return sorted(out, key=lambda c: -c.speedup_if_free)
