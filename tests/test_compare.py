@@ -152,3 +152,22 @@ def test_h100_equivalents_read_on_peak_and_on_the_workload(small_comparison):
     assert eq.dojo_devices_on_workload * eq.gpu_work_of_those_dojo_devices == pytest.approx(
         8000 * eq.dojo_devices_on_peak
     )
+
+
+def test_costs_are_never_mixed_in_one_column(tmp_path):
+    """The headline cost is owned (at cost) for every system; renting is a column of its own, blank where a
+    system has no rental price."""
+    import json
+
+    from tests.conftest import run_cli
+
+    out = tmp_path / "r.html"
+    args = ("compare", "--workload", "fsd-video", "--systems", "dojo-v1,dgx-h100", "--out", str(out), "--json")
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    rows = {r["system"]: r["best"] for r in json.loads(result.stdout)["results"]}
+    assert rows["dojo-v1"]["cost_rental_usd"] is None and rows["dgx-h100"]["cost_rental_usd"] > 0
+    html = out.read_text()
+    assert "$ per 1M samples, rented" in html and "$ per 1M samples, owned" in html
+    table = run_cli(*args[:-1]).stdout
+    assert "$/1M owned" in table

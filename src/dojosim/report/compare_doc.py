@@ -21,6 +21,8 @@ def _system(r: SystemResult) -> dict[str, Any]:
     if best and r.estimate:
         best["bottleneck"] = counterfactual_sentence(r.estimate, r.counterfactuals)
         best["bottleneck_counterfactuals"] = [c.as_dict() for c in r.counterfactuals]
+        # Costs never mixed: renting (None where the system has no rental price) and owning, each under its name.
+        best["cost_rental_usd"] = r.estimate.cost.rental_usd
     return {
         "system": r.system,
         "devices": r.devices,

@@ -29,6 +29,11 @@ def _per_million(b: dict[str, Any], key: str) -> float:
     return b[key] / b["global_batch"] * 1e6
 
 
+def _rented_per_million(b: dict[str, Any]) -> str:
+    rental = b.get("cost_rental_usd")
+    return "—" if rental is None else f"{rental / b['global_batch'] * 1e6:,.0f}"
+
+
 def _campaign_cells(c: dict[str, Any]) -> list[str]:
     cells = [c["system"], f"{c['devices']:,}", f"{c['days']:,.3g}", f"{c['energy_mwh']:,.3g}"]
     cells += [f"{c['cost_usd']:,.0f}" if c["rented"] else "—", f"{c['cost_at_cost_usd']:,.0f}"]
@@ -77,7 +82,7 @@ def _print_best(doc: dict[str, Any], console: Console) -> None:
         title=f"{doc['workload']} ({doc.get('stack', '')}): best plan per system at {_budget_text(doc)} "
         f"({doc['normalize']})"
     )
-    for col in ("system", "devices", "plan", "step", "samples/s", "MFU", "mem/dev", "$/1M"):
+    for col in ("system", "devices", "plan", "step", "samples/s", "MFU", "mem/dev", "$/1M owned"):
         t.add_column(col, no_wrap=True)
     why = []
     for r in doc["results"]:
@@ -94,7 +99,7 @@ def _print_best(doc: dict[str, Any], console: Console) -> None:
             f"{b['samples_per_s']:,.4g}",
             f"{100 * b['mfu']:.1f}%",
             si(b["memory_bytes"], "B"),
-            f"${_per_million(b, 'cost_usd'):,.0f}",
+            f"${_per_million(b, 'cost_at_cost_usd'):,.0f}",
         )
         why.append(f"[bold]{r['system']}[/] ({r['status']}): {b['bottleneck']}")
     console.print(t)
@@ -185,7 +190,8 @@ def _summary_html(doc: dict[str, Any], results: list[dict[str, Any]]) -> str:
             "memory/device (GB)",
             "energy per step (MJ)",
             "MWh per 1M samples",
-            "$ per 1M samples",
+            "$ per 1M samples, rented",
+            "$ per 1M samples, owned",
             "bottleneck",
         ],
         [
@@ -200,13 +206,14 @@ def _summary_html(doc: dict[str, Any], results: list[dict[str, Any]]) -> str:
                 f"{r['best']['memory_bytes'] / 1e9:.2f}",
                 f"{r['best']['energy_j'] / 1e6:.3g}",
                 f"{mwh(_per_million(r['best'], 'energy_j')):.3g}",
-                f"{_per_million(r['best'], 'cost_usd'):,.0f}",
+                _rented_per_million(r["best"]),
+                f"{_per_million(r['best'], 'cost_at_cost_usd'):,.0f}",
                 r["best"]["bottleneck"],
             ]
             for r in results
         ]
         + [
-            [r["system"], r["status"], r["devices"], "—", "—", "—", "—", "—", "—", "—", "—", r["error"]]
+            [r["system"], r["status"], r["devices"], "—", "—", "—", "—", "—", "—", "—", "—", "—", r["error"]]
             for r in doc["results"]
             if not r["best"]
         ],
