@@ -73,3 +73,23 @@ def test_importing_hardware_does_not_import_torch():
     code = "import sys, dojosim.hardware, dojosim.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["compare", "--workload", "fsd-video", "--out", "/nonexistent-dir/r.html"], "--out: folder"),
+        (["search", "--model", "llama3-8b", "--system", "dgx-h100", "--devices", "8", "--global-batch", "8",
+          "--out", "/nonexistent-dir/plans"], "--out: folder '/nonexistent-dir' does not exist"),
+        (["capture", "llama3-8b", "--out", "/nonexistent-dir/g.json.gz"], "--out: folder '/nonexistent-dir'"),
+        (["validate", "--data", "/tmp"], "--data: '/tmp' is a folder"),
+        (["sweep", "--model", "llama3-8b", "--system", "dgx-h100", "--devices", "8", "--global-batch", "8",
+          "--vary", "device.hbm_bytes_per_s=1e12,2e12", "--report", "/nonexistent-dir/r.html"], "--report: folder"),
+        (["simulate", "--model", "llama3-8b", "--system", "dgx-h100", "--devices", "8", "--global-batch", "8",
+          "--seq", "0"], "--seq"),
+    ],
+)  # fmt: skip
+def test_bad_output_paths_and_values_exit_2_before_any_work(args, expected):
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr

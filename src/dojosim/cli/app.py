@@ -1,10 +1,14 @@
 """The Typer application and what every command shares: --json, --set, one-sentence errors."""
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from dojosim.errors import InputError
 
 app = typer.Typer(
     help="dojosim: how long, how much memory, energy and money a training job takes on Dojo or GPU clusters.",
@@ -26,7 +30,7 @@ ModelOption = Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(ke
 SystemOption = Annotated[str, typer.Option("--system", help="Preset name or .toml file.")]
 DevicesOption = Annotated[int, typer.Option("--devices", "--gpus", help="Devices (GPUs, D1 dies) in the run.")]
 GlobalBatchOption = Annotated[int, typer.Option("--global-batch", help="Samples per optimizer step.")]
-SeqOption = Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")]
+SeqOption = Annotated[int | None, typer.Option("--seq", min=1, help="Tokens per sample (LMs).")]
 StackOption = Annotated[
     str,
     typer.Option("--stack", help="Training software: a stack preset (see `dojosim stacks`) or a .toml file."),
@@ -35,6 +39,23 @@ ObjectiveOption = Annotated[str, typer.Option("--objective", help="time, cost or
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")]
 BackendOption = Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")]
 RayAddressOption = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")]
+
+
+def check_output(path: str | None, option: str, folder: bool = False) -> None:
+    """Refuse, before any work, an output path that cannot be written: its folder must exist and be writable
+    (for a folder output, its parent), and it must not be a folder where a file is asked for."""
+    if not path:
+        return
+    target = Path(path)
+    parent = target.parent if not folder or not target.exists() else target
+    if not folder and target.is_dir():
+        raise InputError(f"{option}: '{path}' is a folder; give a file name")
+    if folder and target.exists() and not target.is_dir():
+        raise InputError(f"{option}: '{path}' is a file; give a folder")
+    if not parent.exists():
+        raise InputError(f"{option}: folder '{parent}' does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{option}: folder '{parent}' is not writable")
 
 
 def emit(doc: Any) -> None:

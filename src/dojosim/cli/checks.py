@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dojosim.cli.app import JsonFlag, app, emit
+from dojosim.cli.app import JsonFlag, app, check_output, emit
 from dojosim.errors import InputError
 
 
@@ -75,6 +75,7 @@ def calibrate_command(
     """Measure this machine's matmul rate, memory bandwidth and per-op cost; write a system file."""
     from dojosim.validation.calibrate import calibrate
 
+    check_output(out, "--out")
     path, measured = calibrate(device, out, quick)
     if as_json:
         emit({"system_file": str(path), "measured": measured})

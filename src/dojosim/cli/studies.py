@@ -21,6 +21,7 @@ from dojosim.cli.app import (
     SystemOption,
     WorkersOption,
     app,
+    check_output,
     emit,
 )
 from dojosim.errors import InputError
@@ -65,6 +66,7 @@ def search_command(
 
     _objective(objective)
     check_backend(backend)
+    check_output(out, "--out", folder=True)
     spec = SearchSpec(
         model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack
     )
@@ -117,6 +119,8 @@ def sweep_command(
 
     varies = parse_vary(vary)
     check_backend(backend)
+    check_output(out, "--out", folder=True)
+    check_output(report, "--report")
     spec = SearchSpec(
         model, system, devices, global_batch, seq, "bf16", tuple(overrides or ()), max_memory_fraction, stack
     )
@@ -185,6 +189,7 @@ def compare_command(
     from dojosim.study.claims import claims_check
     from dojosim.study.compare import compare
 
+    check_output(out, "--out")
     names = [n.strip() for n in systems.split(",") if n.strip()]
     if not names:
         raise InputError("--systems: name at least one system")

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dojosim.cli.app import JsonFlag, app, emit
+from dojosim.cli.app import JsonFlag, app, check_output, emit
 
 
 @app.command("models")
@@ -26,7 +26,9 @@ def models_command(as_json: JsonFlag = False) -> None:
 def capture_command(
     model: Annotated[str, typer.Argument(help="A zoo name (see `dojosim models`) or FAMILY(key=value,...).")],
     batch: Annotated[int, typer.Option("--batch", help="Samples (sequences, clips, images) in the step.")] = 1,
-    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sequence (LMs; default per family).")] = None,
+    seq: Annotated[
+        int | None, typer.Option("--seq", min=1, help="Tokens per sequence (LMs; default per family).")
+    ] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
     dtype: Annotated[str, typer.Option("--dtype", help="Model dtype: bf16, fp16 or fp32.")] = "bf16",
     out: Annotated[str | None, typer.Option("--out", help="Write the graph to this file (.json.gz).")] = None,
@@ -38,6 +40,7 @@ def capture_command(
     """Capture one training step (forward, backward, optimizer) as an operator graph; nothing is allocated."""
     from dojosim.workload.cache import get_graph
 
+    check_output(out, "--out")
     graph = get_graph(model, batch, seq, optimizer, dtype, use_cache=not no_cache, full=full)
     if out:
         graph.save(out)

@@ -82,6 +82,10 @@ def read_table(path: str | Path) -> list[Row]:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(f"--data: '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"--data: '{path}' is a folder; give a CSV file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--data: cannot read '{path}': {exc}") from None
     reader = csv.DictReader(text.splitlines())
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]
