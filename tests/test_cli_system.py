@@ -93,3 +93,14 @@ def test_bad_output_paths_and_values_exit_2_before_any_work(args, expected):
     result = run_cli(*args)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_plan_that_does_not_fit_prints_its_prediction_and_exits_3():
+    import json
+
+    args = ("simulate", "--model", "gpt3-175b", "--system", "dgx-a100", "--gpus", "8", "--tp", "8")
+    args += ("--global-batch", "8")
+    result = run_cli(*args, "--json")
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["fits"] is False
+    assert "does not fit: needs" in result.stderr and "Traceback" not in result.stderr

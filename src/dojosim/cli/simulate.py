@@ -78,6 +78,16 @@ def simulate_command(
         from dojosim.report.estimate_view import print_estimate
 
         print_estimate(Console(), doc)
+    if not estimate.fits:  # the prediction is printed, but a script must not mistake it for a plan that runs
+        need, have = estimate.memory.total / 1e9, engine.device.capacity_bytes / 1e9
+        Console(stderr=True).print(
+            f"[bold red]does not fit:[/] needs {need:.1f} GB per device, the device has {have:.1f} GB (exit 3)",
+            highlight=False,
+        )
+        raise typer.Exit(DOES_NOT_FIT_EXIT)
+
+
+DOES_NOT_FIT_EXIT = 3  # documented in README: 0 ok, 2 bad input, 3 the plan does not fit in memory
 
 
 def _write_timeline(path: str, job: "Job", estimate: "Estimate") -> None:
