@@ -104,3 +104,13 @@ def test_a_plan_that_does_not_fit_prints_its_prediction_and_exits_3():
     assert result.returncode == 3
     assert json.loads(result.stdout)["fits"] is False
     assert "does not fit: needs" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_version_and_short_help():
+    from dojosim import __version__
+
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"dojosim {__version__}"
+    for args in (("-h",), ("simulate", "-h"), ("system", "-h")):
+        result = run_cli(*args)
+        assert result.returncode == 0 and "Usage:" in result.stdout and "Options" in result.stdout

@@ -10,13 +10,32 @@ import typer
 
 from dojosim.errors import InputError
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     help="dojosim: how long, how much memory, energy and money a training job takes on Dojo or GPU clusters.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings=HELP_OPTIONS,
 )
-system_app = typer.Typer(help="Show and compare machines.", no_args_is_help=True)
+system_app = typer.Typer(help="Show and compare machines.", no_args_is_help=True, context_settings=HELP_OPTIONS)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dojosim import __version__
+
+        sys.stdout.write(f"dojosim {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """dojosim: how long, how much memory, energy and money a training job takes on Dojo or GPU clusters."""
 app.add_typer(system_app, name="system")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
