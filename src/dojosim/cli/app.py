@@ -66,7 +66,7 @@ def check_output(path: str | None, option: str, folder: bool = False) -> None:
     if not path:
         return
     target = Path(path)
-    parent = target.parent if not folder or not target.exists() else target
+    parent = target if folder and target.exists() else target.parent  # the folder the output is written in
     if not folder and target.is_dir():
         raise InputError(f"{option}: '{path}' is a folder; give a file name")
     if folder and target.exists() and not target.is_dir():

@@ -70,7 +70,7 @@ def simulate_command(
         "system": engine.sized.system.name,
         "devices": engine.sized.devices,
         "stack": job.stack.name,
-        **estimate_document(estimate, counterfactuals(engine, job.plan)),
+        **estimate_document(estimate, counterfactuals(engine, job.plan, estimate)),
     }
     if as_json:
         emit(doc)

@@ -9,6 +9,7 @@ from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.collectives import LevelLink
 from dojosim.perf.device import DeviceModel, MemoryTier
 from dojosim.perf.engine import Engine
+from dojosim.perf.result import Estimate
 
 UNLIMITED = 1e9  # a factor that makes a rate free for any realistic plan
 
@@ -42,18 +43,24 @@ def _variants(device: DeviceModel) -> dict[str, DeviceModel]:
     return out
 
 
-def counterfactuals(engine: Engine, plan: ParallelPlan) -> list[Counterfactual]:
-    """Every resource freed in turn, the largest speed-up first. The engine given is left as it was."""
-    base = engine.estimate(plan).step_time_s
+def _trial(engine: Engine) -> Engine:
+    """A fresh engine for the same graph, machine and stack, so the one given is left as it was."""
+    return Engine(engine.profile, engine.sized, engine.stack)
+
+
+def counterfactuals(engine: Engine, plan: ParallelPlan, estimate: Estimate | None = None) -> list[Counterfactual]:
+    """Every resource freed in turn, the largest speed-up first; `estimate`: the plan's, when the caller has it."""
+    estimate = estimate if estimate is not None else engine.estimate(plan)
+    base = estimate.step_time_s
     out = []
     for resource, device in _variants(engine.device).items():
-        trial = Engine(engine.profile, engine.sized, engine.stack)
+        trial = _trial(engine)
         trial.set_device(device)
         out.append(Counterfactual(resource, base / trial.estimate(plan).step_time_s))
-    free_links = Engine(engine.profile, engine.sized, engine.stack)
+    free_links = _trial(engine)
     free_links.links = tuple(LevelLink(link.bytes_per_s * UNLIMITED, 0.0, None) for link in free_links.links)
     out.append(Counterfactual("links", base / free_links.estimate(plan).step_time_s))
-    bubble = engine.estimate(plan).breakdown_s["bubble"]
+    bubble = estimate.breakdown_s["bubble"]
     if bubble > 0:
         out.append(Counterfactual("pipeline bubble", base / (base - bubble)))
     return sorted(out, key=lambda c: -c.speedup_if_free)

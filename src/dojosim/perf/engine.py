@@ -80,7 +80,10 @@ class Engine:
         return compute.roofline(self.profile, self.device, plan)
 
     def memory(self, plan: ParallelPlan) -> MemoryUse:
-        return memory_use(self.profile, plan, self.stage_share(plan), self.stack.keeps_gathered(plan.pp))
+        return self._memory(plan, self.stage_share(plan))
+
+    def _memory(self, plan: ParallelPlan, stage: float) -> MemoryUse:
+        return memory_use(self.profile, plan, stage, self.stack.keeps_gathered(plan.pp))
 
     def far_resident(self, mem: MemoryUse) -> dict[str, float]:
         return far_resident(mem, self.device)
@@ -108,9 +111,7 @@ class Engine:
             self.validate(plan)
         dev, ctx = self.device, self.context(plan)
         m = ctx.m
-        if memory is None:
-            memory = memory_use(self.profile, plan, ctx.stage, self.stack.keeps_gathered(plan.pp))
-        mem = memory
+        mem = memory if memory is not None else self._memory(plan, ctx.stage)
         far = far_resident(mem, dev)
         tp_s, tp_coll = comm.tp_comm(ctx)
         cp_s, cp_coll = comm.cp_comm(ctx)

@@ -72,7 +72,7 @@ def _at_full_budget(result: SystemResult, point: ScalePoint, costed: int) -> Non
     result.best, result.costed = point, costed
     result.estimate = engine.estimate(point.best.plan)
     result.roofline = engine.roofline(point.best.plan)
-    result.counterfactuals = counterfactuals(engine, point.best.plan)
+    result.counterfactuals = counterfactuals(engine, point.best.plan, result.estimate)
     result.capacity_bytes = engine.device.capacity_bytes
 
 
