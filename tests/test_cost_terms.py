@@ -332,16 +332,39 @@ def test_energy_is_device_power_by_busy_share_plus_overhead_times_pue(profile):
     assert energy_j(dev, 64, 0.25, 2.0, facility) == pytest.approx(expected)
 
 
-def test_cost_is_rental_or_capex_over_lifetime_plus_electricity(profile):
+def test_cost_is_rental_or_equipment_over_lifetime_plus_operations_plus_electricity(profile):
     gpu = Facility.of(engine(profile).sized).pricing
     rented = step_cost(gpu, 7200.0, 64, 3.6e6)
     assert rented.rental_usd == pytest.approx(2.5 * 64 * 2) and rented.usd == rented.rental_usd
-    assert rented.at_cost_usd == pytest.approx(40000 / (4 * 8766) * 64 * 2 + 1 * 0.08)
+    # DGX H100: $40,000 per GPU plus $5,000 of fabric, over 4 years, plus 5% of it a year for operations
+    gpu_hour = 45000 / (4 * 8766) + 45000 * 0.05 / 8766
+    assert rented.at_cost_usd == pytest.approx(gpu_hour * 64 * 2 + 1 * 0.08)
     assert rented.basis == "rental"
     dojo = Facility.of(engine(profile, system="dojo-v1", devices=150).sized).pricing
     owned = step_cost(dojo, 7200.0, 10, 7.2e6)
     assert owned.rental_usd is None and owned.basis == "at cost"
-    assert owned.usd == owned.at_cost_usd == pytest.approx(7960 / (4 * 8766) * 10 * 2 + 2 * 0.08)
+    # a D1 ($7,960) with its share of DIP cards (20 x $3,000), host interface ($150,000) and Z-plane ports
+    # ($30,000) per 150-D1 tray, operations on that equipment, and $500M of NRE over 30,000 D1
+    equipment = 7960 + (20 * 3000 + 150000 + 30000) / 150
+    d1_hour = (equipment + 5e8 / 30000) / (4 * 8766) + equipment * 0.05 / 8766
+    assert owned.usd == owned.at_cost_usd == pytest.approx(d1_hour * 10 * 2 + 2 * 0.08)
+
+
+def test_cost_parts_are_counted_from_the_hierarchy_and_checked(tmp_path):
+    from dojosim.errors import InputError
+    from dojosim.hardware import load_system
+
+    dojo = load_system("dojo-v1")
+    shares = {p.per: p.units_per_device for p in dojo.cost.parts}
+    assert shares == {"memory:dip": pytest.approx(20 / 150), "tray": pytest.approx(1 / 150)}
+    cheaper_nre = load_system("dojo-v1", ["cost.nre_devices=276000"]).cost
+    assert cheaper_nre.nre_usd_per_device == pytest.approx(5e8 / 276000)
+    with pytest.raises(InputError, match="cost parts are set in a system file"):
+        load_system("dojo-v1", ["cost.parts=1"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "dojo-v1"\nname = "x"\n[[cost.parts]]\nname = "racks"\nper = "rack"\nusd_each = 1\n')
+    with pytest.raises(InputError, match=r"cost.parts\[0\].per: unknown unit 'rack'.*allowed: .*memory:dip"):
+        load_system(str(bad))
 
 
 def test_the_estimate_is_the_sum_of_its_terms(profile):

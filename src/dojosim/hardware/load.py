@@ -18,6 +18,7 @@ from dojosim.hardware.model import (
     DTYPES,
     TOPOLOGIES,
     Cost,
+    CostPart,
     Device,
     Level,
     MemoryPool,
@@ -28,6 +29,7 @@ from dojosim.hardware.overrides import apply_overrides
 from dojosim.hardware.schema import (
     CHECK_FIELDS,
     COST_FIELDS,
+    COST_PART_FIELDS,
     DEVICE_FIELDS,
     FIELD_ALIASES,
     FIGURE_KINDS,
@@ -157,6 +159,7 @@ class _Reader:
             "pools": "an array of memory-pool tables",
             "levels": "an array of level tables",
             "checks": "an array of published-total tables",
+            "parts": "an array of cost-part tables ([[cost.parts]])",
         }[kind]
 
     def value(self, raw: Any, kind: str, path: str) -> Any:
@@ -198,7 +201,7 @@ class _Reader:
                     )
                 peaks[name] = self.figure(fig, POSITIVE, f"{path}.{dtype}")
             return peaks
-        if kind in ("table", "pools", "levels", "checks"):
+        if kind in ("table", "pools", "levels", "checks", "parts"):
             return raw  # structured kinds are read by their own builders
         raise AssertionError(f"unhandled field kind {kind}")  # a bug in the spec tables, not bad input
 
@@ -285,6 +288,42 @@ def _build_checks(reader: _Reader, raw: Any) -> tuple[PublishedCheck, ...]:
     return tuple(out)
 
 
+def _units_per_device(reader: _Reader, per: str, levels: tuple[Level, ...], where: str) -> float:
+    """How many of `per` (a device, a level's unit, or a card of a level's memory pool) each device owns a share of,
+    in a fully built hierarchy."""
+    if per == "device":
+        return 1.0
+    devices_per_unit = 1.0
+    pool = per.removeprefix("memory:") if per.startswith("memory:") else None
+    for level in levels:
+        devices_per_unit *= level.children.value
+        if pool is None and level.name == per:
+            return 1.0 / devices_per_unit
+        cards = next((p.cards.value for p in level.memory if p.name == pool), None)
+        if cards is not None:
+            return cards / devices_per_unit
+    known = ["device", *(lvl.name for lvl in levels), *(f"memory:{p.name}" for lvl in levels for p in lvl.memory)]
+    raise reader.fail(f"{where}.per", f"unknown unit {per!r}{closest(per, known)} (allowed: {allowed(known)})")
+
+
+def _build_cost(reader: _Reader, raw: Any, levels: tuple[Level, ...]) -> Cost:
+    f = reader.table(raw, COST_FIELDS, "cost")
+    parts_raw = f.pop("parts", [])
+    if not isinstance(parts_raw, list):
+        raise reader.fail("cost.parts", "must be an array of tables ([[cost.parts]])")
+    parts = []
+    for i, item in enumerate(parts_raw):
+        p = reader.table(item, COST_PART_FIELDS, f"cost.parts[{i}]")
+        units = _units_per_device(reader, p["per"], levels, f"cost.parts[{i}]")
+        parts.append(CostPart(p["name"], p["per"], p["usd_each"], units))
+    cost = Cost(**f, parts=tuple(parts))
+    if cost.price_per_device_hour_usd is None and not cost.owned:
+        raise reader.fail("cost", "give price_per_device_hour_usd, or capex_usd_per_device with lifetime_years")
+    if (cost.nre_usd is None) != (cost.nre_devices is None):
+        raise reader.fail("cost", "nre_usd and nre_devices go together: give both or neither")
+    return cost
+
+
 def build_system(raw: dict[str, Any], origin: str, is_preset: bool) -> System:
     reader = _Reader(origin, is_preset)
     f = reader.table(raw, SYSTEM_FIELDS, "")
@@ -297,9 +336,7 @@ def build_system(raw: dict[str, Any], origin: str, is_preset: bool) -> System:
     names = [lvl.name for lvl in levels]
     if len(set(names)) != len(names) or f["device"].get("name") in names:
         raise reader.fail("levels", f"level and device names must be unique, got {names}")
-    cost = Cost(**reader.table(f["cost"], COST_FIELDS, "cost"))
-    if cost.price_per_device_hour_usd is None and (cost.capex_usd_per_device is None or cost.lifetime_years is None):
-        raise reader.fail("cost", "give price_per_device_hour_usd, or capex_usd_per_device with lifetime_years")
+    cost = _build_cost(reader, f["cost"], levels)
     return System(
         name=f["name"],
         summary=f["summary"],

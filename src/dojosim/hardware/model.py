@@ -87,20 +87,60 @@ class Level:
 
 
 @dataclass(frozen=True)
+class CostPart:
+    """Equipment owned beside the devices (interface cards, hosts, fabric), bought per unit of something."""
+
+    name: str
+    per: str  # "device", a level's name (one per unit of it) or "memory:POOL" (one per card of that pool)
+    usd_each: Figure
+    units_per_device: float  # derived from the hierarchy when the system is built
+
+    @property
+    def usd_per_device(self) -> float:
+        return self.usd_each.value * self.units_per_device
+
+
+@dataclass(frozen=True)
 class Cost:
-    """How a device-hour is priced: a rental price, or capex over a lifetime plus electricity."""
+    """How a device-hour is priced. Rented: a price per device-hour. Owned: the device and the equipment around it
+    written off over a lifetime, a stated share of the programme's development cost (NRE), operations as a
+    fraction of the equipment per year, and electricity (charged by the caller from the step's energy)."""
 
     price_per_device_hour_usd: Figure | None = None
     capex_usd_per_device: Figure | None = None
     lifetime_years: Figure | None = None
     electricity_usd_per_kwh: Figure | None = None
+    opex_fraction_of_capex_per_year: Figure | None = None
+    nre_usd: Figure | None = None  # the development cost charged to the machines of this design
+    nre_devices: Figure | None = None  # how many devices of this design share it
+    parts: tuple[CostPart, ...] = ()
 
     @property
-    def capex_usd_per_device_hour(self) -> float:
-        """Capital cost written off over the lifetime, per device-hour; 0 without capex and lifetime."""
-        if not (self.capex_usd_per_device and self.lifetime_years):
+    def owned(self) -> bool:
+        return bool(self.capex_usd_per_device and self.lifetime_years)
+
+    @property
+    def equipment_usd_per_device(self) -> float:
+        """The device's price plus its share of every part around it."""
+        device = self.capex_usd_per_device.value if self.capex_usd_per_device else 0.0
+        return device + sum(p.usd_per_device for p in self.parts)
+
+    @property
+    def nre_usd_per_device(self) -> float:
+        if not (self.nre_usd and self.nre_devices):
             return 0.0
-        return self.capex_usd_per_device.value / (self.lifetime_years.value * HOURS_PER_YEAR)
+        return self.nre_usd.value / self.nre_devices.value
+
+    @property
+    def owned_usd_per_device_hour(self) -> float:
+        """Owning one device for an hour, electricity aside: equipment and NRE share over the lifetime, plus
+        operations; 0 for a system that is only rented."""
+        if not self.owned:
+            return 0.0
+        lifetime_h = self.lifetime_years.value * HOURS_PER_YEAR
+        opex = self.opex_fraction_of_capex_per_year.value if self.opex_fraction_of_capex_per_year else 0.0
+        equipment = self.equipment_usd_per_device
+        return (equipment + self.nre_usd_per_device) / lifetime_h + equipment * opex / HOURS_PER_YEAR
 
     def electricity_usd(self, joules: float) -> float:
         """What `joules` of facility energy cost; 0 without an electricity price."""

@@ -81,6 +81,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                     f"and FIELD in {allowed(POOL_FIELDS)}"
                 )
             pools[rest[1]][rest[2]] = _override_value(text, value, POOL_FIELDS[rest[2]][0])
+        elif kind == "parts":
+            raise InputError(f"--set {text}: cost parts are set in a system file ([[cost.parts]]), not with --set")
         elif len(rest) != 1:
             raise InputError(f"--set {text}: '{field}' has no sub-fields")
         else:

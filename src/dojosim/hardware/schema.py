@@ -70,6 +70,15 @@ COST_FIELDS: dict[str, tuple[str, bool]] = {
     "capex_usd_per_device": (POSITIVE, False),
     "lifetime_years": (POSITIVE, False),
     "electricity_usd_per_kwh": (NONNEGATIVE, False),
+    "opex_fraction_of_capex_per_year": (NONNEGATIVE, False),
+    "nre_usd": (NONNEGATIVE, False),
+    "nre_devices": (POSITIVE, False),
+    "parts": ("parts", False),
+}
+COST_PART_FIELDS: dict[str, tuple[str, bool]] = {
+    "name": ("str", True),
+    "per": ("str", True),
+    "usd_each": (POSITIVE, True),
 }
 CHECK_FIELDS: dict[str, tuple[str, bool]] = {
     "total": ("str", True),

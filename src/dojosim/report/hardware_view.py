@@ -5,7 +5,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from dojosim.hardware import Figure, SizedSystem, System, Totals, derive_totals, size_system
+from dojosim.hardware import Cost, Figure, SizedSystem, System, Totals, derive_totals, size_system
 from dojosim.report.units import count, si
 
 # Totals keys to human units, in display order.
@@ -50,6 +50,21 @@ def check_rows(system: System) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _cost_doc(cost: Cost) -> dict[str, Any]:
+    """The cost figures as given, each part with its derived share per device, and the owned device-hour."""
+    doc: dict[str, Any] = {k: _fig(v) for k, v in vars(cost).items() if isinstance(v, Figure)}
+    if cost.parts:
+        doc["parts"] = [
+            {"name": p.name, "per": p.per, "usd_each": _fig(p.usd_each), "usd_per_device": p.usd_per_device}
+            for p in cost.parts
+        ]
+    if cost.owned:
+        doc["equipment_usd_per_device"] = cost.equipment_usd_per_device
+        doc["nre_usd_per_device"] = cost.nre_usd_per_device
+        doc["owned_usd_per_device_hour_before_electricity"] = cost.owned_usd_per_device_hour
+    return doc
 
 
 def system_document(sized: SizedSystem, totals: Totals) -> dict[str, Any]:
@@ -98,7 +113,7 @@ def system_document(sized: SizedSystem, totals: Totals) -> dict[str, Any]:
         },
         "total_figures": {key: _fig(value) for key, value in flat.items()},
         "pue": _fig(system.pue),
-        "cost": {k: _fig(v) for k, v in vars(system.cost).items() if v is not None},
+        "cost": _cost_doc(system.cost),
         "checks": check_rows(system),
         "notes": list(system.notes),
     }

@@ -54,7 +54,8 @@ class PerDevice:
     """What one device of a system costs to run, level overheads and PUE included."""
 
     facility_w: float
-    usd_per_hour: float  # the rental price where the preset has one, otherwise at cost
+    usd_per_hour: float  # owned (capital, operations and energy) where the preset has a capex; else rented
+    cost_basis: str  # "owned" or "rental": which of the two usd_per_hour is, never a mix within one system
 
     def of(self, kind: str) -> float:
         """One device's share of a budget of this kind."""
@@ -66,11 +67,10 @@ def per_device(system_name: str) -> PerDevice:
     totals = derive_totals(size_system(system))
     watts = totals.facility_power_w.value / totals.devices
     cost = system.cost
-    if cost.price_per_device_hour_usd:
-        usd_h = cost.price_per_device_hour_usd.value
-    else:  # a device-hour at cost: capex over the lifetime plus the hour's facility energy
-        usd_h = cost.capex_usd_per_device_hour + cost.electricity_usd(watts * SECONDS_PER_HOUR)
-    return PerDevice(watts, usd_h)
+    if cost.owned:  # owning a device for an hour: capital and operations plus the hour's facility energy
+        energy_usd = cost.electricity_usd(watts * SECONDS_PER_HOUR)
+        return PerDevice(watts, cost.owned_usd_per_device_hour + energy_usd, "owned")
+    return PerDevice(watts, cost.price_per_device_hour_usd.value, "rental")
 
 
 def default_budget(normalize: str) -> Budget:
