@@ -78,6 +78,10 @@ def test_simulate_json_has_the_documented_keys(tmp_path, monkeypatch):
     } <= set(doc)
     assert doc["throughput"]["tokens_per_s"] > 0 and doc["fits"] is True
     assert sum(doc["breakdown_s"].values()) == pytest.approx(doc["step_time_s"])
+    bottleneck = doc["bottleneck"]  # the figures and the sentence made of them, in one place
+    assert bottleneck["resource"] == bottleneck["counterfactuals"][0]["resource"]
+    assert bottleneck["speedup_if_free"] == max(c["speedup_if_free"] for c in bottleneck["counterfactuals"]) >= 1
+    assert f"{bottleneck['speedup_if_free']:.2f}x faster" in bottleneck["sentence"]
 
 
 def test_simulate_bad_plan_exits_2(tmp_path, monkeypatch):

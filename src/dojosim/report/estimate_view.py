@@ -65,18 +65,20 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
                 si(c["seconds_each"], "s"),
             )
         console.print(ct)
-    console.print(f"[bold]bottleneck:[/] {doc['bottleneck']}")
+    console.print(f"[bold]bottleneck:[/] {doc['bottleneck']['sentence']}")
 
 
 def estimate_document(e: Estimate, found: list[Counterfactual] | None = None) -> dict[str, Any]:
-    """An estimate as plain data, its bottleneck written out as a sentence (`bottleneck_data` keeps the figures);
-    with `found`, the sentence says what freeing each resource would gain, and the data lists it."""
+    """An estimate as plain data, its bottleneck as figures with a sentence; with `found`, the sentence says what
+    freeing each resource would gain (`bottleneck.resource`, `bottleneck.speedup_if_free`), and the list of them."""
     doc = e.as_dict()
-    doc["bottleneck_data"] = doc["bottleneck"]
-    doc["bottleneck"] = counterfactual_sentence(e, found) if found is not None else sentence(e)
+    doc["bottleneck"] = {
+        **doc["bottleneck"],
+        "sentence": counterfactual_sentence(e, found) if found is not None else sentence(e),
+    }
     if found is not None and found:
-        doc["bottleneck_data"] = {
-            **doc["bottleneck_data"],
+        doc["bottleneck"] = {
+            **doc["bottleneck"],
             "resource": found[0].resource,
             "speedup_if_free": found[0].speedup_if_free,
             "counterfactuals": [c.as_dict() for c in found],
