@@ -9,6 +9,7 @@ from rich.table import Table
 from dojosim.perf.jobs import engine_for
 from dojosim.report import html_report as h
 from dojosim.report.bottleneck import sentence
+from dojosim.report.launch_args import FRAMEWORKS, load_framework, run_document
 from dojosim.report.units import si
 from dojosim.study.search import PlanResult, SearchResult, SearchSpec, pareto_front
 from dojosim.study.sweep import SweepPoint
@@ -26,16 +27,41 @@ def plan_row(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
     return {**r.to_row(), "bottleneck": bottleneck_of(spec, r)}
 
 
+def run_of(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
+    """How to run a costed plan: its `dojosim simulate` line and each framework's arguments."""
+    job = spec.job(r.plan)
+    layers = engine_for(job).shape.layers
+    return run_document(spec.model, spec.system, job.plan, spec.overrides, spec.stack, layers)
+
+
 def search_document(spec: SearchSpec, found: SearchResult, objective: str, top: int, out: str) -> dict[str, Any]:
+    best = found.best(objective, top)
+    rows = [plan_row(spec, r) for r in best]
     return {
         "enumerated": found.enumerated,
         "pruned_on_memory": found.pruned_on_memory,
         "costed": len(found.results),
         "objective": objective,
-        "top": [plan_row(spec, r) for r in found.best(objective, top)],
+        "top": rows,
         "pareto_front": [plan_row(spec, r) for r in pareto_front(found.results)],
+        "best": {**rows[0], "run": run_of(spec, best[0])} if best else None,
         "out": out,
     }
+
+
+def print_run(console: Console, run: dict[str, Any]) -> None:
+    """The best plan's command lines, printed whole (no wrapping inside a word) so they can be copied."""
+    console.print("run the best plan:", style="bold")
+    console.print(f"  {run['dojosim']}", soft_wrap=True, markup=False, highlight=False)
+    for key in FRAMEWORKS:
+        framework = load_framework(key)
+        console.print(f"  {framework.name} ({run['commands'][key]}):", markup=False, highlight=False)
+        if run[key]:
+            console.print(f"    {' '.join(run[key])}", soft_wrap=True, markup=False, highlight=False)
+        for line in run["not_expressible"].get(key, []):
+            console.print(f"    not expressible in {framework.name}: {line}", markup=False, highlight=False)
+        for line in run["notes"].get(key, []):
+            console.print(f"    note: {line}", markup=False, highlight=False)
 
 
 def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
@@ -74,6 +100,8 @@ def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
                 r["bottleneck"],
             )
         console.print(table)
+    if doc.get("best"):
+        print_run(console, doc["best"]["run"])
 
 
 # ------------------------------------------------------------------------------------------------ sweep
