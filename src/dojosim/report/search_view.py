@@ -14,6 +14,8 @@ from dojosim.report.units import si
 from dojosim.study.search import PlanResult, SearchResult, SearchSpec, pareto_front
 from dojosim.study.sweep import SweepPoint
 
+# What the framework arguments say, and what they leave to the user.
+SCOPE = "framework arguments set the plan; the model's shape, data, optimizer and the stack's overlaps are yours"
 SEARCH_COLUMNS = ("tp", "pp", "vp", "cp", "ep", "dp", "micro_batch", "zero")
 
 
@@ -50,18 +52,24 @@ def search_document(spec: SearchSpec, found: SearchResult, objective: str, top: 
 
 
 def print_run(console: Console, run: dict[str, Any]) -> None:
-    """The best plan's command lines, printed whole (no wrapping inside a word) so they can be copied."""
-    console.print("run the best plan:", style="bold")
-    console.print(f"  {run['dojosim']}", soft_wrap=True, markup=False, highlight=False)
+    """The best plan's command lines, each printed whole (the terminal wraps it, nothing is cut) so it can be
+    copied."""
+
+    def line(text: str, **style: Any) -> None:
+        console.print(text, soft_wrap=True, markup=False, highlight=False, **style)
+
+    line("run the best plan:", style="bold")
+    line(f"  ({SCOPE})", style="dim")
+    line(f"  {run['dojosim']}")
     for key in FRAMEWORKS:
         framework = load_framework(key)
-        console.print(f"  {framework.name} ({run['commands'][key]}):", markup=False, highlight=False)
+        line(f"  {framework.name} ({run['commands'][key]}):")
         if run[key]:
-            console.print(f"    {' '.join(run[key])}", soft_wrap=True, markup=False, highlight=False)
-        for line in run["not_expressible"].get(key, []):
-            console.print(f"    not expressible in {framework.name}: {line}", markup=False, highlight=False)
-        for line in run["notes"].get(key, []):
-            console.print(f"    note: {line}", markup=False, highlight=False)
+            line(f"    {' '.join(run[key])}")
+        for text in run["not_expressible"].get(key, []):
+            line(f"    not expressible in {framework.name}: {text}")
+        for text in run["notes"].get(key, []):
+            line(f"    note: {text}", style="dim")
 
 
 def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
