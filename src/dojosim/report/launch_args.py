@@ -26,7 +26,6 @@ DIMENSIONS = (
     "devices", "dp", "tp", "pp", "vp", "cp", "ep", "zero", "sequence_parallel", "recompute",
     "micro_batch", "global_batch", "seq", "precision",
 )  # fmt: skip
-DERIVED = ("dp", "samples_per_replica", "layers_per_virtual_stage")
 TOP = {"name", "command", "source", "families", "families_source"}
 ANY = "*"
 
@@ -163,7 +162,7 @@ def launch_args(framework: Framework, plan: ParallelPlan, model: ModelSpec, laye
     notes: list[str] = []
     for dim in framework.dimensions:
         chosen = tuple(values[name] for name in dim.by)
-        label = f"{dim.name}={values.get(dim.name, '')}"
+        label = f"{dim.name}={values[dim.name]}"
         case = next((c for c in dim.cases if c.matches(chosen)), None)
         if case is None:
             raise InputError(f"{framework.key}.toml: [{dim.name}] has no case for {', '.join(chosen)}")
