@@ -9,10 +9,13 @@ from rich.table import Table
 from dojosim.perf.jobs import engine_for
 from dojosim.report import html_report as h
 from dojosim.report.bottleneck import sentence
+from dojosim.report.launch_args import FRAMEWORKS, load_framework, run_document
 from dojosim.report.units import si
 from dojosim.study.search import PlanResult, SearchResult, SearchSpec, pareto_front
 from dojosim.study.sweep import SweepPoint
 
+# What the framework arguments say, and what they leave to the user.
+SCOPE = "framework arguments set the plan; the model's shape, data, optimizer and the stack's overlaps are yours"
 SEARCH_COLUMNS = ("tp", "pp", "vp", "cp", "ep", "dp", "micro_batch", "zero")
 
 
@@ -26,16 +29,47 @@ def plan_row(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
     return {**r.to_row(), "bottleneck": bottleneck_of(spec, r)}
 
 
+def run_of(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
+    """How to run a costed plan: its `dojosim simulate` line and each framework's arguments."""
+    job = spec.job(r.plan)
+    layers = engine_for(job).shape.layers
+    return run_document(spec.model, spec.system, job.plan, spec.overrides, spec.stack, layers)
+
+
 def search_document(spec: SearchSpec, found: SearchResult, objective: str, top: int, out: str) -> dict[str, Any]:
+    best = found.best(objective, top)
+    rows = [plan_row(spec, r) for r in best]
     return {
         "enumerated": found.enumerated,
         "pruned_on_memory": found.pruned_on_memory,
         "costed": len(found.results),
         "objective": objective,
-        "top": [plan_row(spec, r) for r in found.best(objective, top)],
+        "top": rows,
         "pareto_front": [plan_row(spec, r) for r in pareto_front(found.results)],
+        "best": {**rows[0], "run": run_of(spec, best[0])} if best else None,
         "out": out,
     }
+
+
+def print_run(console: Console, run: dict[str, Any]) -> None:
+    """The best plan's command lines, each printed whole (the terminal wraps it, nothing is cut) so it can be
+    copied."""
+
+    def line(text: str, **style: Any) -> None:
+        console.print(text, soft_wrap=True, markup=False, highlight=False, **style)
+
+    line("run the best plan:", style="bold")
+    line(f"  ({SCOPE})", style="dim")
+    line(f"  {run['dojosim']}")
+    for key in FRAMEWORKS:
+        framework = load_framework(key)
+        line(f"  {framework.name} ({run['commands'][key]}):")
+        if run[key]:
+            line(f"    {' '.join(run[key])}")
+        for text in run["not_expressible"].get(key, []):
+            line(f"    not expressible in {framework.name}: {text}")
+        for text in run["notes"].get(key, []):
+            line(f"    note: {text}", style="dim")
 
 
 def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
@@ -74,6 +108,8 @@ def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
                 r["bottleneck"],
             )
         console.print(table)
+    if doc.get("best"):
+        print_run(console, doc["best"]["run"])
 
 
 # ------------------------------------------------------------------------------------------------ sweep
