@@ -124,6 +124,9 @@ def test_search_cli_json(tmp_path):
     doc = json.loads(result.stdout)
     assert len(doc["top"]) == 3 and doc["pareto_front"]
     assert doc["top"][0]["step_time_s"] <= doc["top"][-1]["step_time_s"]
+    for row in doc["top"]:  # each shown plan explained by what freeing a resource would gain
+        assert row["bottleneck_speedup_if_free"] >= 1.0 and row["bottleneck_resource"] in row["bottleneck"]
+        assert f"{row['bottleneck_speedup_if_free']:.2f}x faster" in row["bottleneck"]
 
 
 def _sorted(results):

@@ -6,9 +6,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from dojosim.perf.counterfactual import counterfactuals
 from dojosim.perf.jobs import engine_for
 from dojosim.report import html_report as h
-from dojosim.report.bottleneck import sentence
+from dojosim.report.bottleneck import counterfactual_sentence
 from dojosim.report.launch_args import FRAMEWORKS, load_framework, run_document
 from dojosim.report.units import si
 from dojosim.study.search import PlanResult, SearchResult, SearchSpec, pareto_front
@@ -19,14 +20,26 @@ SCOPE = "framework arguments set the plan; the model's shape, data, optimizer an
 SEARCH_COLUMNS = ("tp", "pp", "vp", "cp", "ep", "dp", "micro_batch", "zero")
 
 
-def bottleneck_of(spec: SearchSpec, r: PlanResult) -> str:
-    """The bottleneck sentence of a costed plan (its full estimate is arithmetic on a cached engine)."""
+def bottleneck_fields(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
+    """What a costed plan would gain from each resource freed: the sentence, the top resource and its speed-up
+    (the estimates are arithmetic on a cached engine; only shown plans pay for them)."""
     job = spec.job(r.plan)
-    return sentence(engine_for(job).estimate(job.plan, check=False))
+    engine = engine_for(job)
+    estimate = engine.estimate(job.plan, check=False)
+    found = counterfactuals(engine, job.plan, estimate)
+    return {
+        "bottleneck": counterfactual_sentence(estimate, found),
+        "bottleneck_resource": found[0].resource if found else None,
+        "bottleneck_speedup_if_free": found[0].speedup_if_free if found else None,
+    }
+
+
+def bottleneck_of(spec: SearchSpec, r: PlanResult) -> str:
+    return bottleneck_fields(spec, r)["bottleneck"]
 
 
 def plan_row(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
-    return {**r.to_row(), "bottleneck": bottleneck_of(spec, r)}
+    return {**r.to_row(), **bottleneck_fields(spec, r)}
 
 
 def run_of(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
