@@ -188,7 +188,7 @@ def test_the_verdict_names_the_winner_its_margins_on_each_cost_basis_and_what_it
     first, second = text.split(". ", 1)  # two sentences
     assert ". " not in second and second.endswith(".")
     assert f"{winner} trains the model fastest: {v.time.margin:.3g}x the throughput of {other}" in first
-    assert "owned, " in first and "rented (1 of the systems have no such price), dgx-h100 is cheapest" in first
+    assert "owned, " in first and "rented (1 system has no such price), dgx-h100 is cheapest" in first
     top = v.hinges[0].counterfactuals[0]
     assert f"{winner} is " in second and f"{top.speedup_if_free:.2f}x faster with" in second
     assert "the best Dojo system, dojo-v1, is" in second or winner == "dojo-v1"

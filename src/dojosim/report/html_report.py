@@ -73,8 +73,9 @@ def line_chart(
         if log:
             ax.set_xscale("log")
             ax.set_yscale("log")
-            plots.log_axis(ax.xaxis)
-            plots.log_axis(ax.yaxis)
+            xs, ys = [x for _, s in kept for x, _ in s], [y for _, s in kept for _, y in s]
+            plots.log_axis(ax.xaxis, min(xs), max(xs))
+            plots.log_axis(ax.yaxis, min(ys), max(ys))
         ax.set_xlabel(f"{xlabel}{' (log scale)' if log else ''}")
         ax.set_ylabel(f"{ylabel}{' (log scale)' if log else ''}")
         ax.set_title(title, loc="left")
@@ -92,7 +93,9 @@ def memory_bars(rows: list[tuple[str, float, float]], title: str) -> str:
         used = [u / 1e9 for _, u, _ in rows]
         caps = [c / 1e9 for _, _, c in rows]
         colours = ["#c44e52" if u > c else "#3b6ea8" for u, c in zip(used, caps, strict=True)]
-        ax.barh(names, used, color=colours, height=0.55)
+        # At least a sliver, so that a small footprint still shows as a bar; the label gives the figure.
+        sliver = 0.006 * max(used + caps + [1e-9])
+        ax.barh(names, [max(u, sliver) for u in used], color=colours, height=0.55)
         ax.scatter(caps, names, marker="|", s=220, linewidths=2.2, color="#111", zorder=3, label="capacity")
         for y, (u, c) in enumerate(zip(used, caps, strict=True)):
             ax.annotate(f"{u:.3g} / {c:.3g} GB", (max(u, c), y), xytext=(6, 0), textcoords="offset points",

@@ -68,12 +68,15 @@ def svg_of(draw: Callable[[Any], None], label: str, size_in: tuple[float, float]
     return text.replace("<svg", head, 1)
 
 
-def log_axis(axis: Any) -> None:
-    """A log axis labelled at 1, 2 and 5 of every decade in plain numbers, so that a span of less than a decade
-    still has several labelled ticks."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+def log_axis(axis: Any, lo: float, hi: float) -> None:
+    """A log axis over data from `lo` to `hi` labelled in plain numbers: at 1, 2 and 5 of every decade, or, where
+    the data span less than a decade, at round linear steps, so that every axis has several labelled ticks."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    if hi < 10 * lo:
+        axis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+    else:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: plain(v)))
     axis.set_minor_formatter(NullFormatter())
 

@@ -12,6 +12,10 @@ def _usd_per_million(usd_per_sample: float) -> str:
     return f"${v:,.0f}" if v >= 100 else f"${v:.3g}"
 
 
+def _rate(samples_per_s: float) -> str:
+    return f"{samples_per_s:,.0f}" if samples_per_s >= 1000 else f"{samples_per_s:.4g}"
+
+
 def _times(lead: Lead) -> str:
     return f"{lead.margin:.3g}x" if lead.margin is not None else ""
 
@@ -20,8 +24,8 @@ def _time_clause(v: Verdict, workload: str, budget: str) -> str:
     t = v.time
     text = f"At the same budget ({budget}), {t.system} trains {workload} fastest"
     if t.runner_up is None:
-        return text + f" ({t.value:,.4g} samples/s; it is the only system with a plan)"
-    rates = f"{t.value:,.4g} against {t.runner_up_value:,.4g} samples/s"
+        return text + f" ({_rate(t.value)} samples/s; it is the only system with a plan)"
+    rates = f"{_rate(t.value)} against {_rate(t.runner_up_value)} samples/s"
     return text + f": {_times(t)} the throughput of {t.runner_up} ({rates})"
 
 
@@ -29,7 +33,9 @@ def _cost_clause(lead: Lead | None, basis: str, unpriced: int = 0) -> str:
     if lead is None:
         return f"{basis}: no system compared has a price"
     if unpriced:
-        basis += f" ({unpriced} of the systems have no such price)"
+        basis += (
+            f" ({unpriced} system has no such price)" if unpriced == 1 else f" ({unpriced} systems have no such price)"
+        )
     text = f"{basis}, {lead.system} is cheapest at {_usd_per_million(lead.value)} per 1M samples"
     if lead.runner_up is None:
         return text + " (the only one with a price on that basis)"
