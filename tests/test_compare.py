@@ -256,8 +256,8 @@ def test_a_table_of_days_with_nothing_to_say_is_one_line():
     from dojosim.report.compare_view import left_out
 
     assert left_out([{"days": 0.5}, {"days": 2 / 24 / 60}], "the fleet table") is None
-    line = left_out([{"days": 2 / 24 / 60}, {"days": 5 / 24 / 60}], "the fleet table")
-    assert line.startswith("the fleet table left out: every system finishes the campaign in under an hour")
+    line = left_out([{"days": 2 / 24 / 60}, {"days": 5 / 24 / 60}], "the fleet table is")
+    assert line.startswith("the fleet table is left out: every system finishes the campaign in under an hour")
     assert "(the slowest in 5 minutes)" in line
 
 
@@ -277,6 +277,9 @@ def test_samples_and_epochs_size_the_campaign_and_the_old_flag_still_works(tmp_p
     # 2,000 samples take seconds: both tables of days are a line saying why instead.
     assert "The campaign table is left out: every system finishes" in page
     assert "The fleet table is left out" in page and "peak (EFLOPS)" not in page
+    terminal = run_cli(*args[:-1], "--samples", "1k", "--epochs", "2").stdout
+    assert terminal.startswith("verdict: At the same budget (48 devices), ")
+    assert "the campaign table is left out" in terminal and "EFLOPS fleet table is left out" in terminal
     old = json.loads(run_cli(*args, "--dataset-clips", "3k").stdout)
     assert old["campaign_spec"]["dataset_samples"] == 3000
     assert "--dataset-clips" not in run_cli("compare", "--help").stdout

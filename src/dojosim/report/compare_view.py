@@ -95,8 +95,8 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
     if doc.get("verdict"):
         console.print(f"[bold]verdict:[/] {doc['verdict']['text']}", highlight=False)
     skipped = {
-        _print_campaign: left_out(doc["campaign"], "the campaign table"),
-        _print_fleet: left_out(doc["fleet"], f"the {doc['fleet_eflops']:g} EFLOPS fleet table"),
+        _print_campaign: left_out(doc["campaign"], "the campaign table is"),
+        _print_fleet: left_out(doc["fleet"], f"the {doc['fleet_eflops']:g} EFLOPS fleet table is"),
     }
     for section in (_print_best, _print_campaign, _print_fleet, _print_share, _print_claims):
         if skipped.get(section):
