@@ -1,11 +1,14 @@
 """dojosim compare: budgets, device counts, the claims check, and the self-contained report."""
 
 import dataclasses
+import html
 import json
+import re
 from html.parser import HTMLParser
 
 import pytest
 
+import dojosim
 from dojosim.errors import InputError
 from dojosim.study import campaign as camp
 from dojosim.study import compare as cmp
@@ -89,8 +92,22 @@ def test_compare_writes_a_self_contained_report(tmp_path):
     parser = _Counter()
     parser.feed(page)
     assert parser.tags.get("svg", 0) >= 4 and parser.tags.get("table", 0) >= 3
-    assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    # The SVG namespaces are names, not addresses: nothing else on the page could reach the network.
+    namespaces = ('xmlns="http://www.w3.org/2000/svg"', 'xmlns:xlink="http://www.w3.org/1999/xlink"')
+    assert "<script" not in page and "http" not in page.replace(namespaces[0], "").replace(namespaces[1], "")
     assert not list(tmp_path.glob("*.part"))
+    # Opens with the verdict, the same as the JSON's; every plot has ticks on both axes; a phone can read it.
+    body = page[page.index("<body>") + len("<body>") :]
+    assert body.startswith('<p class="verdict" id="verdict">') and html.escape(doc["verdict"]["text"]) in body
+    plots = re.findall(r'<svg class="plot[^"]*" role="img" aria-label="([^"]+)".*?</svg>', page, re.S)
+    assert len(plots) == parser.tags["svg"] >= 4
+    for svg in re.findall(r'<svg class="plot.*?</svg>', page, re.S):
+        assert '<g id="xtick_1">' in svg and '<g id="ytick_1">' in svg
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    assert page.count('<div class="scroll"><table>') == parser.tags["table"]
+    footer = page[page.index("<footer>") :]
+    assert f"dojosim {dojosim.__version__}" in footer and "compare --workload" in footer
+    assert "dgx-h100: <b>sourced</b>" in footer and "dojo-v1: <b>sourced</b>" in footer
 
 
 @pytest.fixture(scope="module")
@@ -126,17 +143,68 @@ def test_fleet_reaches_the_asked_peak_with_each_system(small_comparison):
 
 def test_share_of_training_is_a_share_of_work_and_the_5_and_10_percent_sizes_are_consistent(small_comparison):
     (row,) = camp.training_share(small_comparison, "dgx-h100", 10.0)
-    assert row.system == "dojo-v1" and 0 < row.share_of_work < 1
+    assert row.system == "dojo-v1" and 0 < row.share_of_work < 1 and not row.exceeds_fleet
     assert row.gpu_devices == pytest.approx((10e18 - row.devices * 362e12) / 989e12)
-    # Linear in Dojo devices: the device count for 5% gives 5% back.
+    # Linear in Dojo devices, and the GPUs make up the rest of the fleet's peak: at the device count for 5%,
+    # Dojo does 5% of the work of that mix.
     dojo = next(r for r in small_comparison if r.system == "dojo-v1")
     per_device = dojo.best.samples_per_s / dojo.devices
-    gpu_rate = row.share_of_work / (1 - row.share_of_work)  # dojo rate / gpu rate
-    gpu_rate = dojo.best.samples_per_s / gpu_rate
+    gpu_per_flops = dojo.best.samples_per_s * (1 - row.share_of_work) / row.share_of_work / (row.gpu_devices * 989e12)
     for share in (5, 10):
         n = getattr(row, f"devices_for_{share}pct")
+        gpu_rate = gpu_per_flops * (10e18 - n * 362e12)
         assert n * per_device / (n * per_device + gpu_rate) == pytest.approx(share / 100)
     assert camp.training_share(small_comparison, "dgx-b200", 10.0) == []  # that GPU was not compared
+
+
+def test_a_dojo_cluster_larger_than_the_fleet_is_all_of_it_and_still_has_a_size_for_5_percent(small_comparison):
+    """64 D1 are 0.023 EFLOPS: beside a 0.01 EFLOPS fleet there is no GPU left, the share of peak is 100% (not
+    230%), and the Dojo size that carries 5% is a real, smaller cluster (not 0)."""
+    (row,) = camp.training_share(small_comparison, "dgx-h100", 0.01)
+    assert row.exceeds_fleet and row.share_of_peak == 1.0 and row.share_of_work == 1.0 and row.gpu_devices == 0
+    assert 0 < row.devices_for_5pct < row.devices_for_10pct < row.devices
+    from dojosim.report.compare_view import _share_cells
+
+    cells = _share_cells(dataclasses.asdict(row))
+    assert cells[3] == "100% (alone it exceeds the fleet)" and cells[5] != "0"
+
+
+def test_the_verdict_names_the_winner_its_margins_on_each_cost_basis_and_what_it_hinges_on(small_comparison):
+    from dojosim.report.verdict_view import verdict_text
+    from dojosim.study.verdict import verdict
+
+    v = verdict(small_comparison)
+    rates = {r.system: r.best.samples_per_s for r in small_comparison}
+    winner, other = sorted(rates, key=lambda name: -rates[name])
+    assert v.time.system == winner and v.time.runner_up == other
+    assert v.time.margin == pytest.approx(rates[winner] / rates[other])
+    owned = {r.system: r.estimate.cost.at_cost_usd / r.best.global_batch for r in small_comparison}
+    assert v.owned.system == min(owned, key=owned.get)
+    assert v.owned.margin == pytest.approx(max(owned.values()) / min(owned.values()))
+    # Renting is a lead of its own: dojo-v1 has no rental price, so the H100 stands alone there.
+    assert (v.rented.system, v.rented.runner_up, v.unrented) == ("dgx-h100", None, ("dojo-v1",))
+    assert [h.system for h in v.hinges] == list(dict.fromkeys([winner, "dojo-v1"])) and v.best_dojo == "dojo-v1"
+    text = verdict_text(v, "the model", "64 devices")
+    first, second = text.split(". ", 1)  # two sentences
+    assert ". " not in second and second.endswith(".")
+    assert f"{winner} trains the model fastest: {v.time.margin:.3g}x the throughput of {other}" in first
+    assert "owned, " in first and "rented (1 system has no such price), dgx-h100 is cheapest" in first
+    top = v.hinges[0].counterfactuals[0]
+    assert f"{winner} is " in second and f"{top.speedup_if_free:.2f}x faster with" in second
+    assert "the best Dojo system, dojo-v1, is" in second or winner == "dojo-v1"
+    assert second.endswith("the figures behind it are sourced for dgx-h100, dojo-v1.")
+    assert verdict([dataclasses.replace(r, best=None) for r in small_comparison]) is None
+
+
+def test_fleet_bottlenecks_are_told_by_counterfactual_not_by_threshold(small_comparison):
+    from dojosim.report.compare_doc import _fleet
+
+    for row in camp.fleet(small_comparison, 1.0, 1e7, 1):
+        speedups = [c.speedup_if_free for c in row.counterfactuals]
+        assert speedups == sorted(speedups, reverse=True) and speedups[0] >= 1.0
+        words = _fleet(row)["bottleneck"]
+        assert "MFU" not in words and "small matmuls" not in words
+        assert f"{speedups[0]:.2f}x faster with" in words or words.startswith("balanced")
 
 
 def test_dojo_systems_are_known_by_their_maker_not_their_name(small_comparison):
@@ -171,3 +239,59 @@ def test_costs_are_never_mixed_in_one_column(tmp_path):
     assert "$ per 1M samples, rented" in html and "$ per 1M samples, owned" in html
     table = run_cli(*args[:-1]).stdout
     assert "$/1M owned" in table
+
+
+def test_the_campaign_defaults_to_a_stated_assumption_and_the_command_line_replaces_it():
+    default = camp.campaign_size(None, None)
+    assert default == camp.DEFAULT_CAMPAIGN and default.status == "assumption" and default.samples_seen >= 1e9
+    assert "no public figure" in default.basis
+    assert camp.campaign_size(1e7, 2) == camp.CampaignSize(1e7, 2, "set on the command line", "user")
+    half = camp.campaign_size(None, 3)
+    assert (half.samples, half.epochs, half.status) == (default.samples, 3, "assumption")
+    with pytest.raises(InputError, match="--samples: must be > 0"):
+        camp.campaign_size(0, None)
+
+
+def test_a_table_of_days_with_nothing_to_say_is_one_line():
+    from dojosim.report.compare_view import left_out
+
+    assert left_out([{"days": 0.5}, {"days": 2 / 24 / 60}], "the fleet table") is None
+    line = left_out([{"days": 2 / 24 / 60}, {"days": 5 / 24 / 60}], "the fleet table is")
+    assert line.startswith("the fleet table is left out: every system finishes the campaign in under an hour")
+    assert "(the slowest in 5 minutes)" in line
+
+
+def test_samples_and_epochs_size_the_campaign_and_the_old_flag_still_works(tmp_path):
+    out = tmp_path / "r.html"
+    args = ["compare", "--workload", MODEL, "--seq", "128", "--systems", "dgx-h100,dojo-v1"]
+    args += ["--normalize", "devices", "--budget", "48", "--out", str(out), "--json"]
+    doc = json.loads(run_cli(*args, "--samples", "1k", "--epochs", "2").stdout)
+    assert doc["campaign_spec"] | {"basis": ""} == {
+        "dataset_samples": 1000, "epochs": 2, "target_days": None, "basis": "", "status": "user"
+    }  # fmt: skip
+    rate = {r["system"]: r["best"]["samples_per_s"] for r in doc["results"]}
+    assert {c["system"]: c["days"] for c in doc["campaign"]} == pytest.approx(
+        {name: 2000 / r / 86400 for name, r in rate.items()}
+    )
+    page = out.read_text()
+    # 2,000 samples take seconds: both tables of days are a line saying why instead.
+    assert "The campaign table is left out: every system finishes" in page
+    assert "The fleet table is left out" in page and "peak (EFLOPS)" not in page
+    terminal = run_cli(*args[:-1], "--samples", "1k", "--epochs", "2").stdout
+    assert terminal.startswith("verdict: At the same budget (48 devices), ")
+    assert "the campaign table is left out" in terminal and "EFLOPS fleet table is left out" in terminal
+    old = json.loads(run_cli(*args, "--dataset-clips", "3k").stdout)
+    assert old["campaign_spec"]["dataset_samples"] == 3000
+    assert "--dataset-clips" not in run_cli("compare", "--help").stdout
+
+
+def test_plots_are_deterministic_and_never_share_an_id():
+    from dojosim.report import html_report as h
+
+    series = [("a", [(8.0, 10.0), (16.0, 19.0)]), ("b", [(8.0, 9.0), (16.0, 18.0)])]
+    one = h.line_chart(series, "throughput", "devices", "samples per second")
+    assert one == h.line_chart(series, "throughput", "devices", "samples per second")
+    other = h.line_chart(series, "days", "budget", "days")
+    ids = [set(re.findall(r'<(?:clipPath|path) id="([^"]+)"', svg)) for svg in (one, other)]
+    assert ids[0] and ids[1] and not ids[0] & ids[1]
+    assert one.startswith('<svg class="plot" role="img" aria-label="throughput"') and "<?xml" not in one

@@ -1,5 +1,6 @@
 """The compare report in a real headless browser (Debian's chromium): it loads with no console errors and no
-network, every plot is laid out with visible marks, and a screenshot shows each plot's pixels.
+network, opens with the verdict, every plot is laid out with visible marks and ticks on both axes, a screenshot
+shows each plot's pixels, and on a 390-px phone screen nothing is wider than the screen.
 
 CI installs chromium (.ci/run); elsewhere the test skips when no browser is installed, unless
 DOJOSIM_REQUIRE_BROWSER=1 says it must run.
@@ -34,6 +35,7 @@ FLAGS = [
     "--v=0",
 ]
 WIDTH = 1200
+PHONE = 390  # CSS px: an iPhone 12-15 in portrait
 
 # Runs after the page has been parsed: for every plot, its laid-out box and how many marks have a real size.
 PROBE = """<script>(() => {
@@ -41,14 +43,19 @@ PROBE = """<script>(() => {
     const box = svg.getBoundingClientRect();
     const marks = [...svg.querySelectorAll('rect,circle,polyline,line,path')]
       .filter(m => { const b = m.getBBox(); return b.width > 0 || b.height > 0; }).length;
+    // matplotlib draws each tick of an axis as a group xtick_N / ytick_N: a tick mark and its label.
+    const ticks = axis => [...svg.querySelectorAll(`g[id^="${axis}tick_"]`)]
+      .filter(g => g.querySelector('text') && g.getBBox().width > 0).length;
     return {label: svg.getAttribute('aria-label'), x: box.left + scrollX, y: box.top + scrollY,
-            width: box.width, height: box.height, marks};
+            width: box.width, height: box.height, marks, xticks: ticks('x'), yticks: ticks('y')};
   });
   const external = [...document.querySelectorAll('[src],[href]')]
     .map(e => e.getAttribute('src') || e.getAttribute('href'));
+  const first = document.body.firstElementChild;
   const out = document.createElement('pre');
   out.id = 'dojosim-probe';
-  out.textContent = JSON.stringify({plots, external, height: document.documentElement.scrollHeight});
+  out.textContent = JSON.stringify({plots, external, height: document.documentElement.scrollHeight,
+    first: {tag: first.tagName, cls: first.className, text: first.textContent}});
   document.body.appendChild(out);
 })();</script>"""
 
@@ -127,6 +134,15 @@ def test_report_loads_without_console_errors_and_every_plot_renders(probed):
     for plot in probe["plots"]:
         assert plot["width"] > 200 and plot["height"] > 80, plot
         assert plot["marks"] >= 3, plot
+        assert plot["xticks"] >= 3 and plot["yticks"] >= 3, plot  # real axes: labelled ticks on both
+
+
+def test_the_report_opens_with_the_verdict(probed):
+    probe, _ = probed
+    first = probe["first"]
+    assert (first["tag"], first["cls"]) == ("P", "verdict"), first
+    assert first["text"].startswith("Verdict. At the same budget (64 devices), ")
+    assert " fastest: " in first["text"] and "It hinges on what limits each step: " in first["text"]
 
 
 def test_a_screenshot_of_the_report_shows_every_plot(report, probed, tmp_path):
@@ -151,3 +167,56 @@ def test_a_screenshot_of_the_report_shows_every_plot(report, probed, tmp_path):
     keep = os.environ.get("DOJOSIM_KEEP_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+# Chromium's headless window is at least 500 px wide, so the phone is a 390-px frame: the report loaded in an
+# iframe of that width (srcdoc: same origin, so the harness can measure inside it), laid out with the frame's
+# width as its viewport and its media queries.
+PHONE_PROBE = """<script>addEventListener('load', () => {
+  const frame = document.querySelector('iframe'), doc = frame.contentDocument;
+  const out = document.createElement('pre');
+  out.id = 'dojosim-probe';
+  out.textContent = JSON.stringify({viewport: doc.defaultView.innerWidth, scroll: doc.documentElement.scrollWidth,
+                                    height: doc.documentElement.scrollHeight});
+  document.body.appendChild(out);
+});</script>"""
+
+
+def _phone_page(report: Path, tmp: Path, height: int) -> Path:
+    page = tmp / f"phone-{height}.html"
+    frame = html.escape(report.read_text(), quote=True)
+    page.write_text(
+        '<!DOCTYPE html><html><body style="margin:0;background:#fff">'
+        f'<iframe style="border:0;display:block;width:{PHONE}px;height:{height}px" srcdoc="{frame}"></iframe>'
+        f"{PHONE_PROBE}</body></html>"
+    )
+    return page
+
+
+def test_on_a_390_px_phone_nothing_is_wider_than_the_screen(report, tmp_path):
+    from PIL import Image
+
+    page = _phone_page(report, tmp_path, 1000)
+    result = _run_browser(tmp_path, "--window-size=500,1000", "--dump-dom", page.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'<pre id="dojosim-probe">(.*?)</pre>', result.stdout, re.S)
+    assert found, "the probe did not run"
+    probe = json.loads(html.unescape(found.group(1)))
+    assert probe["viewport"] == PHONE
+    assert probe["scroll"] <= PHONE, probe  # wide tables scroll inside their own box; the page never does
+    # The second screenshot: the whole report at phone width, every part of it laid out and drawn.
+    height = int(probe["height"])
+    shot = tmp_path / "phone.png"
+    page = _phone_page(report, tmp_path, height)
+    result = _run_browser(tmp_path, f"--window-size=500,{height}", f"--screenshot={shot}", page.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert _console_messages(result.stderr) == []
+    image = Image.open(shot).convert("RGB")
+    phone = image.crop((0, 0, PHONE, height))
+    beside = list(image.crop((PHONE, 0, image.size[0], height)).get_flattened_data())
+    assert all(p == (255, 255, 255) for p in beside)  # nothing drawn outside the phone's width
+    coloured = sum(1 for r, g, b in phone.get_flattened_data() if max(r, g, b) - min(r, g, b) > 60)
+    assert coloured > 5000  # the verdict's border, bars, lines and circles: the report is drawn, not blank
+    keep = os.environ.get("DOJOSIM_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, Path(keep).with_name("phone-" + Path(keep).name))

@@ -1,5 +1,7 @@
 """The step as a schedule: transfers sharing a resource, the bucketed tail in closed form, and 1F1B by hand."""
 
+from xml.etree import ElementTree
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -63,6 +65,9 @@ def test_the_engines_bubble_is_the_1f1b_schedule_for_uniform_stages(stages, chun
     assert step == pytest.approx(micro_batches * (fwd + bwd) + pipeline_bubble(stages, chunks, fwd + bwd))
 
 
+SVG = "{http://www.w3.org/2000/svg}"
+
+
 def test_the_drawn_step_is_the_estimated_step(tmp_path):
     """simulate --timeline: the 1F1B layout of the estimate ends where the engine's step does, and draws a row
     per stage with a forward and a backward per micro-batch."""
@@ -88,7 +93,10 @@ def test_the_drawn_step_is_the_estimated_step(tmp_path):
     without = step_timeline(4, 1, 8, zero_send, doc["details"]["micro_batch_time_s"])
     assert without.end_s == pytest.approx(doc["step_time_s"] - sends, rel=1e-9)
     text = svg.read_text()
-    assert text.count("<rect") == 2 * 4 * 8 + sum(1 for k in ("dp_comm", "optimizer") if doc["breakdown_s"][k] > 0)
+    groups = {g.get("id"): g for g in ElementTree.fromstring(text).iter(f"{SVG}g") if g.get("id")}
+    bars = {gid: len(list(g.iter(f"{SVG}path"))) for gid, g in groups.items() if gid.startswith(("slots-", "tail-"))}
+    assert all(bars[f"slots-{kind}-stage{s}"] == 8 for kind in "FB" for s in range(4))  # a bar per micro-batch
+    assert sum(bars.values()) == 2 * 4 * 8 + sum(1 for k in ("dp_comm", "optimizer") if doc["breakdown_s"][k] > 0)
     interleaved = step_timeline(4, 2, 8, zero_send, doc["details"]["micro_batch_time_s"])
     assert len(interleaved.slots) == 2 * 4 * 8 * 2
-    assert all(f"stage {s}</text>" in text for s in range(4))
+    assert all(f">stage {s}</text>" in text for s in range(4))

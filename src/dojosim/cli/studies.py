@@ -164,8 +164,11 @@ def compare_command(
     ] = None,
     seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
     batch_per_device: Annotated[float, typer.Option("--batch-per-device", help="Global batch per device.")] = 1.0,
-    dataset_clips: Annotated[str, typer.Option("--dataset-clips", help="Samples in the dataset, e.g. 10M.")] = "10M",
-    epochs: Annotated[float, typer.Option("--epochs")] = 5.0,
+    samples: Annotated[
+        str | None, typer.Option("--samples", help="Samples in the training set, e.g. 100M (default: an assumption).")
+    ] = None,
+    dataset_clips: Annotated[str | None, typer.Option("--dataset-clips", hidden=True)] = None,  # old --samples
+    epochs: Annotated[float | None, typer.Option("--epochs", help="Passes over the training set.")] = None,
     target_days: Annotated[
         float | None, typer.Option("--target-days", help="Devices needed to train in this time.")
     ] = None,
@@ -182,7 +185,7 @@ def compare_command(
     """Compare systems on one workload at the same budget: best plan, throughput, energy, cost, days to train,
     a fleet of --fleet-eflops, Dojo's share of training, and the public claims recomputed."""
     from dojosim.hardware import load_system
-    from dojosim.report import compare_view
+    from dojosim.report import compare_html, compare_view
     from dojosim.report.compare_doc import compare_document
     from dojosim.study import campaign as camp
     from dojosim.study.budget import default_budget, parse_budget
@@ -195,18 +198,19 @@ def compare_command(
         raise InputError("--systems: name at least one system")
     if fleet_eflops <= 0:
         raise InputError(f"--fleet-eflops: must be > 0, got {fleet_eflops:g}")
-    if epochs <= 0:
+    if epochs is not None and epochs <= 0:
         raise InputError(f"--epochs: must be > 0, got {epochs:g}")
     load_system(fleet_gpu)  # a clear error for an unknown name before any search
     plan_budget = parse_budget(budget, normalize) or default_budget(normalize)
-    clips, points = _count(dataset_clips, "--dataset-clips"), 3
+    given = samples or dataset_clips
+    size, points = camp.campaign_size(_count(given, "--samples") if given else None, epochs), 3
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("searching plans per system and size", total=len(names) * points)
         results = compare(
             workload, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack
         )
         progress.update(task, description="fleet and share of training")
-        fleet = camp.fleet(results, fleet_eflops, clips, epochs)
+        fleet = camp.fleet(results, fleet_eflops, size.samples, size.epochs)
         share = camp.training_share(results, fleet_gpu, fleet_eflops)
     doc = compare_document(
         workload=workload,
@@ -214,8 +218,8 @@ def compare_command(
         normalize=normalize,
         budget=plan_budget.value,
         results=results,
-        campaign_spec={"dataset_samples": clips, "epochs": epochs, "target_days": target_days},
-        campaign=camp.campaign(results, clips, epochs, target_days),
+        campaign_spec={**size.as_dict(), "target_days": target_days},
+        campaign=camp.campaign(results, size.samples, size.epochs, target_days),
         fleet_eflops=fleet_eflops,
         fleet=fleet,
         share=share,
@@ -224,7 +228,7 @@ def compare_command(
         break_even=camp.break_even_price(results, "dojo-v1", "dgx-b200"),
         report=out,
     )
-    compare_view.write_html(doc)
+    compare_html.write_html(doc)
     if as_json:
         emit(doc)
     else:

@@ -1,25 +1,43 @@
 """The document `dojosim compare` prints with --json and renders as tables and HTML: the study's typed results
-as plain data, with the bottleneck of every plan written out as a sentence."""
+as plain data, the verdict first, with the bottleneck of every plan written out as a sentence from its
+counterfactuals (what freeing each resource would gain)."""
 
+import shlex
+import sys
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
-from dojosim.report.bottleneck import counterfactual_sentence, sentence
-from dojosim.report.search_view import plan_row
+from dojosim import __version__
+from dojosim.report.bottleneck import counterfactual_sentence
+from dojosim.report.verdict_view import verdict_document
 from dojosim.study.campaign import CampaignRow, FleetRow, H100Equivalents, ShareRow
 from dojosim.study.compare import ScalePoint, SystemResult
+from dojosim.study.verdict import verdict
+
+BUDGET_UNITS = {"power": (1e6, "MW"), "devices": (1.0, "devices"), "cost": (1.0, "$/h")}
+
+
+def budget_text(normalize: str, budget: float) -> str:
+    scale, unit = BUDGET_UNITS[normalize]
+    return f"{budget / scale:,.3g} {unit}"
 
 
 def _point(p: ScalePoint) -> dict[str, Any]:
-    row = plan_row(p.spec, p.best)
-    return {**row, "devices": p.devices, "global_batch": p.global_batch, "samples_per_s": p.samples_per_s,
-            "budget": p.budget, "power_w": p.power_w}  # fmt: skip
+    return {
+        **p.best.to_row(),
+        "bottleneck": counterfactual_sentence(p.estimate, list(p.counterfactuals)),
+        "devices": p.devices,
+        "global_batch": p.global_batch,
+        "samples_per_s": p.samples_per_s,
+        "budget": p.budget,
+        "power_w": p.power_w,
+    }
 
 
 def _system(r: SystemResult) -> dict[str, Any]:
     best = _point(r.best) if r.best else None
     if best and r.estimate:
-        best["bottleneck"] = counterfactual_sentence(r.estimate, r.counterfactuals)
         best["bottleneck_counterfactuals"] = [c.as_dict() for c in r.counterfactuals]
         # Costs never mixed: renting (None where the system has no rental price) and owning, each under its name.
         best["cost_rental_usd"] = r.estimate.cost.rental_usd
@@ -37,8 +55,12 @@ def _system(r: SystemResult) -> dict[str, Any]:
 
 
 def _fleet(f: FleetRow) -> dict[str, Any]:
-    row = {k: v for k, v in asdict(f).items() if k != "estimate"}
-    return {**row, "bottleneck": sentence(f.estimate)}
+    row = {k: v for k, v in asdict(f).items() if k not in ("estimate", "counterfactuals")}
+    return {
+        **row,
+        "bottleneck": counterfactual_sentence(f.estimate, list(f.counterfactuals)),
+        "bottleneck_counterfactuals": [c.as_dict() for c in f.counterfactuals],
+    }
 
 
 def _campaign(c: CampaignRow) -> dict[str, Any]:
@@ -46,6 +68,12 @@ def _campaign(c: CampaignRow) -> dict[str, Any]:
     if row["devices_for_target"] is None:
         del row["devices_for_target"]
     return row
+
+
+def made_by(command: str | None = None) -> dict[str, str]:
+    """What made the document: dojosim's version, the command line (this process's, unless given) and the date."""
+    line = command or shlex.join(["dojosim", *sys.argv[1:]])
+    return {"version": __version__, "command": line, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
 def compare_document(
@@ -64,8 +92,10 @@ def compare_document(
     claims: list[dict[str, str]],
     break_even: float | None,
     report: str,
+    command: str | None = None,
 ) -> dict[str, Any]:
     return {
+        "verdict": verdict_document(verdict(results), workload, budget_text(normalize, budget)),
         "workload": workload,
         "stack": stack,
         "normalize": normalize,
@@ -80,4 +110,5 @@ def compare_document(
         "claims": claims,
         "break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200": break_even,
         "report": report,
+        "made_by": made_by(command),
     }

@@ -1,23 +1,13 @@
-"""The comparison report: one self-contained HTML file (no scripts, no network), plots as inline SVG."""
+"""The HTML reports: one self-contained file (no scripts, no network), plots as inline SVG drawn by matplotlib
+(`plots.py`), tables in wrappers that scroll sideways on a narrow screen."""
 
 import html
 import math
 from pathlib import Path
 from typing import Any
 
-PALETTE = [
-    "#3b6ea8",
-    "#e07b39",
-    "#5a9e4b",
-    "#c44e52",
-    "#8172b2",
-    "#937860",
-    "#da8bc3",
-    "#8c8c8c",
-    "#ccb974",
-    "#64b5cd",
-    "#2f4b7c",
-]
+from dojosim.report import plots
+
 PARTS = [
     "compute_fwd",
     "compute_bwd",
@@ -31,6 +21,7 @@ PARTS = [
     "dp_comm",
     "optimizer",
 ]
+WIDE_IN = (7.5, 3.4)  # inches: a full-width plot; the page scales it to the screen
 
 
 def _esc(text: Any) -> str:
@@ -38,120 +29,84 @@ def _esc(text: Any) -> str:
 
 
 def stacked_bars(rows: list[tuple[str, dict[str, float]]], title: str) -> str:
-    """One horizontal bar per system, split into the step-time parts (shares of the step)."""
-    width, left, bar_h = 760, 150, 22
-    per_row = 6
-    legend_rows = math.ceil(len(PARTS) / per_row)
-    height = 40 + bar_h * 1.5 * len(rows) + 18 * legend_rows + 12
-    out = [
-        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0f}" '
-        f'role="img" aria-label="{_esc(title)}"><text x="10" y="18" class="t">{_esc(title)}</text>'
-    ]
-    for i, (name, parts) in enumerate(rows):
-        y = 40 + i * bar_h * 1.5
-        total = sum(parts.values()) or 1.0
-        x = left
-        out.append(f'<text x="10" y="{y + 15:.0f}">{_esc(name)}</text>')
-        for j, key in enumerate(PARTS):
-            w = (width - left - 20) * parts.get(key, 0.0) / total
-            if w > 0:
-                out.append(
-                    f'<rect x="{x:.1f}" y="{y:.0f}" width="{w:.1f}" height="{bar_h}" fill="{PALETTE[j]}">'
-                    f"<title>{_esc(name)}: {key} {100 * parts[key] / total:.1f}%</title></rect>"
-                )
-                x += w
-    for j, key in enumerate(PARTS):
-        x, y = 10 + (j % per_row) * 120, height - 18 * (legend_rows - j // per_row) - 4
-        out.append(
-            f'<rect x="{x}" y="{y:.0f}" width="10" height="10" fill="{PALETTE[j]}"/>'
-            f'<text x="{x + 14}" y="{y + 9:.0f}" font-size="10">{key}</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
+    """One horizontal bar per system: its step in seconds, split into the step-time parts."""
+    parts = [p for p in PARTS if any(seconds.get(p, 0.0) > 0 for _, seconds in rows)]
 
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        names = [name for name, _ in rows]
+        left = [0.0] * len(rows)
+        for part in parts:
+            widths = [seconds.get(part, 0.0) for _, seconds in rows]
+            ax.barh(names, widths, left=left, color=plots.COLOURS[PARTS.index(part) % len(plots.COLOURS)],
+                    label=part, height=0.6)  # fmt: skip
+            left = [a + b for a, b in zip(left, widths, strict=True)]
+        for y, total in enumerate(left):
+            ax.annotate(f"{total:.3g} s", (total, y), xytext=(3, 0), textcoords="offset points", va="center")
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(left + [1e-12]) * 1.15)
+        ax.set_xlabel("seconds per training step")
+        ax.set_title(title, loc="left")
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=min(6, max(1, len(parts))))
 
-def _ticks(lo: float, hi: float, log: bool) -> list[float]:
-    """Values to label on an axis spanning [lo, hi] (already log10 when log)."""
-    if log:
-        decades = [float(10**k) for k in range(math.ceil(lo), math.floor(hi) + 1)]
-        return decades if len(decades) >= 2 else [10**lo, 10**hi]
-    return [lo + (hi - lo) * i / 4 for i in range(5)]
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e6 or v == 0 else f"{v:.0e}"
+    return plots.svg_of(draw, title, (WIDE_IN[0], 1.6 + 0.32 * len(rows) + 0.2 * math.ceil(len(parts) / 6)))
 
 
 def line_chart(
     series: list[tuple[str, list[tuple[float, float]]]], title: str, xlabel: str, ylabel: str, log: bool = True
 ) -> str:
-    width, height, left, bottom = 760, 360, 80, 50
-    pts = [p for _, s in series for p in s if p[0] > 0 and p[1] > 0]
-    if not pts:
+    """One line per series, each with its own colour, line style and marker, so that overlapping lines stay
+    apart; log axes labelled at 1, 2 and 5 of every decade."""
+    kept = [(name, [p for p in s if p[0] > 0 and p[1] > 0]) for name, s in series]
+    kept = [(name, s) for name, s in kept if s]
+    if not kept:
         return f"<p>{_esc(title)}: no data</p>"
-    f = math.log10 if log else (lambda v: v)
-    xs, ys = [f(p[0]) for p in pts], [f(p[1]) for p in pts]
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
 
-    def sx(v: float) -> float:
-        return left + (f(v) - x0) / (x1 - x0) * (width - left - 170)
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        for i, (name, s) in enumerate(kept):
+            xs, ys = zip(*sorted(s), strict=True)
+            # Earlier series drawn wider and with larger markers, so that a later one on top never hides them.
+            ax.plot(xs, ys, label=name, linewidth=max(1.0, 2.6 - 0.25 * i), markersize=max(4.0, 8 - 0.6 * i),
+                    **plots.style(i))  # fmt: skip
+        if log:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            xs, ys = [x for _, s in kept for x, _ in s], [y for _, s in kept for _, y in s]
+            plots.log_axis(ax.xaxis, min(xs), max(xs))
+            plots.log_axis(ax.yaxis, min(ys), max(ys))
+        ax.set_xlabel(f"{xlabel}{' (log scale)' if log else ''}")
+        ax.set_ylabel(f"{ylabel}{' (log scale)' if log else ''}")
+        ax.set_title(title, loc="left")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
 
-    def sy(v: float) -> float:
-        return height - bottom - (f(v) - y0) / (y1 - y0) * (height - bottom - 40)
-
-    out = [
-        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{_esc(title)}"><text x="10" y="18" class="t">{_esc(title)}</text>',
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 160}" y2="{height - bottom}" stroke="#333"/>',
-        f'<line x1="{left}" y1="30" x2="{left}" y2="{height - bottom}" stroke="#333"/>',
-        f'<text x="{left}" y="{height - 10}">{_esc(xlabel)}{" (log)" if log else ""}</text>',
-        f'<text x="10" y="34">{_esc(ylabel)}</text>',
-    ]
-    for v in _ticks(x0, x1, log):
-        out.append(f'<text x="{sx(v) - 10:.0f}" y="{height - bottom + 15}" font-size="9">{_fmt(v)}</text>')
-    for v in _ticks(y0, y1, log):
-        out.append(f'<text x="{left - 6}" y="{sy(v) + 3:.0f}" font-size="9" text-anchor="end">{_fmt(v)}</text>')
-    for i, (name, s) in enumerate(series):
-        s = [p for p in s if p[0] > 0 and p[1] > 0]
-        if not s:
-            continue
-        color = PALETTE[i % len(PALETTE)]
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s)
-        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2"/>')
-        for x, y in s:
-            out.append(
-                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"><title>{_esc(name)}: '
-                f"{x:.4g}, {y:.4g}</title></circle>"
-            )
-        out.append(f'<text x="{width - 150}" y="{50 + 16 * i}" fill="{color}">{_esc(name)}</text>')
-    out.append("</svg>")
-    return "".join(out)
+    return plots.svg_of(draw, title, WIDE_IN)
 
 
 def memory_bars(rows: list[tuple[str, float, float]], title: str) -> str:
-    """Memory per device (bar) against capacity (tick), as a share of capacity."""
-    width, left, bar_h = 760, 150, 18
-    height = 50 + bar_h * 1.6 * len(rows)
-    out = [
-        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0f}" '
-        f'role="img" aria-label="{_esc(title)}"><text x="10" y="18" class="t">{_esc(title)}</text>'
-    ]
-    top = max([u / c for _, u, c in rows if c] + [1.0])
-    for i, (name, used, cap) in enumerate(rows):
-        y = 36 + i * bar_h * 1.6
-        # At least a sliver, so that a small footprint still shows as a bar, not as nothing.
-        w = max(3.0, (width - left - 120) * (used / cap) / top) if cap else 0
-        cx = left + (width - left - 120) / top
-        color = "#c44e52" if used > cap else "#3b6ea8"
-        out.append(
-            f'<text x="10" y="{y + 13:.0f}">{_esc(name)}</text><rect x="{left}" y="{y:.0f}" width="{w:.1f}" '
-            f'height="{bar_h}" fill="{color}"/><line x1="{cx:.1f}" y1="{y - 2:.0f}" x2="{cx:.1f}" '
-            f'y2="{y + bar_h + 2:.0f}" stroke="#000" stroke-width="2"/><text x="{left + w + 6:.1f}" '
-            f'y="{y + 13:.0f}">{used / 1e9:.2f} / {cap / 1e9:.1f} GB</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
+    """Memory per device of each system (bar) against its capacity (black tick), in GB."""
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        names = [name for name, _, _ in rows]
+        used = [u / 1e9 for _, u, _ in rows]
+        caps = [c / 1e9 for _, _, c in rows]
+        colours = ["#c44e52" if u > c else "#3b6ea8" for u, c in zip(used, caps, strict=True)]
+        # At least a sliver, so that a small footprint still shows as a bar; the label gives the figure.
+        sliver = 0.006 * max(used + caps + [1e-9])
+        ax.barh(names, [max(u, sliver) for u in used], color=colours, height=0.55)
+        ax.scatter(caps, names, marker="|", s=220, linewidths=2.2, color="#111", zorder=3, label="capacity")
+        for y, (u, c) in enumerate(zip(used, caps, strict=True)):
+            ax.annotate(f"{u:.3g} / {c:.3g} GB", (max(u, c), y), xytext=(6, 0), textcoords="offset points",
+                        va="center")  # fmt: skip
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(used + caps + [1e-9]) * 1.35)
+        ax.set_xlabel("GB per device (bar: used by the best plan; black tick: capacity, near + far memory)")
+        ax.set_title(title, loc="left")
+        ax.grid(axis="y", visible=False)
+
+    return plots.svg_of(draw, title, (WIDE_IN[0], 1.1 + 0.32 * len(rows)))
 
 
 KIND_COLORS = {
@@ -165,102 +120,95 @@ KIND_COLORS = {
 }
 
 
-def roofline_chart(title: str, roofs: dict[str, Any], points: list[dict[str, Any]], width: int = 540) -> str:
+def roofline_chart(title: str, roofs: dict[str, Any], points: list[dict[str, Any]], width_in: float = 5.2) -> str:
     """Op groups (kind x phase) on a log-log roofline: FLOP per byte against achieved FLOP/s, circle area by
     share of compute time; ceilings for the peak, the achievable matmul rate and each memory tier."""
-    height, left, bottom, top = 368, 62, 56, 64
-    plotted = [p["flops"] > 0 and p["bytes"] > 0 and p["seconds"] > 0 for p in points]
-    on_plot = [p for p, keep in zip(points, plotted, strict=True) if keep]
-    off_share = sum(p["time_share"] for p, keep in zip(points, plotted, strict=True) if not keep)
+    on_plot = [p for p in points if p["flops"] > 0 and p["bytes"] > 0 and p["seconds"] > 0]
+    off_share = sum(p["time_share"] for p in points if p not in on_plot)
     peak = roofs["peak_flops_per_s"]
-    bws = [(roofs["near_name"], roofs["near_bytes_per_s"], "")]
+    bws = [(roofs["near_name"], roofs["near_bytes_per_s"], "-")]
     if roofs.get("far_bytes_per_s"):
-        bws.append((roofs["far_name"], roofs["far_bytes_per_s"], ' stroke-dasharray="5,3"'))
+        bws.append((roofs["far_name"], roofs["far_bytes_per_s"], "--"))
     intensities = [p["flops"] / p["bytes"] for p in on_plot] + [peak / bw for _, bw, _ in bws]
-    x0 = math.floor(math.log10(max(min(intensities), 1e-3))) - 0.5
-    x1 = math.ceil(math.log10(max(intensities))) + 0.5
-    achieved = [p["flops"] / p["seconds"] for p in on_plot]
-    y1 = math.log10(peak) + 0.3
-    y0 = min([math.log10(a) for a in achieved] + [y1 - 4]) - 0.3
+    lo = 10 ** (math.floor(math.log10(max(min(intensities), 1e-3))) - 0.5)
+    hi = 10 ** (math.ceil(math.log10(max(intensities))) + 0.5)
 
-    def sx(ai: float) -> float:
-        return left + (math.log10(ai) - x0) / (x1 - x0) * (width - left - 12)
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        for name, bw, dash in bws:
+            ax.plot([lo, peak / bw, hi], [lo * bw, peak, peak], color="#222", linestyle=dash, linewidth=1.2,
+                    label=f"{name} roof ({bw / 1e12:.3g} TB/s)")  # fmt: skip
+        matrix = roofs["matrix_flops_per_s"]
+        ax.axhline(matrix, color="#999", linestyle=":", label=f"achievable matmul ({matrix / 1e12:.0f} TFLOP/s)")
+        for kind in sorted({p["kind"] for p in on_plot}):
+            mine = [p for p in on_plot if p["kind"] == kind]
+            ax.scatter([p["flops"] / p["bytes"] for p in mine], [p["flops"] / p["seconds"] for p in mine],
+                       s=[12 + 500 * p["time_share"] for p in mine], color=KIND_COLORS.get(kind, "#8c8c8c"),
+                       alpha=0.6, edgecolors="#333", linewidths=0.4, label=kind)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.minorticks_off()  # a tick per decade: the span is many decades
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(top=peak * 2)
+        ax.set_xlabel("arithmetic intensity (FLOP per byte, log scale)")
+        ax.set_ylabel("achieved FLOP/s (log scale)")
+        ax.set_title(title, loc="left")
+        if off_share > 0:
+            ax.text(0.01, 0.01, f"ops with no FLOPs (copies, casts, reductions): {100 * off_share:.0f}% of "
+                    "compute time, not plotted", transform=ax.transAxes, fontsize=7, color="#555")  # fmt: skip
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, fontsize=7)
 
-    def sy(flops_per_s: float) -> float:
-        v = min(max(math.log10(flops_per_s), y0), y1)
-        return height - bottom - (v - y0) / (y1 - y0) * (height - bottom - top)
+    return plots.svg_of(draw, title, (width_in, 4.4), css="plot roofline")
 
-    out = [
-        f'<svg class="plot roofline" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="{_esc(title)}"><text x="10" y="18" class="t">{_esc(title)}</text>',
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 12}" y2="{height - bottom}" stroke="#333"/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#333"/>',
-        f'<text x="{left}" y="{height - bottom + 28}">FLOP per byte (log)</text>',
-        f'<text x="4" y="{top - 4}">FLOP/s</text>',
-    ]
-    for e in range(math.ceil(x0), math.floor(x1) + 1):
-        out.append(f'<text x="{sx(10**e) - 8:.0f}" y="{height - bottom + 14}" font-size="9">1e{e}</text>')
-    for e in range(math.ceil(y0), math.floor(y1) + 1):
-        out.append(f'<text x="4" y="{sy(10**e) + 3:.0f}" font-size="9">1e{e}</text>')
-    for name, bw, dash in bws:
-        knee = peak / bw
-        lo = 10**x0
-        out.append(
-            f'<polyline points="{sx(lo):.1f},{sy(lo * bw):.1f} {sx(knee):.1f},{sy(peak):.1f} '
-            f'{sx(10**x1):.1f},{sy(peak):.1f}" fill="none" stroke="#222" stroke-width="1.5"{dash}>'
-            f"<title>{_esc(name)}: {bw / 1e12:.3g} TB/s, ridge at {knee:.3g} FLOP/B</title></polyline>"
-        )
-        out.append(f'<text x="{sx(lo) + 4:.1f}" y="{sy(lo * bw) - 4:.1f}" font-size="9">{_esc(name)}</text>')
-    matrix = roofs["matrix_flops_per_s"]
-    out.append(
-        f'<line x1="{left}" y1="{sy(matrix):.1f}" x2="{width - 12}" y2="{sy(matrix):.1f}" stroke="#999" '
-        f'stroke-dasharray="2,3"><title>achievable matmul rate {matrix / 1e12:.0f} TFLOP/s</title></line>'
-    )
-    for p, a in zip(on_plot, achieved, strict=True):
-        r = 3 + 14 * math.sqrt(p["time_share"])
-        color = KIND_COLORS.get(p["kind"], "#8c8c8c")
-        out.append(
-            f'<circle cx="{sx(p["flops"] / p["bytes"]):.1f}" cy="{sy(a):.1f}" r="{r:.1f}" fill="{color}" '
-            f'fill-opacity="0.6" stroke="{color}"><title>{_esc(p["kind"])} {_esc(p["phase"])}: '
-            f"{p['flops'] / p['bytes']:.3g} FLOP/B, {a / 1e12:.3g} TFLOP/s, {100 * p['time_share']:.1f}% of compute"
-            "</title></circle>"
-        )
-    kinds = sorted({p["kind"] for p in on_plot})
-    for i, kind in enumerate(kinds):
-        color = KIND_COLORS.get(kind, "#8c8c8c")
-        out.append(
-            f'<circle cx="{14 + i % 6 * 84}" cy="{30 + i // 6 * 12}" r="4" fill="{color}"/>'
-            f'<text x="{21 + i % 6 * 84}" y="{33 + i // 6 * 12}" font-size="10">{_esc(kind)}</text>'
-        )
-    if off_share > 0:
-        out.append(
-            f'<text x="{left}" y="{height - 8}" font-size="9">ops with no FLOPs (copies, casts, reductions): '
-            f"{100 * off_share:.0f}% of compute time, not plotted</text>"
-        )
-    out.append("</svg>")
-    return "".join(out)
+
+LONG_CELL = 40  # characters: a cell longer than this is prose and wraps; shorter ones stay on one line
+
+
+def _cell(value: Any) -> str:
+    text = str(value)
+    return f'<td class="prose">{_esc(text)}</td>' if len(text) > LONG_CELL else f"<td>{_esc(text)}</td>"
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A table in a wrapper that scrolls sideways, so that a wide table never widens the page on a phone;
+    numbers and names stay on one line, prose wraps."""
     head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
-th{background:#f3f3f3}.grid{display:flex;flex-wrap:wrap;gap:8px}.grid .plot{display:inline-block}
-.plot{display:block;margin:1em 0;background:#fff;border:1px solid #eee}.t{font-weight:bold}
-h1{overflow-wrap:anywhere}svg text{font-size:11px;font-family:system-ui,sans-serif}.note{color:#555;font-size:13px}"""
+def footer(version: str, command: str, date: str, statuses: list[tuple[str, str]]) -> str:
+    """What made the report: the dojosim version, the command line, the date, and how far to trust each system's
+    figures (its preset's status)."""
+    trust = ", ".join(f"{_esc(name)}: <b>{_esc(status)}</b>" for name, status in statuses)
+    return (
+        f"<footer><p>dojosim {_esc(version)}, {_esc(date)}: <code>{_esc(command)}</code></p>"
+        f"<p>Status of each system's figures: {trust} (sourced: public figures; estimate: our reading where no "
+        "figure is public; claimed: the maker's claim, unverified; projection: an extrapolation).</p></footer>"
+    )
 
 
-def write_report(path: str | Path, title: str, sections: list[tuple[str, str]]) -> Path:
-    """Write atomically: an interrupted run never leaves a half-written report."""
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;padding:0 1em;max-width:1100px;color:#222;
+overflow-wrap:anywhere}
+.scroll{overflow-x:auto;max-width:100%;margin:1em 0}table{border-collapse:collapse;font-size:13px;
+overflow-wrap:normal}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;white-space:nowrap}
+td.prose{white-space:normal;min-width:16em}th{background:#f3f3f3;white-space:normal}
+svg.plot{display:block;max-width:100%;height:auto;margin:1em 0;background:#fff}
+.grid{display:flex;flex-wrap:wrap;gap:8px}.grid svg.plot{flex:0 1 auto;min-width:0}
+.verdict{font-size:17px;line-height:1.45;border-left:4px solid #3b6ea8;padding:.4em .9em;background:#f5f8fc}
+.note{color:#555;font-size:13px}footer{margin-top:3em;border-top:1px solid #ddd;color:#555;font-size:13px}
+@media (max-width:600px){body{margin:.5em auto;padding:0 .6em}.verdict{font-size:15px}h1{font-size:1.4em}}"""
+
+
+def write_report(path: str | Path, title: str, sections: list[tuple[str, str]], lead: str = "", foot: str = "") -> Path:
+    """Write atomically: an interrupted run never leaves a half-written report. `lead` (the verdict) opens the
+    body, before the title; `foot` closes it."""
     path = Path(path)
     body = "".join(f"<section><h2>{_esc(h)}</h2>{content}</section>" for h, content in sections)
     doc = (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title>'
-        f"<style>{STYLE}</style></head><body><h1>{_esc(title)}</h1>{body}</body></html>"
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{_esc(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{lead}<h1>{_esc(title)}</h1>{body}{foot}</body></html>"
     )
     tmp = path.with_name(path.name + ".part")
     tmp.write_text(doc, encoding="utf-8")

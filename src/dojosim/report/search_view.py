@@ -9,6 +9,7 @@ from rich.table import Table
 from dojosim.perf.counterfactual import counterfactuals
 from dojosim.perf.jobs import engine_for
 from dojosim.report import html_report as h
+from dojosim.report import plots
 from dojosim.report.bottleneck import counterfactual_sentence
 from dojosim.report.launch_args import FRAMEWORKS, load_framework, run_document
 from dojosim.report.units import si
@@ -177,28 +178,21 @@ def print_sweep(console: Console, names: list[str], rows: list[dict[str, Any]], 
 
 
 def sweep_svg(rows: list[dict[str, Any]], metric: str = "step_time_s", unit: str = "s") -> str:
-    """A self-contained bar chart of the best plan's metric at each hardware point."""
-    width, height, left, bottom = 760, 320, 70, 90
-    values = [r.get(metric) for r in rows]
-    top = max((v for v in values if v), default=1.0)
-    bar = (width - left - 20) / max(1, len(rows))
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        f'font-size="11"><text x="{left}" y="16" font-size="13">best {metric} per hardware point</text>',
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#333"/>',
-    ]
-    for i, (row, value) in enumerate(zip(rows, values, strict=True)):
-        x = left + i * bar + bar * 0.15
-        label = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in row["point"].items())
-        if value:
-            bar_h = (height - bottom - 30) * value / top
-            parts.append(
-                f'<rect x="{x:.1f}" y="{height - bottom - bar_h:.1f}" width="{bar * 0.7:.1f}" height="{bar_h:.1f}" '
-                f'fill="#3b6ea8"><title>{label}: {value:.4g} {unit}</title></rect>'
-            )
-            parts.append(f'<text x="{x:.1f}" y="{height - bottom - bar_h - 4:.1f}">{value:.3g}</text>')
-        parts.append(
-            f'<text transform="translate({x + bar * 0.35:.1f},{height - bottom + 12}) rotate(30)">{label}</text>'
-        )
-    parts.append("</svg>")
-    return "\n".join(parts)
+    """A self-contained bar chart of the best plan's metric at each hardware point (a point with no plan has no
+    bar), in the metric's unit."""
+    labels = [", ".join(f"{k.split('.')[-1]}={v}" for k, v in r["point"].items()) for r in rows]
+    values = [r.get(metric) or 0.0 for r in rows]
+    title = f"best {metric} per hardware point"
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        bars = ax.bar(range(len(rows)), values, color="#3b6ea8", width=0.7)
+        ax.bar_label(bars, labels=[f"{v:.3g}" if v else "no plan" for v in values], padding=2, fontsize=8)
+        ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right")
+        ax.set_ylim(0, max(values + [1e-12]) * 1.15)
+        ax.set_ylabel(f"{metric.removesuffix('_s')} ({unit})")
+        ax.set_xlabel("hardware point")
+        ax.set_title(title, loc="left")
+        ax.grid(axis="x", visible=False)
+
+    return plots.svg_of(draw, title, (7.5, 3.8))

@@ -1,46 +1,47 @@
 """A step as a Gantt chart: one row per pipeline stage, forwards and backwards, then what the step waits for."""
 
+from typing import Any
+
 from dojosim.perf.schedule import StepTimeline
-from dojosim.report.units import si
+from dojosim.report import plots
 
 COLOURS = {"F": "#3b6ea8", "B": "#e08a2c", "dp": "#999999", "opt": "#6a9a3b"}
+WHAT = {
+    "F": "forward of a micro-batch",
+    "B": "backward of a micro-batch",
+    "dp": "exposed data-parallel communication",
+    "opt": "optimizer step",
+}
 
 
 def timeline_svg(timeline: StepTimeline, title: str) -> str:
-    width, row, left, top = 900, 26, 70, 40
-    height = top + row * timeline.stages + 50
-    scale = (width - left - 20) / max(timeline.end_s, 1e-12)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        f'font-size="11"><text x="{left}" y="16" font-size="13">{title}</text>'
-    ]
-    for stage in range(timeline.stages):
-        parts.append(f'<text x="4" y="{top + stage * row + 16}">stage {stage}</text>')
-    for slot in timeline.slots:
-        x, w = left + slot.start_s * scale, max(0.5, (slot.end_s - slot.start_s) * scale)
-        y = top + slot.stage * row
-        label = f"{'forward' if slot.kind == 'F' else 'backward'} of micro-batch {slot.micro_batch}"
-        parts.append(
-            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{COLOURS[slot.kind]}" '
-            f'stroke="white" stroke-width="0.5"><title>{label}: {si(slot.start_s, "s")} to {si(slot.end_s, "s")}'
-            "</title></rect>"
-        )
+    """Time in seconds across, stages down; the exposed data-parallel tail and the optimizer span all stages.
+    Each stage's forwards (backwards) are one group with id `slots-F-stage<i>` (`slots-B-...`), one bar each."""
     last = max((s.end_s for s in timeline.slots), default=0.0)
-    for name, start, seconds in (
-        ("dp", last, timeline.dp_tail_s),
-        ("opt", last + timeline.dp_tail_s, timeline.optimizer_s),
-    ):
-        if seconds > 0:
-            what = "exposed data-parallel communication" if name == "dp" else "optimizer step"
-            parts.append(
-                f'<rect x="{left + start * scale:.1f}" y="{top}" width="{max(0.5, seconds * scale):.1f}" '
-                f'height="{row * timeline.stages - 6}" fill="{COLOURS[name]}"><title>{what}: {si(seconds, "s")}'
-                "</title></rect>"
-            )
-    axis = top + row * timeline.stages + 14
-    parts.append(f'<text x="{left}" y="{axis}">0</text>')
-    parts.append(f'<text x="{width - 90}" y="{axis}">{si(timeline.end_s, "s")}</text>')
-    legend = "blue: forward, orange: backward, grey: exposed data-parallel communication, green: optimizer"
-    parts.append(f'<text x="{left}" y="{axis + 18}">{legend}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+    tails = [("dp", last, timeline.dp_tail_s), ("opt", last + timeline.dp_tail_s, timeline.optimizer_s)]
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        for kind in ("F", "B"):
+            labelled = False
+            for stage in range(timeline.stages):
+                mine = [s for s in timeline.slots if s.kind == kind and s.stage == stage]
+                spans = [(s.start_s, s.end_s - s.start_s) for s in mine]
+                if spans:
+                    ax.broken_barh(spans, (stage - 0.4, 0.8), facecolors=COLOURS[kind], edgecolor="white",
+                                   linewidth=0.4, label=None if labelled else WHAT[kind],
+                                   gid=f"slots-{kind}-stage{stage}")  # fmt: skip
+                    labelled = True
+        for name, start, seconds in tails:
+            if seconds > 0:
+                ax.broken_barh([(start, seconds)], (-0.4, timeline.stages - 0.2), facecolors=COLOURS[name],
+                               label=WHAT[name], gid=f"tail-{name}")  # fmt: skip
+        ax.set_xlim(0, max(timeline.end_s, 1e-12))
+        ax.set_ylim(timeline.stages - 0.5, -0.5)
+        ax.set_yticks(range(timeline.stages), [f"stage {i}" for i in range(timeline.stages)])
+        ax.set_xlabel("seconds from the start of the step")
+        ax.set_title(title, loc="left")
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=4)
+
+    return plots.svg_of(draw, title, (9.0, 1.6 + 0.28 * timeline.stages))

@@ -4,7 +4,10 @@ training beside a GPU fleet, "H100-equivalents", and the break-even rental price
 import math
 from dataclasses import dataclass
 
+from dojosim.errors import InputError
 from dojosim.hardware import load_system
+from dojosim.job import Job
+from dojosim.perf.counterfactual import Counterfactual, counterfactuals
 from dojosim.perf.jobs import engine_for
 from dojosim.perf.result import Estimate
 from dojosim.study.budget import growth_unit, per_device
@@ -15,6 +18,53 @@ from dojosim.units import SECONDS_PER_HOUR, days, mwh
 # (../shared/reference/hardware-specs.md, "Reported deployed scale"; basis of the equivalence unknown).
 MUSK_H100_EQUIVALENTS = 8000.0
 DOJO_MAKER = "Tesla"
+
+
+@dataclass(frozen=True)
+class CampaignSize:
+    """How much one training campaign sees: samples in the training set (clips, for a video model) times epochs,
+    with where that size comes from and how far to trust it (a status as a preset figure's)."""
+
+    samples: float
+    epochs: float
+    basis: str
+    status: str  # "assumption" where no public figure backs it, "user" where the command line set it
+
+    @property
+    def samples_seen(self) -> float:
+        return self.samples * self.epochs
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {"dataset_samples": self.samples, "epochs": self.epochs, "basis": self.basis, "status": self.status}
+
+
+# Tesla has published no size for its training set. Public statements speak of millions of clips from a fleet
+# of millions of cars; 100M clips seen 10 times is our order-of-magnitude reading of "Tesla-scale", chosen so
+# that a campaign takes days to weeks on an ExaPOD-sized budget rather than minutes.
+DEFAULT_CAMPAIGN = CampaignSize(
+    samples=1e8,
+    epochs=10.0,
+    basis="no public figure for Tesla's training set was found; 100M clips x 10 epochs is our order-of-magnitude "
+    "assumption for a fleet-scale video model (millions of cars, each contributing clips)",
+    status="assumption",
+)
+
+
+def campaign_size(samples: float | None, epochs: float | None) -> CampaignSize:
+    """The default campaign with what the command line set in its place; what the user set is theirs to trust."""
+    if samples is not None and samples <= 0:
+        raise InputError(f"--samples: must be > 0, got {samples:g}")
+    if samples is None and epochs is None:
+        return DEFAULT_CAMPAIGN
+    if samples is not None and epochs is not None:
+        return CampaignSize(samples, epochs, "set on the command line", "user")
+    given = "the sample count" if samples is not None else "the epochs"
+    return CampaignSize(
+        samples or DEFAULT_CAMPAIGN.samples,
+        epochs or DEFAULT_CAMPAIGN.epochs,
+        f"{given} set on the command line, the rest as assumed by default ({DEFAULT_CAMPAIGN.basis})",
+        "assumption",
+    )
 
 
 def _peak_per_device(system_name: str) -> float:
@@ -29,6 +79,7 @@ def _by_system(results: list[SystemResult]) -> dict[str, SystemResult]:
 class ScaledRun:
     devices: int
     global_batch: int
+    job: Job
     estimate: Estimate
 
     @property
@@ -44,7 +95,7 @@ def scale_out(r: SystemResult, devices: int) -> ScaledRun:
     devices = max(1, math.ceil(devices / step)) * step
     batch = r.best.global_batch * (devices // r.best.devices)
     job = r.best.spec.job(r.best.best.plan.with_(devices=devices, global_batch=batch))
-    return ScaledRun(devices, batch, engine_for(job).estimate(job.plan))
+    return ScaledRun(devices, batch, job, engine_for(job).estimate(job.plan))
 
 
 @dataclass(frozen=True)
@@ -58,6 +109,7 @@ class FleetRow:
     days: float
     global_batch: int
     estimate: Estimate
+    counterfactuals: tuple[Counterfactual, ...]  # the fleet's step, each resource freed, largest speed-up first
 
 
 def fleet(results: list[SystemResult], eflops: float, dataset_samples: float, epochs: float) -> list[FleetRow]:
@@ -67,6 +119,7 @@ def fleet(results: list[SystemResult], eflops: float, dataset_samples: float, ep
         if not r.best:
             continue
         run = scale_out(r, math.ceil(eflops * 1e18 / _peak_per_device(r.system)))
+        freed = tuple(counterfactuals(engine_for(run.job), run.job.plan, run.estimate))
         rows.append(
             FleetRow(
                 system=r.system,
@@ -78,6 +131,7 @@ def fleet(results: list[SystemResult], eflops: float, dataset_samples: float, ep
                 days=days(dataset_samples * epochs / run.samples_per_s),
                 global_batch=run.global_batch,
                 estimate=run.estimate,
+                counterfactuals=freed,
             )
         )
     return rows
@@ -89,10 +143,19 @@ class ShareRow:
     devices: int
     gpu: str
     gpu_devices: float
-    share_of_peak: float
+    share_of_peak: float  # at most 1: a cluster larger than the fleet is the whole fleet (exceeds_fleet)
     share_of_work: float
     devices_for_5pct: float
     devices_for_10pct: float
+    exceeds_fleet: bool = False  # the Dojo cluster at the budget alone has more peak than the fleet
+
+
+def _devices_for_share(share: float, fleet_flops: float, dojo_rate: float, dojo_peak: float, gpu_rate: float) -> float:
+    """Dojo devices that carry `share` of the work of a fleet of `fleet_flops` peak whose rest is GPUs: each Dojo
+    device does `dojo_rate` samples/s on `dojo_peak` FLOP/s, and the GPUs do `gpu_rate` samples/s per FLOP/s of
+    peak. Linear in both (the scaling curves show how far that holds); the GPU part shrinks as Dojo grows."""
+    odds = share / (1 - share)
+    return odds * gpu_rate * fleet_flops / (dojo_rate + odds * gpu_rate * dojo_peak)
 
 
 def training_share(results: list[SystemResult], gpu: str, fleet_eflops: float) -> list[ShareRow]:
@@ -102,23 +165,25 @@ def training_share(results: list[SystemResult], gpu: str, fleet_eflops: float) -
     by = _by_system(results)
     if gpu not in by:
         return []
+    fleet_flops, gpu_peak = fleet_eflops * 1e18, _peak_per_device(gpu)
+    # The GPU fleet grows in whole replicas of its best plan; its rate per FLOP/s of peak at the fleet's size
+    # carries the GPU part of every mix.
+    gpu_run = scale_out(by[gpu], max(by[gpu].devices, int(fleet_flops / gpu_peak)))
+    gpu_rate = gpu_run.samples_per_s / (gpu_run.devices * gpu_peak)
     rows = []
     for r in results:
         if not r.best or r.maker != DOJO_MAKER:
             continue
-        dojo_peak = r.devices * _peak_per_device(r.system)
-        gpu_devices = max(0.0, fleet_eflops * 1e18 - dojo_peak) / _peak_per_device(gpu)
-        gpu_run = scale_out(by[gpu], max(by[gpu].devices, int(gpu_devices)))
-        # The GPU fleet is grown in whole replicas of its best plan; its rate per device carries the rest.
-        gpu_rate = gpu_run.samples_per_s / gpu_run.devices * gpu_devices
+        dojo_peak = _peak_per_device(r.system)
+        cluster_flops = r.devices * dojo_peak
+        gpu_devices = max(0.0, fleet_flops - cluster_flops) / gpu_peak
         dojo_rate = r.best.samples_per_s
-        per_dojo_device = dojo_rate / r.devices
-        # Linear in Dojo devices (the scaling curve shows how far that holds).
-        needed = [share / (1 - share) * gpu_rate / per_dojo_device for share in (0.05, 0.10)]
+        needed = [_devices_for_share(s, fleet_flops, dojo_rate / r.devices, dojo_peak, gpu_rate) for s in (0.05, 0.10)]
         rows.append(
             ShareRow(
-                r.system, r.devices, gpu, gpu_devices, dojo_peak / (fleet_eflops * 1e18),
-                dojo_rate / (dojo_rate + gpu_rate), *needed,
+                r.system, r.devices, gpu, gpu_devices, min(1.0, cluster_flops / fleet_flops),
+                dojo_rate / (dojo_rate + gpu_rate * gpu_devices * gpu_peak), *needed,
+                exceeds_fleet=cluster_flops > fleet_flops,
             )
         )  # fmt: skip
     return rows

@@ -28,6 +28,8 @@ class ScalePoint:
     best: PlanResult
     budget: float  # what this size costs, in the budget's unit
     power_w: float  # facility power
+    estimate: Estimate  # the best plan's full estimate
+    counterfactuals: tuple[Counterfactual, ...]  # the best plan, each resource freed, largest speed-up first
 
     @property
     def devices(self) -> int:
@@ -67,12 +69,20 @@ def _sizes(system: str, devices: int, points: int) -> dict[int, list[float]]:
     return sizes
 
 
+def _point(spec: SearchSpec, best: PlanResult, budget: float, power_w: float) -> ScalePoint:
+    """The best plan at one size with its full estimate and what would speed it (arithmetic on a cached
+    engine), so that every point's bottleneck is told by counterfactual."""
+    engine = engine_for(spec.job(best.plan))
+    estimate = engine.estimate(best.plan)
+    return ScalePoint(spec, best, budget, power_w, estimate, tuple(counterfactuals(engine, best.plan, estimate)))
+
+
 def _at_full_budget(result: SystemResult, point: ScalePoint, costed: int) -> None:
     engine = engine_for(point.spec.job(point.best.plan))
     result.best, result.costed = point, costed
-    result.estimate = engine.estimate(point.best.plan)
+    result.estimate = point.estimate
     result.roofline = engine.roofline(point.best.plan)
-    result.counterfactuals = counterfactuals(engine, point.best.plan, result.estimate)
+    result.counterfactuals = list(point.counterfactuals)
     result.capacity_bytes = engine.device.capacity_bytes
 
 
@@ -101,7 +111,7 @@ def compare_system(
                 progress(name)
         if found is None:
             continue
-        point = ScalePoint(spec, found.best()[0], devices * cost.of(budget.kind), devices * cost.facility_w)
+        point = _point(spec, found.best()[0], devices * cost.of(budget.kind), devices * cost.facility_w)
         result.scaling.append(point)
         if max(merged) == 1.0:
             _at_full_budget(result, point, len(found.results))
