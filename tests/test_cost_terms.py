@@ -450,7 +450,8 @@ def test_sentences_for_compute_overhead_and_other_parts(profile):
     e = _estimate(profile, mfu=0.42, bottleneck=Bottleneck(BottleneckKind.COMPUTE, "compute_bwd", 0.5))
     assert sentence(e) == "compute-bound: backward compute is 50% of the step at 42% MFU"
     e = _estimate(profile, mfu=0.03, bottleneck=Bottleneck(BottleneckKind.OVERHEAD, "compute_fwd", 0.3))
-    assert sentence(e).startswith("overhead-bound: forward compute is 30% of the step but only 3% MFU")
+    # without counterfactuals the sentence names no cause: a slow part may be bandwidth- or overhead-limited
+    assert sentence(e) == "low-MFU compute: forward compute is 30% of the step at only 3% MFU"
     e = _estimate(profile, bottleneck=Bottleneck(BottleneckKind.OTHER, "dp_comm", 0.6))
     assert sentence(e) == "exposed data-parallel gradient reduction takes 60% of the step"
 

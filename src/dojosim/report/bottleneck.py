@@ -1,4 +1,5 @@
-"""The bottleneck of an estimate in one sentence, from the estimate alone."""
+"""The bottleneck of an estimate in one sentence: by counterfactuals (what freeing each resource would gain) where
+they were run; from the estimate alone, without naming a cause it cannot know, where they were not."""
 
 from dojosim.perf.counterfactual import Counterfactual
 from dojosim.perf.result import BottleneckKind, Estimate
@@ -52,7 +53,8 @@ def _free(resource: str) -> str:
 
 
 def sentence(e: Estimate) -> str:
-    """What limits the step, in one sentence."""
+    """Where the step's time goes, from the estimate alone: whether it fits, how much far-memory streaming takes,
+    else the largest part. The cause of a slow part (bandwidth, per-op cost) is the counterfactuals' to say."""
     b = e.bottleneck
     mem = e.memory.total
     near, fars = e.tiers[0], [t for t in e.tiers[1:] if t.used > 0] or list(e.tiers[1:2])
@@ -69,10 +71,7 @@ def sentence(e: Estimate) -> str:
             f"{near.name}: streaming from {rates} per device takes {100 * b.share:.0f}% of the step"
         )
     if b.kind == BottleneckKind.OVERHEAD:
-        return (
-            f"overhead-bound: {PARTS[b.part]} is {100 * b.share:.0f}% of the step but only {100 * e.mfu:.0f}% "
-            "MFU: per-op launch and dispatch costs and small matmuls leave the device idle"
-        )
+        return f"low-MFU compute: {PARTS[b.part]} is {100 * b.share:.0f}% of the step at only {100 * e.mfu:.0f}% MFU"
     if b.kind == BottleneckKind.COMPUTE:
         return f"compute-bound: {PARTS[b.part]} is {100 * b.share:.0f}% of the step at {100 * e.mfu:.0f}% MFU"
     return f"{PARTS[b.part]} takes {100 * b.share:.0f}% of the step"
