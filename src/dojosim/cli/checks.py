@@ -13,7 +13,7 @@ from dojosim.errors import InputError
 def validate_command(
     data: Annotated[
         list[str] | None,
-        typer.Option("--data", help="Validation table(s) in the SCHEMA.md format (default: the shipped public set)."),
+        typer.Option("--data", help="Validation table(s), format docs/validation-schema.md (default: the public set)."),
     ] = None,
     by: Annotated[
         str | None,

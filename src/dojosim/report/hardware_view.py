@@ -187,7 +187,7 @@ def print_systems(console: Console, rows: list[dict[str, Any]]) -> None:
         )
         for row in rows
     ]
-    columns = ["name", "status", num("devices"), num("peak BF16"), num("memory"), num("power"), prose("summary", drop=1)]
+    columns = ["name", "status", *map(num, ("devices", "peak BF16", "memory", "power")), prose("summary", drop=1)]
     show(console, Grid.of("system presets", columns, cells))
 
 
