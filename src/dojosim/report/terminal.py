@@ -126,17 +126,19 @@ def show(console: Console, grid: Grid) -> None:
     _print_blocks(console, grid, columns)
 
 
-def show_lines(console: Console, heading: str, items: Sequence[str]) -> None:
-    """A heading, then one entry per item, wrapped at word boundaries with a hanging indent (no-op for CSV)."""
+def show_lines(console: Console, heading: str | None, items: Sequence[str]) -> None:
+    """A heading (if any), then one entry per item, wrapped at word boundaries with a hanging indent (not in CSV)."""
     if isinstance(console, CsvConsole) or not items:
         return
-    console.print(heading, highlight=False)
-    width = max(PROSE_MIN_WIDTH, console.width - 4)
+    if heading is not None:
+        console.print(heading, highlight=False)
+    indent = "  " if heading is not None else ""
+    width = max(PROSE_MIN_WIDTH, console.width - len(indent) - 2)
     for item in items:
         lines = Text.from_markup(item).wrap(console, width)
         for n, line in enumerate(lines):
             line.rstrip()
-            console.print(Text("  " if n == 0 else "    ") + line, highlight=False, soft_wrap=True)
+            console.print(Text(indent if n == 0 else indent + "  ") + line, highlight=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------------------------- layout

@@ -61,7 +61,7 @@ def print_validation(console: Console, doc: dict[str, Any], by: str | None, rows
     if doc.get("memory_summary", {}).get("rows"):
         summary.append(_summary_row("memory", doc["memory_summary"]))
     summary += [_summary_row(f"{by}={name}", s) for name, s in doc.get("groups", {}).get(by or "", {}).items()]
-    columns = [SUMMARY_COLUMNS[0], *map(num, SUMMARY_COLUMNS[1:])]
+    columns = [SUMMARY_COLUMNS[0], *(num(c, drop=int(c in ("unsupported", "mean"))) for c in SUMMARY_COLUMNS[1:])]
     show(console, Grid.of("summary (|error| of predicted vs measured)", columns, summary))
     if doc.get("interrupted"):
         console.print("[yellow]interrupted: the summary covers the rows finished before Ctrl-C[/]")
