@@ -8,7 +8,7 @@ A view describes a table as a `Grid` (title, columns, rows of rich-markup text) 
   one key-value block per row. A number never wraps and is never cut: rich would cut it with '…' instead.
 - when stdout is not a terminal (a file, a pipe), `console_for` makes the console wide enough for any table,
   so a file gets every table whole, one line per row;
-- with --csv, `console_for(csv=True)` gives a `CsvConsole`: each grid is written as CSV after a `# title`
+- with --csv, `console_for(csv_output=True)` gives a `CsvConsole`: each grid is written as CSV after a `# title`
   line, tables separated by a blank line; prose (`console.print`) is left out, which is why sentence columns
   that the terminal prints under a table (`in_terminal=False`) are columns of the CSV.
 """
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO
 
+from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.padding import Padding
@@ -44,14 +45,16 @@ class Column:
     in_csv: bool = True  # False: a terminal-only rendering of figures the CSV has as their own columns
 
 
-def prose(header: str, wrap_min: int = PROSE_MIN_WIDTH, **kw: object) -> Column:
+def prose(
+    header: str, wrap_min: int = PROSE_MIN_WIDTH, *, drop: int = 0, in_terminal: bool = True, in_csv: bool = True
+) -> Column:
     """A sentence column (a bottleneck, a source, a summary): wraps at word boundaries."""
-    return Column(header, wrap_min=wrap_min, **kw)  # type: ignore[arg-type]
+    return Column(header, wrap_min=wrap_min, drop=drop, in_terminal=in_terminal, in_csv=in_csv)
 
 
-def num(header: str, **kw: object) -> Column:
+def num(header: str, *, drop: int = 0) -> Column:
     """A number column: right-aligned, never wrapped."""
-    return Column(header, right=True, **kw)  # type: ignore[arg-type]
+    return Column(header, right=True, drop=drop)
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,8 @@ class CsvConsole(Console):
             self.csv_file.write("\n")
         self.csv_file.write(f"# {grid.title}\n")
         writer = csv.writer(self.csv_file, lineterminator="\n")
-        writer.writerow([grid.columns[i].header.replace("\n", " ") for i in keep])  # a header even where a
-        # terminal table has none: every CSV table reads the same way
+        # A header row even where the terminal table has none: every CSV table reads the same way.
+        writer.writerow([grid.columns[i].header.replace("\n", " ") for i in keep])
         writer.writerows([_plain(row[i]) for i in keep] for row in grid.rows)
         self.tables_written += 1
 
@@ -195,8 +198,13 @@ def _table(grid: Grid, columns: list[int], width: int, boxed: bool) -> Table | N
     widths = _widths(grid, columns, width - chrome)
     if widths is None:
         return None
-    style = {} if boxed else {"box": None, "pad_edge": False, "header_style": "bold underline"}
-    table = Table(title=grid.title or None, show_header=grid.show_header, **style)  # type: ignore[arg-type]
+    table = Table(
+        title=grid.title or None,
+        show_header=grid.show_header,
+        box=box.HEAVY_HEAD if boxed else None,  # rich's default box; unboxed, two spaces between columns
+        pad_edge=boxed,
+        header_style="table.header" if boxed else "bold underline",
+    )
     for i in columns:
         col = grid.columns[i]
         table.add_column(
@@ -223,4 +231,4 @@ def _print_blocks(console: Console, grid: Grid, columns: list[int]) -> None:
         for i in rest:
             block.add_row(grid.columns[i].header.replace("\n", " "), row[i])
         console.print(f"[bold]{row[first]}[/]", highlight=False)
-        console.print(Padding(block, (0, 0, 0, 2)))
+        console.print(Padding(block, (0, 0, 0, 2), expand=False))

@@ -48,7 +48,7 @@ def print_validation(console: Console, doc: dict[str, Any], by: str | None, rows
     predicted = sorted((r for r in rows if r["predicted"] is not None), key=lambda r: -r["abs_pct_error"])
     shown = predicted if rows_shown == 0 else predicted[:rows_shown]
     columns = [
-        prose("id", 12), Column("system", drop=1), Column("stack", drop=2), num("gpus"), "metric", num("measured"),
+        "id", Column("system", drop=1), Column("stack", drop=2), num("gpus"), "metric", num("measured"),
         num("predicted"), num("error"), Column("largest part", drop=3),
     ]  # fmt: skip
     title = f"rows, worst first ({len(shown)} of {len(predicted)} predicted)"
