@@ -4,11 +4,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dojosim.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
@@ -39,6 +42,7 @@ def _root(
 app.add_typer(system_app, name="system")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+CsvFlag = Annotated[bool, typer.Option("--csv", help="Print the tables as CSV, each after a '# title' line.")]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -75,6 +79,15 @@ def check_output(path: str | None, option: str, folder: bool = False) -> None:
         raise InputError(f"{option}: folder '{parent}' does not exist")
     if not os.access(parent, os.W_OK):
         raise InputError(f"{option}: folder '{parent}' is not writable")
+
+
+def tables_console(as_json: bool, as_csv: bool) -> "Console":
+    """Where a command's tables go: the terminal at its width, a file at full width, or CSV (checked before work)."""
+    from dojosim.report.terminal import console_for
+
+    if as_json and as_csv:
+        raise InputError("--csv and --json: choose one")
+    return console_for(as_csv)
 
 
 def emit(doc: Any) -> None:

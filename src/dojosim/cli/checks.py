@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dojosim.cli.app import JsonFlag, app, check_output, emit
+from dojosim.cli.app import CsvFlag, JsonFlag, app, check_output, emit, tables_console
 from dojosim.errors import InputError
 
 
@@ -13,7 +13,7 @@ from dojosim.errors import InputError
 def validate_command(
     data: Annotated[
         list[str] | None,
-        typer.Option("--data", help="Validation table(s) in the SCHEMA.md format (default: the shipped public set)."),
+        typer.Option("--data", help="Validation table(s), format docs/validation-schema.md (default: the public set)."),
     ] = None,
     by: Annotated[
         str | None,
@@ -21,8 +21,10 @@ def validate_command(
     ] = None,
     rows_shown: Annotated[int, typer.Option("--rows", help="How many rows to print, worst first (0: all).")] = 25,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Predict measured training runs and report the error: per row, then median, p90 and max."""
+    tables = tables_console(as_json, as_csv)
     from rich.progress import Progress
 
     from dojosim.validation.run import (
@@ -60,7 +62,7 @@ def validate_command(
     else:
         from dojosim.report.validation_view import print_validation
 
-        print_validation(Console(), doc, by, rows_shown)
+        print_validation(tables, doc, by, rows_shown)
     if interrupted:
         raise typer.Exit(130)
 
@@ -114,25 +116,26 @@ def check_local_command(
     if as_json:
         emit(result.as_dict())
         return
-    from rich.table import Table
-
+    from dojosim.report.terminal import Grid, console_for, num, show
     from dojosim.report.units import si
 
-    table = Table(title=f"{model}, batch {batch}: measured here vs predicted for {system}")
-    for col in ("phase / op group", "measured", "predicted", "error"):
-        table.add_column(col, justify="right")
+    rows = []
     errors = result.error_pct
     groups = result.group_rows()
     for phase in ("fwd", "bwd", "opt", "step"):
-        table.add_row(
-            f"[bold]{phase}[/]",
-            si(result.measured_s[phase], "s"),
-            si(result.predicted_s[phase], "s"),
-            f"{errors.get(phase, 0.0):+.1f}%",
+        rows.append(
+            [
+                f"[bold]{phase}[/]",
+                si(result.measured_s[phase], "s"),
+                si(result.predicted_s[phase], "s"),
+                f"{errors.get(phase, 0.0):+.1f}%",
+            ]
         )
         for key, row in groups.items():
             if key.startswith(phase + " "):
                 measured, predicted = row["measured_s"], row["predicted_s"]
                 error = f"{100 * (predicted - measured) / measured:+.0f}%" if measured > 0 else ""
-                table.add_row(f"  {key.split(' ', 1)[1]}", si(measured, "s"), si(predicted, "s"), error)
-    Console().print(table)
+                rows.append([f"  {key.split(' ', 1)[1]}", si(measured, "s"), si(predicted, "s"), error])
+    title = f"{model}, batch {batch}: measured here vs predicted for {system}"
+    columns = [num("phase / op group"), num("measured"), num("predicted"), num("error")]
+    show(console_for(), Grid.of(title, columns, rows))

@@ -3,15 +3,15 @@
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from dojosim.cli.app import JsonFlag, SetOption, app, emit, system_app
+from dojosim.cli.app import CsvFlag, JsonFlag, SetOption, app, emit, system_app, tables_console
 from dojosim.errors import InputError
 
 
 @app.command("systems")
-def systems_command(as_json: JsonFlag = False) -> None:
+def systems_command(as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
     """List the system presets with a one-line summary."""
+    tables = tables_console(as_json, as_csv)
     from dojosim.hardware import derive_totals, list_presets, load_system, size_system
 
     rows = []
@@ -36,7 +36,7 @@ def systems_command(as_json: JsonFlag = False) -> None:
     else:
         from dojosim.report.hardware_view import print_systems
 
-        print_systems(Console(), rows)
+        print_systems(tables, rows)
 
 
 def _system_doc(name: str, devices: int | None, overrides: list[str] | None) -> dict[str, Any]:
@@ -55,15 +55,17 @@ def system_show(
     ] = None,
     overrides: SetOption = None,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """The hierarchy, every figure with its source, and totals derived from the parts."""
+    tables = tables_console(as_json, as_csv)
     doc = _system_doc(name, devices, overrides)
     if as_json:
         emit(doc)
     else:
         from dojosim.report.hardware_view import print_system
 
-        print_system(Console(), doc)
+        print_system(tables, doc)
 
 
 @system_app.command("compare")
@@ -71,8 +73,10 @@ def system_compare(
     names: Annotated[list[str], typer.Argument(help="Systems as NAME or NAME@DEVICES, e.g. dojo-v1 dgx-b200@3000.")],
     overrides: SetOption = None,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Systems side by side, totals derived from parts."""
+    tables = tables_console(as_json, as_csv)
     docs = []
     for spec in names:
         name, _, count = spec.partition("@")
@@ -84,4 +88,4 @@ def system_compare(
     else:
         from dojosim.report.hardware_view import print_comparison
 
-        print_comparison(Console(), docs)
+        print_comparison(tables, docs)

@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 
 from dojosim.cli.app import (
+    CsvFlag,
     DevicesOption,
     GlobalBatchOption,
     JsonFlag,
@@ -16,6 +17,7 @@ from dojosim.cli.app import (
     SystemOption,
     app,
     emit,
+    tables_console,
 )
 from dojosim.stack import DEFAULT_STACK
 
@@ -48,6 +50,7 @@ def simulate_command(
         str | None, typer.Option("--timeline", help="Also draw the step per pipeline stage (an SVG file).")
     ] = None,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Predict one training step: time with its breakdown, MFU, throughput, memory, energy, cost."""
     from dojosim.job import Job
@@ -56,6 +59,7 @@ def simulate_command(
     from dojosim.perf.jobs import engine_for
     from dojosim.report.estimate_view import estimate_document
 
+    tables = tables_console(as_json, as_csv)
     plan = ParallelPlan(
         devices, global_batch, micro_batch, seq or 1, tp, pp, vp, cp, ep, zero, recompute, sequence_parallel,
         precision,
@@ -77,7 +81,7 @@ def simulate_command(
     else:
         from dojosim.report.estimate_view import print_estimate
 
-        print_estimate(Console(), doc)
+        print_estimate(tables, doc)
     if not estimate.fits:  # the prediction is printed, but a script must not mistake it for a plan that runs
         need, have = estimate.memory.total / 1e9, engine.device.capacity_bytes / 1e9
         Console(stderr=True).print(

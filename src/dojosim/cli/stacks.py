@@ -1,13 +1,12 @@
 """`dojosim stacks`: the training-software presets a job can name with --stack."""
 
-from rich.console import Console
-
-from dojosim.cli.app import JsonFlag, app, emit
+from dojosim.cli.app import CsvFlag, JsonFlag, app, emit, tables_console
 
 
 @app.command("stacks")
-def stacks_command(as_json: JsonFlag = False) -> None:
+def stacks_command(as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
     """List the training-stack presets: fused kernels and overlaps, each figure with its source."""
+    tables = tables_console(as_json, as_csv)
     from dojosim.stack import DEFAULT_STACK, list_stacks, load_stack
 
     rows = []
@@ -33,4 +32,4 @@ def stacks_command(as_json: JsonFlag = False) -> None:
     else:
         from dojosim.report.stack_view import print_stacks
 
-        print_stacks(Console(), rows)
+        print_stacks(tables, rows)

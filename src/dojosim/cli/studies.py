@@ -9,6 +9,7 @@ from rich.progress import Progress
 
 from dojosim.cli.app import (
     BackendOption,
+    CsvFlag,
     DevicesOption,
     GlobalBatchOption,
     JsonFlag,
@@ -23,6 +24,7 @@ from dojosim.cli.app import (
     app,
     check_output,
     emit,
+    tables_console,
 )
 from dojosim.errors import InputError
 from dojosim.stack import DEFAULT_STACK, load_stack
@@ -57,6 +59,7 @@ def search_command(
     overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Every valid plan, pruned on memory, costed; the best ones and the time-cost Pareto front."""
     from dojosim.report.search_view import print_search, search_document
@@ -64,6 +67,7 @@ def search_command(
     from dojosim.study.search import SearchSpec, search
     from dojosim.study.sinks import FolderSink
 
+    tables = tables_console(as_json, as_csv)
     _objective(objective)
     check_backend(backend)
     check_output(out, "--out", folder=True)
@@ -84,7 +88,7 @@ def search_command(
     if as_json:
         emit(doc)
     else:
-        print_search(Console(), doc, top)
+        print_search(tables, doc, top)
 
 
 @app.command("sweep")
@@ -110,6 +114,7 @@ def sweep_command(
     overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """What-if hardware: the best plan at every point of a grid of figure overrides."""
     from dojosim.report.search_view import print_sweep, sweep_html, sweep_rows, sweep_svg
@@ -117,6 +122,7 @@ def sweep_command(
     from dojosim.study.search import SearchSpec
     from dojosim.study.sweep import parse_vary, points_of, run_sweep
 
+    tables = tables_console(as_json, as_csv)
     varies = parse_vary(vary)
     check_backend(backend)
     check_output(out, "--out", folder=True)
@@ -137,7 +143,7 @@ def sweep_command(
     if as_json:
         emit({"points": rows, "plot": str(plot)})
     else:
-        print_sweep(Console(), names, rows, objective, str(plot))
+        print_sweep(tables, names, rows, objective, str(plot))
 
 
 DEFAULT_COMPARE = "dojo-v1,dojo-2,dojo-2-claimed,dojo-3-projected,dgx-h100,dgx-b200,gb200-nvl72"
@@ -181,6 +187,7 @@ def compare_command(
     out: Annotated[str, typer.Option("--out", help="The HTML report.")] = "report.html",
     stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Compare systems on one workload at the same budget: best plan, throughput, energy, cost, days to train,
     a fleet of --fleet-eflops, Dojo's share of training, and the public claims recomputed."""
@@ -192,6 +199,7 @@ def compare_command(
     from dojosim.study.claims import claims_check
     from dojosim.study.compare import compare
 
+    tables = tables_console(as_json, as_csv)
     check_output(out, "--out")
     names = [n.strip() for n in systems.split(",") if n.strip()]
     if not names:
@@ -232,4 +240,4 @@ def compare_command(
     if as_json:
         emit(doc)
     else:
-        compare_view.print_summary(doc, Console())
+        compare_view.print_summary(doc, tables)

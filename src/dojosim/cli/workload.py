@@ -3,14 +3,14 @@
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from dojosim.cli.app import JsonFlag, app, check_output, emit
+from dojosim.cli.app import CsvFlag, JsonFlag, app, check_output, emit, tables_console
 
 
 @app.command("models")
-def models_command(as_json: JsonFlag = False) -> None:
+def models_command(as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
     """List the model zoo: named models and the families they are built from."""
+    tables = tables_console(as_json, as_csv)
     from dojosim.workload.zoo import zoo_rows
 
     rows = zoo_rows()
@@ -19,7 +19,7 @@ def models_command(as_json: JsonFlag = False) -> None:
     else:
         from dojosim.report.workload_view import print_models
 
-        print_models(Console(), rows)
+        print_models(tables, rows)
 
 
 @app.command("capture")
@@ -36,8 +36,10 @@ def capture_command(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Capture again even if cached.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Capture every repeated block (slower; same result).")] = False,
     as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
 ) -> None:
     """Capture one training step (forward, backward, optimizer) as an operator graph; nothing is allocated."""
+    tables = tables_console(as_json, as_csv)
     from dojosim.workload.cache import get_graph
 
     check_output(out, "--out")
@@ -50,4 +52,4 @@ def capture_command(
     else:
         from dojosim.report.workload_view import print_capture
 
-        print_capture(Console(), doc)
+        print_capture(tables, doc)

@@ -8,9 +8,9 @@ import math
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from dojosim.report.compare_doc import budget_text
+from dojosim.report.terminal import Grid, num, prose, show, show_lines
 from dojosim.report.units import si
 
 # A table of days whose every row is under an hour says nothing about a campaign: it is left out, with one line.
@@ -106,78 +106,79 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
 
 
 def _print_best(doc: dict[str, Any], console: Console) -> None:
-    t = Table(
-        title=f"{doc['workload']} ({doc.get('stack', '')}): best plan per system at {_budget_text(doc)} "
-        f"({doc['normalize']})"
-    )
-    for col in ("system", "devices", "plan", "step", "samples/s", "MFU", "mem/dev", "$/1M owned"):
-        t.add_column(col, no_wrap=True)
-    why = []
+    columns = [
+        "system", num("devices"), prose("plan", 10), num("step"), num("samples/s", drop=1), num("MFU"),
+        num("mem/dev", drop=2), num("$/1M owned"), prose("bottleneck", in_terminal=False),
+    ]  # fmt: skip
+    rows, why = [], []
     for r in doc["results"]:
         b = r["best"]
         if not b:
-            t.add_row(r["system"], str(r["devices"]), "—", "—", "—", "—", "—", "—")
+            rows.append([r["system"], f"{r['devices']:,}", *["—"] * 6, f"no plan: {r['error']}"])
             why.append(f"[bold]{r['system']}[/] ({r['status']}): no plan: {r['error']}")
             continue
-        t.add_row(
-            r["system"],
-            f"{r['devices']:,}",
-            _plan_text(b),
-            si(b["step_time_s"], "s"),
-            f"{b['samples_per_s']:,.4g}",
-            f"{100 * b['mfu']:.1f}%",
-            si(b["memory_bytes"], "B"),
-            f"${_per_million(b, 'cost_at_cost_usd'):,.0f}",
+        rows.append(
+            [
+                r["system"],
+                f"{r['devices']:,}",
+                _plan_text(b),
+                si(b["step_time_s"], "s"),
+                f"{b['samples_per_s']:,.4g}",
+                f"{100 * b['mfu']:.1f}%",
+                si(b["memory_bytes"], "B"),
+                f"${_per_million(b, 'cost_at_cost_usd'):,.0f}",
+                b["bottleneck"],
+            ]
         )
         why.append(f"[bold]{r['system']}[/] ({r['status']}): {b['bottleneck']}")
-    console.print(t)
-    console.print("why:", *why, sep="\n  ", highlight=False)
+    title = (
+        f"{doc['workload']} ({doc.get('stack', '')}): best plan per system at {_budget_text(doc)} "
+        f"({doc['normalize']})"
+    )
+    show(console, Grid.of(title, columns, rows))
+    show_lines(console, "why:", why)
 
 
 def _print_campaign(doc: dict[str, Any], console: Console) -> None:
     camp = doc["campaign_spec"]
-    t = Table(title=f"training campaign: {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs")
-    cols = ["system", "devices", "days", "MWh", "rental ($)", "at cost ($)"]
+    title = f"training campaign: {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs"
+    cols = ["system", num("devices"), num("days"), num("MWh"), num("rental ($)"), num("at cost ($)")]
     if camp.get("target_days"):
-        cols.append(f"devices for {camp['target_days']:g} d")
-    for col in cols:
-        t.add_column(col, justify="right" if col != "system" else "left")
-    for c in doc["campaign"]:
-        t.add_row(*_campaign_cells(c))
-    console.print(t)
+        cols.append(num(f"devices for {camp['target_days']:g} d"))
+    show(console, Grid.of(title, cols, [_campaign_cells(c) for c in doc["campaign"]]))
 
 
 def _print_fleet(doc: dict[str, Any], console: Console) -> None:
     if doc["fleet"]:
-        t = Table(title=f"a {doc['fleet_eflops']:g} EFLOPS (dense BF16 peak) fleet of each system")
-        for col in ("system", "devices", "power", "samples/s", "MFU", "days"):
-            t.add_column(col, no_wrap=col == "system")
-        for f in doc["fleet"]:
-            t.add_row(
+        columns = [
+            "system", num("devices"), num("power"), num("samples/s"), num("MFU"), num("days"),
+            prose("bottleneck", in_terminal=False),
+        ]  # fmt: skip
+        rows = [
+            [
                 f["system"],
                 f"{f['devices']:,}",
                 f"{f['power_mw']:,.0f} MW",
                 f"{f['samples_per_s']:,.0f}",
                 f"{100 * f['mfu']:.1f}%",
                 f"{f['days']:.3g}",
-            )
-        console.print(t)
-        console.print(
-            "why:", *(f"[bold]{f['system']}[/]: {f['bottleneck']}" for f in doc["fleet"]), sep="\n  ", highlight=False
-        )
+                f["bottleneck"],
+            ]
+            for f in doc["fleet"]
+        ]
+        title = f"a {doc['fleet_eflops']:g} EFLOPS (dense BF16 peak) fleet of each system"
+        show(console, Grid.of(title, columns, rows))
+        show_lines(console, "why:", [f"[bold]{f['system']}[/]: {f['bottleneck']}" for f in doc["fleet"]])
 
 
 def _print_share(doc: dict[str, Any], console: Console) -> None:
     if doc["share"]:
-        t = Table(
-            title=f"share of training: each Dojo cluster beside {doc['share'][0]['gpu']} up to "
+        title = (
+            f"share of training: each Dojo cluster beside {doc['share'][0]['gpu']} up to "
             f"{doc['fleet_eflops']:g} EFLOPS"
         )
-        for col in SHARE_HEADERS:
-            t.add_column(col)
-        for row in doc["share"]:
-            t.add_row(*_share_cells(row))
-        console.print(t)
+        columns = [SHARE_HEADERS[0], *(num(h) for h in SHARE_HEADERS[1:])]
+        show(console, Grid.of(title, columns, [_share_cells(row) for row in doc["share"]]))
 
     eq = doc.get("h100_equivalents")
     if eq:
@@ -193,10 +194,7 @@ def _print_share(doc: dict[str, Any], console: Console) -> None:
 
 
 def _print_claims(doc: dict[str, Any], console: Console) -> None:
-    t = Table(title="the public claims, recomputed from the presets")
-    for col in ("claim", "recomputed", "verdict"):
-        t.add_column(col, overflow="fold")
-    for c in doc["claims"]:
-        t.add_row(c["claim"], c["recomputed"], c["verdict"])
-    console.print(t)
+    columns = [prose("claim", 16), prose("recomputed", 24), prose("verdict", 16)]
+    rows = [[c["claim"], c["recomputed"], c["verdict"]] for c in doc["claims"]]
+    show(console, Grid.of("the public claims, recomputed from the presets", columns, rows))
     console.print(f"report: {doc['report']}")

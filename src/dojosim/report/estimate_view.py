@@ -3,60 +3,42 @@
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from dojosim.perf.counterfactual import Counterfactual
 from dojosim.perf.result import Estimate
 from dojosim.report.bottleneck import counterfactual_sentence, sentence
+from dojosim.report.terminal import Grid, is_csv, num, show
 from dojosim.report.units import count, si
 
 
 def print_estimate(console: Console, doc: dict[str, Any]) -> None:
     plan = doc["plan"]
     degrees = " ".join(f"{k}={plan[k]}" for k in ("tp", "pp", "vp", "cp", "ep", "dp"))
-    console.print(
-        f"[bold]{doc['model']}[/] on [bold]{doc['system']}[/] x {count(doc['devices'])}: {degrees}, "
-        f"zero={plan['zero']}, recompute={plan['recompute']}, micro-batch {plan['micro_batch']} x "
+    job = (
+        f"{degrees}, zero={plan['zero']}, recompute={plan['recompute']}, micro-batch {plan['micro_batch']} x "
         f"{plan['grad_accumulation']} accumulation, global batch {plan['global_batch']}, {plan['precision']}"
         + (f", stack {doc['stack']}" if doc.get("stack") else "")
     )
-    top = Table(show_header=False)
-    top.add_column()
-    top.add_column(justify="right")
-    top.add_row("step time", si(doc["step_time_s"], "s"))
-    top.add_row("MFU / HFU", f"{100 * doc['mfu']:.1f}% / {100 * doc['hfu']:.1f}%")
-    for key, value in doc["throughput"].items():
-        top.add_row(key.replace("_", " "), f"{value:,.1f}")
-    top.add_row(
-        "memory per device",
-        f"{si(doc['memory_bytes_per_device']['total'], 'B')} ({'fits' if doc['fits'] else '[red]does not fit[/]'})",
-    )
-    top.add_row("energy per step", si(doc["energy_j"], "J"))
-    top.add_row("cost per step", f"${doc['cost_usd']:,.4g} (at cost ${doc['cost_at_cost_usd']:,.4g})")
-    console.print(top)
-    parts = Table(title="step time breakdown")
-    parts.add_column("part")
-    parts.add_column("time", justify="right")
-    parts.add_column("share", justify="right")
-    for key, value in doc["breakdown_s"].items():
-        if value > 0:
-            parts.add_row(key, si(value, "s"), f"{100 * value / doc['step_time_s']:.1f}%")
-    mem = Table(title="memory per device")
-    mem.add_column("part")
-    mem.add_column("bytes", justify="right")
-    for key, value in doc["memory_bytes_per_device"].items():
-        mem.add_row(key, si(value, "B"))
-    for tier in doc["memory_tiers"]:
-        mem.add_row(f"[dim]{tier['name']} capacity[/]", f"[dim]{si(tier['bytes'], 'B')}[/]")
-    console.print(parts)
-    console.print(mem)
+    console.print(f"[bold]{doc['model']}[/] on [bold]{doc['system']}[/] x {count(doc['devices'])}: {job}")
+    if is_csv(console):  # what the terminal prints as prose, above and below the tables
+        columns = ["model", "system", "devices", "plan", "bottleneck"]
+        row = (doc["model"], doc["system"], doc["devices"], job, doc["bottleneck"]["sentence"])
+        show(console, Grid.of("job", columns, [row]))
+    show(console, Grid.of("prediction", ["figure", num("value")], _headline_rows(doc), show_header=False))
+    parts = [
+        (key, si(value, "s"), f"{100 * value / doc['step_time_s']:.1f}%")
+        for key, value in doc["breakdown_s"].items()
+        if value > 0
+    ]
+    show(console, Grid.of("step time breakdown", ["part", num("time"), num("share")], parts))
+    mem = [(key, si(value, "B")) for key, value in doc["memory_bytes_per_device"].items()]
+    mem += [(f"[dim]{t['name']} capacity[/]", f"[dim]{si(t['bytes'], 'B')}[/]") for t in doc["memory_tiers"]]
+    show(console, Grid.of("memory per device", ["part", num("bytes")], mem))
     collectives = doc.get("details", {}).get("collectives", [])
     if collectives:
-        ct = Table(title="collectives the plan inserts (per step)")
-        for col in ("group", "op", "size", "count", "members per level", "each"):
-            ct.add_column(col)
-        for c in collectives:
-            ct.add_row(
+        columns = ["group", "op", num("size"), num("count"), "members per level", num("each")]
+        rows = [
+            (
                 c["group"],
                 c["op"],
                 si(c["bytes"], "B"),
@@ -64,8 +46,22 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
                 " x ".join(map(str, c["members_per_level"])),
                 si(c["seconds_each"], "s"),
             )
-        console.print(ct)
+            for c in collectives
+        ]
+        show(console, Grid.of("collectives the plan inserts (per step)", columns, rows))
     console.print(f"[bold]bottleneck:[/] {doc['bottleneck']['sentence']}")
+
+
+def _headline_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """The figures a reader looks at first."""
+    rows = [("step time", si(doc["step_time_s"], "s"))]
+    rows.append(("MFU / HFU", f"{100 * doc['mfu']:.1f}% / {100 * doc['hfu']:.1f}%"))
+    rows += [(key.replace("_", " "), f"{value:,.1f}") for key, value in doc["throughput"].items()]
+    fits = "fits" if doc["fits"] else "[red]does not fit[/]"
+    rows.append(("memory per device", f"{si(doc['memory_bytes_per_device']['total'], 'B')} ({fits})"))
+    rows.append(("energy per step", si(doc["energy_j"], "J")))
+    rows.append(("cost per step", f"${doc['cost_usd']:,.4g} (at cost ${doc['cost_at_cost_usd']:,.4g})"))
+    return rows
 
 
 def estimate_document(e: Estimate, found: list[Counterfactual] | None = None) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from dojosim.hardware import Cost, Figure, SizedSystem, System, Totals, derive_totals, size_system
+from dojosim.report.terminal import Grid, num, prose, show
 from dojosim.report.units import count, si
 
 # Totals keys to human units, in display order.
@@ -127,60 +127,53 @@ def print_system(console: Console, doc: dict[str, Any]) -> None:
     console.print(
         f"[bold]{doc['name']}[/] — {doc['summary']}  ({_status(doc['status'])}, {count(doc['devices'])} devices)"
     )
-    figs = doc["device"]["figures"]
-    dev = Table(title=f"device: {doc['device']['name']} — {doc['device']['summary']}", title_justify="left")
-    for col in ("figure", "value", "status", "source"):
-        dev.add_column(col, overflow="fold")
-    for name, fig in figs.items():
-        unit = _unit_of(name)
-        dev.add_row(
-            name, si(fig["value"], unit) if unit else f"{fig['value']:g}", _status(fig["status"]), fig["source"]
-        )
-    console.print(dev)
+    figures = [
+        (name, si(fig["value"], unit) if (unit := _unit_of(name)) else f"{fig['value']:g}", _status(fig["status"]),
+         fig["source"])
+        for name, fig in doc["device"]["figures"].items()
+    ]  # fmt: skip
+    title = f"device: {doc['device']['name']} — {doc['device']['summary']}"
+    show(console, Grid.of(title, ["figure", num("value"), "status", prose("source", 24)], figures))
 
-    tree = Table(title="hierarchy (bottom-up)", title_justify="left")
-    for col in ("level", "topology", "children", "units", "devices/unit", "child egress", "bisection", "latency"):
-        tree.add_column(col)
+    levels = []
     for lvl in doc["levels"]:
         topo = lvl["topology"] + (f" {lvl['mesh_dims'][0]}x{lvl['mesh_dims'][1]}" if lvl["mesh_dims"] else "")
         topo += f", {lvl['fat_tree_tiers']} tiers" if lvl["fat_tree_tiers"] else ""
-        tree.add_row(
-            lvl["name"],
-            topo,
-            count(lvl["children"]),
-            count(lvl["units"]),
-            count(lvl["devices_per_unit"]),
-            si(lvl["child_egress_bytes_per_s"], "B/s"),
-            si(lvl["bisection_bytes_per_s"], "B/s"),
-            si(lvl["link_latency_s"], "s"),
+        levels.append(
+            (
+                lvl["name"],
+                topo,
+                count(lvl["children"]),
+                count(lvl["units"]),
+                count(lvl["devices_per_unit"]),
+                si(lvl["child_egress_bytes_per_s"], "B/s"),
+                si(lvl["bisection_bytes_per_s"], "B/s"),
+                si(lvl["link_latency_s"], "s"),
+            )
         )
-    console.print(tree)
+    columns = ["level", prose("topology", 10), *map(num, ("children", "units", "devices/unit", "child egress")),
+               num("bisection"), num("latency")]  # fmt: skip
+    show(console, Grid.of("hierarchy (bottom-up)", columns, levels))
 
-    tot = Table(title=f"totals at {count(doc['devices'])} devices (derived from parts)", title_justify="left")
-    for col in ("total", "value", "status", "derivation"):
-        tot.add_column(col, overflow="fold")
+    totals = []
     for key, fig in doc["total_figures"].items():
         label, unit = TOTAL_UNITS.get(key, (f"peak {key.split('.')[-1]}", "FLOP/s"))
-        tot.add_row(label, si(fig["value"], unit), _status(fig["status"]), fig["source"])
-    console.print(tot)
+        totals.append((label, si(fig["value"], unit), _status(fig["status"]), fig["source"]))
+    title = f"totals at {count(doc['devices'])} devices (derived from parts)"
+    show(console, Grid.of(title, ["total", num("value"), "status", prose("derivation")], totals))
 
     if doc["checks"]:
-        chk = Table(title="derived vs published", title_justify="left")
-        for col in ("total", "devices", "derived", "published", "error", "source"):
-            chk.add_column(col, overflow="fold")
+        checks = []
         for row in doc["checks"]:
             label, unit = TOTAL_UNITS.get(row["total"], (row["total"], "FLOP/s"))
             err = row["error_pct"]
             style = "green" if abs(err) <= 3 else "yellow" if abs(err) <= 10 else "red"
-            chk.add_row(
-                label,
-                count(row["devices"]),
-                si(row["derived"], unit),
-                si(row["published"], unit),
-                f"[{style}]{err:+.1f}%[/]",
-                row["source"],
-            )
-        console.print(chk)
+            checks.append(
+                (label, count(row["devices"]), si(row["derived"], unit), si(row["published"], unit),
+                 f"[{style}]{err:+.1f}%[/]", row["source"])
+            )  # fmt: skip
+        columns = ["total", num("devices"), num("derived"), num("published"), num("error"), prose("source", 20)]
+        show(console, Grid.of("derived vs published", columns, checks))
     for note in doc["notes"]:
         console.print(f"[dim]note: {note}[/]")
 
@@ -197,11 +190,8 @@ def _unit_of(name: str) -> str:
 
 
 def print_systems(console: Console, rows: list[dict[str, Any]]) -> None:
-    table = Table(title="system presets")
-    for col in ("name", "status", "devices", "peak BF16", "memory", "power", "summary"):
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(
+    cells = [
+        (
             row["name"],
             _status(row["status"]),
             count(row["devices"]),
@@ -210,29 +200,34 @@ def print_systems(console: Console, rows: list[dict[str, Any]]) -> None:
             si(row["power_w"], "W"),
             row["summary"],
         )
-    console.print(table)
+        for row in rows
+    ]
+    columns = ["name", "status", *map(num, ("devices", "peak BF16", "memory", "power")), prose("summary", drop=1)]
+    show(console, Grid.of("system presets", columns, cells))
 
 
 def print_comparison(console: Console, docs: list[dict[str, Any]]) -> None:
-    table = Table(title="systems side by side (totals derived from parts)")
-    table.add_column("")
-    for doc in docs:
-        table.add_column(f"{doc['name']}\n{count(doc['devices'])} x {doc['device']['name']}", justify="right")
+    rows = []
     dtypes = sorted({d for doc in docs for d in doc["totals"]["peak_flops"]}, key=["fp32", "bf16", "fp8", "fp4"].index)
     for dtype in dtypes:
-        table.add_row(f"peak {dtype}", *[si(doc["totals"]["peak_flops"].get(dtype, 0), "FLOP/s") for doc in docs])
+        rows.append((f"peak {dtype}", *[si(doc["totals"]["peak_flops"].get(dtype, 0), "FLOP/s") for doc in docs]))
     for key, (label, unit) in TOTAL_UNITS.items():
-        table.add_row(label, *[si(doc["totals"][key], unit) for doc in docs])
-    table.add_row(
-        "peak BF16 per IT watt",
-        *[si(doc["totals"]["peak_flops"].get("bf16", 0) / doc["totals"]["power_w"], "FLOP/s/W") for doc in docs],
+        rows.append((label, *[si(doc["totals"][key], unit) for doc in docs]))
+    rows.append(
+        (
+            "peak BF16 per IT watt",
+            *[si(doc["totals"]["peak_flops"].get("bf16", 0) / doc["totals"]["power_w"], "FLOP/s/W") for doc in docs],
+        )
     )
-    table.add_row(
-        "HBM bytes per BF16 FLOP",
-        *[
-            f"{(doc['totals']['hbm_bytes_per_s']) / doc['totals']['peak_flops'].get('bf16', 1):.2g} B/FLOP"
-            for doc in docs
-        ],
+    rows.append(
+        (
+            "HBM bytes per BF16 FLOP",
+            *[
+                f"{(doc['totals']['hbm_bytes_per_s']) / doc['totals']['peak_flops'].get('bf16', 1):.2g} B/FLOP"
+                for doc in docs
+            ],
+        )
     )
-    table.add_row("status", *[_status(doc["status"]) for doc in docs])
-    console.print(table)
+    rows.append(("status", *[_status(doc["status"]) for doc in docs]))
+    columns = ["", *(num(f"{doc['name']}\n{count(doc['devices'])} x {doc['device']['name']}") for doc in docs)]
+    show(console, Grid.of("systems side by side (totals derived from parts)", columns, rows))

@@ -4,7 +4,6 @@ as rich tables, JSON documents, an SVG bar chart and an HTML page."""
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from dojosim.perf.counterfactual import counterfactuals
 from dojosim.perf.jobs import engine_for
@@ -12,6 +11,7 @@ from dojosim.report import html_report as h
 from dojosim.report import plots
 from dojosim.report.bottleneck import counterfactual_sentence
 from dojosim.report.launch_args import FRAMEWORKS, load_framework, run_document
+from dojosim.report.terminal import Column, Grid, num, prose, show
 from dojosim.report.units import si
 from dojosim.study.search import PlanResult, SearchResult, SearchSpec, pareto_front
 from dojosim.study.sweep import SweepPoint
@@ -95,24 +95,17 @@ def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
         (f"best {len(doc['top'])} by {doc['objective']}", doc["top"]),
         ("time-cost Pareto front", doc["pareto_front"][:top]),
     )
+    # The terminal reads a plan as one phrase ('tp8 pp4 dp32 mb1 z1 selective sp'); CSV keeps each degree.
+    degrees = [Column(k, right=True, in_terminal=False) for k in (*SEARCH_COLUMNS, "recompute", "sp")]
+    columns = [
+        prose("plan", 12, in_csv=False), *degrees, num("step"), num("MFU"), num("cost", drop=1),
+        num("memory", drop=1), prose("bottleneck"),
+    ]  # fmt: skip
     for title, rows in sections:
-        table = Table(title=title)
-        for col in (
-            *SEARCH_COLUMNS[:6],
-            "mb",
-            "zero",
-            "recompute",
-            "sp",
-            "step",
-            "MFU",
-            "cost",
-            "memory",
-            "bottleneck",
-        ):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(
-                *(str(r[k]) for k in SEARCH_COLUMNS),
+        cells = [
+            (
+                _plan_phrase(r),
+                *(r[k] for k in SEARCH_COLUMNS),
                 r["recompute"],
                 "y" if r["sequence_parallel"] else "",
                 si(r["step_time_s"], "s"),
@@ -121,9 +114,19 @@ def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
                 si(r["memory_bytes"], "B"),
                 r["bottleneck"],
             )
-        console.print(table)
+            for r in rows
+        ]
+        show(console, Grid.of(title, columns, cells))
     if doc.get("best"):
         print_run(console, doc["best"]["run"])
+
+
+def _plan_phrase(r: dict[str, Any]) -> str:
+    """The degrees that are not 1, then dp, micro-batch, ZeRO, recompute and sequence parallelism."""
+    parts = [f"{k}{r[k]}" for k in ("tp", "pp", "vp", "cp", "ep") if r[k] > 1]
+    parts += [f"dp{r['dp']}", f"mb{r['micro_batch']}", f"z{r['zero']}"]
+    parts += [r["recompute"]] if r["recompute"] != "none" else []
+    return " ".join(parts + (["sp"] if r["sequence_parallel"] else []))
 
 
 # ------------------------------------------------------------------------------------------------ sweep
@@ -160,20 +163,19 @@ def sweep_html(path: str, title: str, names: list[str], rows: list[dict[str, Any
 
 
 def print_sweep(console: Console, names: list[str], rows: list[dict[str, Any]], objective: str, plot: str) -> None:
-    table = Table(title=f"best plan by {objective} at each hardware point")
-    for col in (*names, "plan", "step", "MFU", "cost", "bottleneck"):
-        table.add_column(col, overflow="fold")
+    columns = [*(num(name) for name in names), prose("plan", 12), num("step"), num("MFU"), num("cost", drop=1)]
+    cells = []
     for r in rows:
         values = [r["point"][name] for name in names]
         if "error" in r:
-            table.add_row(*values, "—", "—", "—", "—", r["error"])
+            cells.append((*values, "—", "—", "—", "—", r["error"]))
             continue
         degrees = " ".join(f"{k}{r[k]}" for k in ("tp", "pp", "vp", "cp", "dp"))
         plan = f"{degrees} mb{r['micro_batch']} zero{r['zero']} {r['recompute']}"
-        table.add_row(
-            *values, plan, si(r["step_time_s"], "s"), f"{100 * r['mfu']:.1f}%", f"${r['cost_usd']:.3g}", r["bottleneck"]
-        )
-    console.print(table)
+        cost = f"${r['cost_usd']:.3g}"
+        cells.append((*values, plan, si(r["step_time_s"], "s"), f"{100 * r['mfu']:.1f}%", cost, r["bottleneck"]))
+    grid = Grid.of(f"best plan by {objective} at each hardware point", [*columns, prose("bottleneck")], cells)
+    show(console, grid)
     console.print(f"plot: {plot}")
 
 

@@ -3,7 +3,8 @@
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from dojosim.report.terminal import Column, Grid, show, show_lines
 
 COLUMNS = (
     "attention", "pointwise", "optimizer", "overlap_grad_reduce", "overlap_param_gather", "tp_overlap",
@@ -13,14 +14,15 @@ HEADINGS = ("attention", "pointwise", "optimizer", "grad overlap", "gather overl
 
 
 def print_stacks(console: Console, rows: list[dict[str, Any]]) -> None:
-    table = Table(title="training stacks (--stack)")
-    table.add_column("name", no_wrap=True)
-    for heading in HEADINGS:
-        table.add_column(heading)
-    for row in rows:
-        name = f"{row['name']} (default)" if row["default"] else row["name"]
-        table.add_row(name, *(str(row[c]).lower() for c in COLUMNS))
-    console.print(table)
-    for row in rows:
-        console.print(f"[bold]{row['name']}[/]: {row['summary']}", highlight=False)
+    cells = [
+        (f"{row['name']} (default)" if row["default"] else row["name"], *(str(row[c]).lower() for c in COLUMNS),
+         row["summary"])
+        for row in rows
+    ]  # fmt: skip
+    # On a narrow terminal FSDP's resharding goes first, then the kernel columns: the overlaps tell stacks apart.
+    drop = {"FSDP reshard": 2, "pointwise": 1, "optimizer": 1}
+    columns = ["name", *(Column(h, drop=drop.get(h, 0)) for h in HEADINGS)]
+    columns.append(Column("summary", in_terminal=False))
+    show(console, Grid.of("training stacks (--stack)", columns, cells))
+    show_lines(console, None, [f"[bold]{row['name']}[/]: {row['summary']}" for row in rows])
     console.print("each figure's source: dojosim stacks --json")

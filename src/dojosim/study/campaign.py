@@ -15,7 +15,7 @@ from dojosim.study.compare import SystemResult
 from dojosim.units import SECONDS_PER_HOUR, days, mwh
 
 # Musk, July 2024: Dojo 1 would be about "8,000 H100-equivalent" of training by the end of 2024
-# (../shared/reference/hardware-specs.md, "Reported deployed scale"; basis of the equivalence unknown).
+# (docs/reference/hardware-specs.md, "Reported deployed scale"; basis of the equivalence unknown).
 MUSK_H100_EQUIVALENTS = 8000.0
 DOJO_MAKER = "Tesla"
 

@@ -1,1 +1,1 @@
-"""Predictions checked against measured training runs (tables in ../shared/validation/SCHEMA.md format)."""
+"""Predictions checked against measured training runs (tables in docs/validation-schema.md format)."""

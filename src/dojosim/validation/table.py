@@ -1,4 +1,4 @@
-"""Read a validation table (format v2, ../shared/validation/SCHEMA.md; v1 files read as v2 with the v2 columns
+"""Read a validation table (format v2, docs/validation-schema.md; v1 files read as v2 with the v2 columns
 blank) into typed rows, with clear errors."""
 
 import csv
@@ -90,7 +90,7 @@ def read_table(path: str | Path) -> list[Row]:
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (format: ../shared/validation/SCHEMA.md)")
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (format: docs/validation-schema.md)")
     known = REQUIRED + OPTIONAL + OPTIONAL_V2
     unknown = [c for c in header if c not in known]
     if unknown:

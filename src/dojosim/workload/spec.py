@@ -1,7 +1,7 @@
 """A model spec, parsed once: a zoo name (`llama3-70b`) or a family spec (`llama(layers=32,hidden=4096,...)`).
 
 Torch-free. Everything is built from configs; no weights and no network. Families and keys follow
-../shared/validation/SCHEMA.md for the LMs.
+docs/validation-schema.md for the LMs.
 """
 
 import re

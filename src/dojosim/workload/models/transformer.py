@@ -1,4 +1,4 @@
-"""GPT-, Llama- and MoE-style decoder LMs, as in ../shared/validation/SCHEMA.md.
+"""GPT-, Llama- and MoE-style decoder LMs, as in docs/validation-schema.md.
 
 Blocks live in `self.layers` (an nn.ModuleList), which capture uses to grow a two-block capture to full depth.
 """
