@@ -5,7 +5,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dojosim.cli.app import JsonFlag, app, check_output, emit
+from dojosim.cli.app import JsonFlag, SeqOption, app, check_output, emit, progress_bar
+from dojosim.cli.vocabulary import command
 from dojosim.errors import InputError
 
 
@@ -23,8 +24,6 @@ def validate_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Predict measured training runs and report the error: per row, then median, p90 and max."""
-    from rich.progress import Progress
-
     from dojosim.validation.run import (
         GROUPS,
         MEMORY_METRICS,
@@ -41,7 +40,7 @@ def validate_command(
     rows = [row for path in (data or [str(public_table_path())]) for row in read_table(path)]
     results = []
     interrupted = False
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    with progress_bar(as_json) as progress:
         task = progress.add_task("predicting rows (first captures take a while; they are cached)", total=len(rows))
         try:
             validate_rows(rows, progress=lambda: progress.advance(task), sink=results)
@@ -91,11 +90,13 @@ def calibrate_command(
     console.print(f"wrote {path}: use it as --system {path}")
 
 
-@app.command("check-local")
+@command(app, "check-local", old=("--batch",), required=("model",))
 def check_local_command(
-    model: Annotated[str, typer.Option("--model", help="A small model: zoo name or FAMILY(key=value,...).")],
-    batch: Annotated[int, typer.Option("--batch", help="Samples in the step.")] = 1,
-    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="A small model: zoo name or FAMILY(key=value,...).")
+    ] = None,
+    global_batch: Annotated[int, typer.Option("--global-batch", help="Samples in the step.")] = 1,
+    seq: SeqOption = None,
     system: Annotated[
         str | None, typer.Option("--system", help="Calibrated system file (default: calibrate now).")
     ] = None,
@@ -110,7 +111,7 @@ def check_local_command(
         from dojosim.validation.calibrate import calibrate
 
         system = str(calibrate("cpu", quick=True)[0])
-    result = check_local(model, batch, seq, system, steps)
+    result = check_local(model, global_batch, seq, system, steps)
     if as_json:
         emit(result.as_dict())
         return
@@ -118,7 +119,7 @@ def check_local_command(
 
     from dojosim.report.units import si
 
-    table = Table(title=f"{model}, batch {batch}: measured here vs predicted for {system}")
+    table = Table(title=f"{model}, batch {global_batch}: measured here vs predicted for {system}")
     for col in ("phase / op group", "measured", "predicted", "error"):
         table.add_column(col, justify="right")
     errors = result.error_pct

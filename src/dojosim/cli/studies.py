@@ -5,7 +5,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 
 from dojosim.cli.app import (
     BackendOption,
@@ -14,6 +13,7 @@ from dojosim.cli.app import (
     JsonFlag,
     ModelOption,
     ObjectiveOption,
+    PrecisionOption,
     RayAddressOption,
     SeqOption,
     SetOption,
@@ -23,7 +23,10 @@ from dojosim.cli.app import (
     app,
     check_output,
     emit,
+    interrupted,
+    progress_bar,
 )
+from dojosim.cli.vocabulary import command
 from dojosim.errors import InputError
 from dojosim.stack import DEFAULT_STACK, load_stack
 
@@ -38,17 +41,20 @@ def _objective(objective: str) -> str:
     return objective
 
 
-@app.command("search")
+STUDY_REQUIRED = ("model", "system", "devices", "global_batch")
+
+
+@command(app, "search", old=("--gpus",), job_file=True, required=STUDY_REQUIRED)
 def search_command(
-    model: ModelOption,
-    system: SystemOption,
-    devices: DevicesOption,
-    global_batch: GlobalBatchOption,
+    model: ModelOption = None,
+    system: SystemOption = None,
+    devices: DevicesOption = None,
+    global_batch: GlobalBatchOption = None,
     seq: SeqOption = None,
     objective: ObjectiveOption = "time",
     top: Annotated[int, typer.Option("--top", help="How many plans to show.")] = 10,
     max_memory_fraction: MaxMemoryOption = 0.9,
-    precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32.")] = "bf16",
+    precision: PrecisionOption = "bf16",
     out: Annotated[str, typer.Option("--out", help="Folder for plans.jsonl and plans.parquet.")] = "dojosim-search",
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished plans from --out and cost the rest.")] = False,
     workers: WorkersOption = None,
@@ -70,16 +76,15 @@ def search_command(
     spec = SearchSpec(
         model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack
     )
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("costing plans", total=None)
-        found = search(
-            spec,
-            FolderSink(Path(out), resume),
-            workers,
-            lambda n, total: progress.update(task, total=total, advance=n),
-            backend,
-            ray_address,
-        )
+    sink = FolderSink(Path(out), resume)
+    try:
+        with progress_bar(as_json) as progress:
+            task = progress.add_task("costing plans", total=None)
+            found = search(
+                spec, sink, workers, lambda n, of: progress.update(task, total=of, advance=n), backend, ray_address
+            )
+    except KeyboardInterrupt:
+        raise interrupted(f"{_lines(sink.jsonl):,} costed plans kept in {sink.jsonl}") from None
     doc = search_document(spec, found, objective, top, str(Path(out)))
     if as_json:
         emit(doc)
@@ -87,16 +92,17 @@ def search_command(
         print_search(Console(), doc, top)
 
 
-@app.command("sweep")
+@command(app, "sweep", old=("--gpus",), required=(*STUDY_REQUIRED, "vary"))
 def sweep_command(
-    model: ModelOption,
-    system: SystemOption,
-    devices: DevicesOption,
-    global_batch: GlobalBatchOption,
-    vary: Annotated[list[str], typer.Option("--vary", help="PART.FIELD=V1,V2,... (repeat for a grid).")],
+    model: ModelOption = None,
+    system: SystemOption = None,
+    devices: DevicesOption = None,
+    global_batch: GlobalBatchOption = None,
+    vary: Annotated[list[str] | None, typer.Option("--vary", help="PART.FIELD=V1,V2,... (repeat for a grid).")] = None,
     seq: SeqOption = None,
     objective: ObjectiveOption = "time",
     max_memory_fraction: MaxMemoryOption = 0.9,
+    precision: PrecisionOption = "bf16",
     out: Annotated[
         str, typer.Option("--out", help="Folder for points.jsonl, per-point plans and sweep.svg.")
     ] = "dojosim-sweep",
@@ -122,14 +128,18 @@ def sweep_command(
     check_output(out, "--out", folder=True)
     check_output(report, "--report")
     spec = SearchSpec(
-        model, system, devices, global_batch, seq, "bf16", tuple(overrides or ()), max_memory_fraction, stack
+        model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack
     )
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("hardware points", total=len(points_of(varies)))
-        points = run_sweep(
-            spec, varies, Path(out), objective, resume, lambda _p: progress.advance(task),
-            workers=workers, backend=backend, ray_address=ray_address,
-        )  # fmt: skip
+    try:
+        with progress_bar(as_json) as progress:
+            task = progress.add_task("hardware points", total=len(points_of(varies)))
+            points = run_sweep(
+                spec, varies, Path(out), objective, resume, lambda _p: progress.advance(task),
+                workers=workers, backend=backend, ray_address=ray_address,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        log = Path(out) / "points.jsonl"
+        raise interrupted(f"{_lines(log)} of {len(points_of(varies))} hardware points kept in {log}") from None
     rows, names, plot = sweep_rows(points), [name for name, _ in varies], Path(out) / "sweep.svg"
     plot.write_text(sweep_svg(rows))
     if report:
@@ -138,6 +148,11 @@ def sweep_command(
         emit({"points": rows, "plot": str(plot)})
     else:
         print_sweep(Console(), names, rows, objective, str(plot))
+
+
+def _lines(path: Path) -> int:
+    """Finished records in a JSON-lines file (a line cut short by the interrupt does not count)."""
+    return path.read_text().count("\n") if path.exists() else 0
 
 
 DEFAULT_COMPARE = "dojo-v1,dojo-2,dojo-2-claimed,dojo-3-projected,dgx-h100,dgx-b200,gb200-nvl72"
@@ -152,17 +167,16 @@ def _count(text: str, option: str) -> float:
         raise InputError(f"{option} {text!r}: expected a number such as 10M") from None
 
 
-@app.command("compare")
+@command(app, "compare", old=("--workload",), job_file=True)
 def compare_command(
-    workload: Annotated[
-        str, typer.Option("--workload", help="Model: zoo name or FAMILY(key=value,...).")
-    ] = "fsd-video",
+    model: Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")] = "fsd-video",
     systems: Annotated[str, typer.Option("--systems", help="Comma-separated presets or files.")] = DEFAULT_COMPARE,
     normalize: Annotated[str, typer.Option("--normalize", help="power, devices or cost.")] = "power",
     budget: Annotated[
         str | None, typer.Option("--budget", help="2MW, 3000 or $20000/h (default: one ExaPOD's power).")
     ] = None,
-    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    seq: SeqOption = None,
+    precision: PrecisionOption = "bf16",
     batch_per_device: Annotated[float, typer.Option("--batch-per-device", help="Global batch per device.")] = 1.0,
     dataset_clips: Annotated[str, typer.Option("--dataset-clips", help="Samples in the dataset, e.g. 10M.")] = "10M",
     epochs: Annotated[float, typer.Option("--epochs")] = 5.0,
@@ -176,6 +190,7 @@ def compare_command(
         str, typer.Option("--fleet-gpu", help="The GPU system the Dojo clusters share training with.")
     ] = "dgx-h100",
     out: Annotated[str, typer.Option("--out", help="The HTML report.")] = "report.html",
+    overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
 ) -> None:
@@ -200,16 +215,17 @@ def compare_command(
     load_system(fleet_gpu)  # a clear error for an unknown name before any search
     plan_budget = parse_budget(budget, normalize) or default_budget(normalize)
     clips, points = _count(dataset_clips, "--dataset-clips"), 3
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    with progress_bar(as_json) as progress:
         task = progress.add_task("searching plans per system and size", total=len(names) * points)
         results = compare(
-            workload, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack
-        )
+            model, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack,
+            precision, tuple(overrides or ()),
+        )  # fmt: skip
         progress.update(task, description="fleet and share of training")
         fleet = camp.fleet(results, fleet_eflops, clips, epochs)
         share = camp.training_share(results, fleet_gpu, fleet_eflops)
     doc = compare_document(
-        workload=workload,
+        workload=model,
         stack=load_stack(stack).name,
         normalize=normalize,
         budget=plan_budget.value,
