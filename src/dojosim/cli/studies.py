@@ -84,6 +84,7 @@ def search_command(
                 spec, sink, workers, lambda n, of: progress.update(task, total=of, advance=n), backend, ray_address
             )
     except KeyboardInterrupt:
+        sink.stop()
         raise interrupted(f"{_lines(sink.jsonl):,} costed plans kept in {sink.jsonl}") from None
     doc = search_document(spec, found, objective, top, str(Path(out)))
     if as_json:
