@@ -39,6 +39,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 130
     except InputError as exc:
         return _error(" ".join(str(exc).split()))
+    except SystemExit as exc:  # Typer's --show-completion and --install-completion end this way
+        return exc.code if isinstance(exc.code, int) else 0
     return code if isinstance(code, int) else 0
 
 

@@ -149,11 +149,11 @@ def _merge(ctx: Any, kwargs: dict[str, Any], own: list[str], spec: "_Spec") -> d
                 values[param] = [*value, *(values[param] or [])] if param in given else value
             elif param not in given:
                 values[param] = value
+    check_ranges(values, spec.hints)
     where = " or in the job file" if spec.job_file else ""
     for param in spec.required:
         if values[param] is None:
             raise InputError(f"{option_name(param, spec.hints)}: required (give it on the command line{where})")
-    check_ranges(values, spec.hints)
     return values
 
 
