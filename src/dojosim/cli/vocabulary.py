@@ -30,6 +30,9 @@ from dojosim.errors import InputError
 # one million tokens); past it a captured attention step is no longer a training job anyone runs, and time and
 # memory figures would be reported in units nobody reads.
 MAX_SEQ_TOKENS = 1 << 20
+# The most devices accepted: 2^20, several times the largest training clusters built to date; a search past it
+# would enumerate plans for minutes on a size nobody can buy.
+MAX_DEVICES = 1 << 20
 # Counts that must be at least this (a plan's degrees, batches, workers, rows shown).
 AT_LEAST = {
     "devices": 1, "global_batch": 1, "micro_batch": 1, "tp": 1, "pp": 1, "vp": 1, "cp": 1, "ep": 1, "zero": 0,
@@ -121,6 +124,9 @@ def check_ranges(values: dict[str, Any], hints: dict[str, Any]) -> None:
             raise InputError(f"{name}: must be >= {AT_LEAST[param]}, got {value}")
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"{name}: must be a finite number, got {value}")
+    devices = values.get("devices")
+    if devices is not None and devices > MAX_DEVICES:
+        raise InputError(f"--devices: must be at most {MAX_DEVICES:,} (the stated maximum), got {devices}")
     seq = values.get("seq")
     if seq is not None and not 1 <= seq <= MAX_SEQ_TOKENS:
         raise InputError(f"--seq: must be between 1 and {MAX_SEQ_TOKENS:,} tokens (the stated maximum), got {seq}")
