@@ -168,6 +168,21 @@ def _count(text: str, option: str) -> float:
         raise InputError(f"{option} {text!r}: expected a number such as 10M") from None
 
 
+def _compare_systems(systems: str, fleet_eflops: float, epochs: float | None, fleet_gpu: str) -> list[str]:
+    """compare's systems, with its other inputs checked before any search."""
+    from dojosim.hardware import load_system
+
+    names = [n.strip() for n in systems.split(",") if n.strip()]
+    if not names:
+        raise InputError("--systems: name at least one system")
+    if fleet_eflops <= 0:
+        raise InputError(f"--fleet-eflops: must be > 0, got {fleet_eflops:g}")
+    if epochs is not None and epochs <= 0:
+        raise InputError(f"--epochs: must be > 0, got {epochs:g}")
+    load_system(fleet_gpu)  # a clear error for an unknown name before any search
+    return names
+
+
 @command(app, "compare", old=("--workload",), job_file=True)
 def compare_command(
     model: Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")] = "fsd-video",
@@ -197,7 +212,6 @@ def compare_command(
 ) -> None:
     """Compare systems on one workload at the same budget: best plan, throughput, energy, cost, days to train,
     a fleet of --fleet-eflops, Dojo's share of training, and the public claims recomputed."""
-    from dojosim.hardware import load_system
     from dojosim.report import compare_view
     from dojosim.report.compare_doc import compare_document
     from dojosim.study import campaign as camp
@@ -206,14 +220,7 @@ def compare_command(
     from dojosim.study.compare import compare
 
     check_output(out, "--out")
-    names = [n.strip() for n in systems.split(",") if n.strip()]
-    if not names:
-        raise InputError("--systems: name at least one system")
-    if fleet_eflops <= 0:
-        raise InputError(f"--fleet-eflops: must be > 0, got {fleet_eflops:g}")
-    if epochs <= 0:
-        raise InputError(f"--epochs: must be > 0, got {epochs:g}")
-    load_system(fleet_gpu)  # a clear error for an unknown name before any search
+    names = _compare_systems(systems, fleet_eflops, epochs, fleet_gpu)
     plan_budget = parse_budget(budget, normalize) or default_budget(normalize)
     clips, points = _count(dataset_clips, "--dataset-clips"), 3
     with progress_bar(as_json) as progress:
