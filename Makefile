@@ -27,7 +27,7 @@ setup: $(TEST_STAMP)
 demo: $(MAIN_STAMP)
 	mkdir -p out
 	$(BIN)/dojosim system compare dojo-v1 dgx-b200@3000
-	$(BIN)/dojosim compare --workload fsd-video --out out/report.html
+	$(BIN)/dojosim compare --model fsd-video --out out/report.html
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests $(wildcard benchmarks)

@@ -2,23 +2,32 @@
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 
 from dojosim.errors import InputError
 
+try:  # Typer 0.2x runs on its own copy of click; older Typers run on click itself
+    from typer._click import exceptions as click_exceptions  # noqa: F401  (cli/__init__ catches these)
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]  # noqa: F401
+    from click import get_current_context  # type: ignore[no-redef]
+
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.progress import Progress
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     help="dojosim: how long, how much memory, energy and money a training job takes on Dojo or GPU clusters.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     context_settings=HELP_OPTIONS,
 )
 system_app = typer.Typer(help="Show and compare machines.", no_args_is_help=True, context_settings=HELP_OPTIONS)
@@ -49,11 +58,15 @@ SetOption = Annotated[
         "--set", help="Override a figure for a what-if study: PART.FIELD=VALUE, e.g. tile.offtile_bytes_per_s=72e12."
     ),
 ]
-ModelOption = Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")]
-SystemOption = Annotated[str, typer.Option("--system", help="Preset name or .toml file.")]
-DevicesOption = Annotated[int, typer.Option("--devices", "--gpus", help="Devices (GPUs, D1 dies) in the run.")]
-GlobalBatchOption = Annotated[int, typer.Option("--global-batch", help="Samples per optimizer step.")]
-SeqOption = Annotated[int | None, typer.Option("--seq", min=1, help="Tokens per sample (LMs).")]
+# The vocabulary every command shares (cli/vocabulary.py adds the old names as hidden aliases and job files).
+# Options a job file may give are None here and checked as required once the file is read.
+ModelOption = Annotated[str | None, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")]
+SystemOption = Annotated[str | None, typer.Option("--system", help="Preset name or .toml file.")]
+DevicesOption = Annotated[int | None, typer.Option("--devices", help="Devices (GPUs, D1 dies) in the run.")]
+GlobalBatchOption = Annotated[int | None, typer.Option("--global-batch", help="Samples per optimizer step.")]
+MicroBatchOption = Annotated[int, typer.Option("--micro-batch", help="Samples per micro-batch per DP rank.")]
+SeqOption = Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs; default per family).")]
+PrecisionOption = Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp16, fp8, fp4 or fp32.")]
 StackOption = Annotated[
     str,
     typer.Option("--stack", help="Training software: a stack preset (see `dojosim stacks`) or a .toml file."),
@@ -88,6 +101,29 @@ def tables_console(as_json: bool, as_csv: bool) -> "Console":
     if as_json and as_csv:
         raise InputError("--csv and --json: choose one")
     return console_for(as_csv)
+
+
+def progress_bar(as_json: bool) -> "Progress":
+    """A transient progress bar on stderr; off with --json and when stderr is not a terminal (a log, a pipe)."""
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    return Progress(console=console, transient=True, disable=as_json or not console.is_terminal)
+
+
+def invocation() -> list[str]:
+    """The arguments this command was run with (main() puts them on the context; else sys.argv)."""
+    obj = get_current_context().find_root().obj
+    return list(obj["argv"]) if isinstance(obj, dict) and "argv" in obj else sys.argv[1:]
+
+
+def interrupted(kept: str, resume: bool = True) -> typer.Exit:
+    """One stderr line after Ctrl-C: what was kept and the exact command that carries on; exit 130."""
+    args = invocation()
+    again = shlex.join(["dojosim", *args, *([] if "--resume" in args else ["--resume"])])
+    tail = f"; resume with: {again}" if resume else ""
+    Console(stderr=True).print(f"[bold]interrupted:[/] {kept}{tail}", highlight=False, soft_wrap=True)
+    return typer.Exit(130)
 
 
 def emit(doc: Any) -> None:

@@ -5,7 +5,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dojosim.cli.app import CsvFlag, JsonFlag, app, check_output, emit, tables_console
+from dojosim.cli.app import CsvFlag, JsonFlag, SeqOption, app, check_output, emit, progress_bar, tables_console
+from dojosim.cli.vocabulary import command
 from dojosim.errors import InputError
 
 
@@ -25,8 +26,6 @@ def validate_command(
 ) -> None:
     """Predict measured training runs and report the error: per row, then median, p90 and max."""
     tables = tables_console(as_json, as_csv)
-    from rich.progress import Progress
-
     from dojosim.validation.run import (
         GROUPS,
         MEMORY_METRICS,
@@ -43,7 +42,7 @@ def validate_command(
     rows = [row for path in (data or [str(public_table_path())]) for row in read_table(path)]
     results = []
     interrupted = False
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    with progress_bar(as_json) as progress:
         task = progress.add_task("predicting rows (first captures take a while; they are cached)", total=len(rows))
         try:
             validate_rows(rows, progress=lambda: progress.advance(task), sink=results)
@@ -93,11 +92,13 @@ def calibrate_command(
     console.print(f"wrote {path}: use it as --system {path}")
 
 
-@app.command("check-local")
+@command(app, "check-local", old=("--batch",), required=("model",))
 def check_local_command(
-    model: Annotated[str, typer.Option("--model", help="A small model: zoo name or FAMILY(key=value,...).")],
-    batch: Annotated[int, typer.Option("--batch", help="Samples in the step.")] = 1,
-    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="A small model: zoo name or FAMILY(key=value,...).")
+    ] = None,
+    global_batch: Annotated[int, typer.Option("--global-batch", help="Samples in the step.")] = 1,
+    seq: SeqOption = None,
     system: Annotated[
         str | None, typer.Option("--system", help="Calibrated system file (default: calibrate now).")
     ] = None,
@@ -112,7 +113,7 @@ def check_local_command(
         from dojosim.validation.calibrate import calibrate
 
         system = str(calibrate("cpu", quick=True)[0])
-    result = check_local(model, batch, seq, system, steps)
+    result = check_local(model, global_batch, seq, system, steps)
     if as_json:
         emit(result.as_dict())
         return
@@ -136,6 +137,6 @@ def check_local_command(
                 measured, predicted = row["measured_s"], row["predicted_s"]
                 error = f"{100 * (predicted - measured) / measured:+.0f}%" if measured > 0 else ""
                 rows.append([f"  {key.split(' ', 1)[1]}", si(measured, "s"), si(predicted, "s"), error])
-    title = f"{model}, batch {batch}: measured here vs predicted for {system}"
+    title = f"{model}, batch {global_batch}: measured here vs predicted for {system}"
     columns = [num("phase / op group"), num("measured"), num("predicted"), num("error")]
     show(console_for(), Grid.of(title, columns, rows))

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 import typer
 
 from dojosim.cli.app import CsvFlag, JsonFlag, SetOption, app, emit, system_app, tables_console
+from dojosim.cli.vocabulary import command
 from dojosim.errors import InputError
 
 
@@ -47,12 +48,10 @@ def _system_doc(name: str, devices: int | None, overrides: list[str] | None) -> 
     return system_document(sized, derive_totals(sized))
 
 
-@system_app.command("show")
+@command(system_app, "show", old=("--gpus",))
 def system_show(
     name: Annotated[str, typer.Argument(help="A preset name (see `dojosim systems`) or a .toml file.")],
-    devices: Annotated[
-        int | None, typer.Option("--devices", "--gpus", help="Device count (default: the preset's).")
-    ] = None,
+    devices: Annotated[int | None, typer.Option("--devices", help="Device count (default: the preset's).")] = None,
     overrides: SetOption = None,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,

@@ -10,7 +10,9 @@ from dojosim.cli.app import (
     DevicesOption,
     GlobalBatchOption,
     JsonFlag,
+    MicroBatchOption,
     ModelOption,
+    PrecisionOption,
     SeqOption,
     SetOption,
     StackOption,
@@ -19,6 +21,7 @@ from dojosim.cli.app import (
     emit,
     tables_console,
 )
+from dojosim.cli.vocabulary import command
 from dojosim.stack import DEFAULT_STACK
 
 if TYPE_CHECKING:
@@ -26,14 +29,14 @@ if TYPE_CHECKING:
     from dojosim.perf.result import Estimate
 
 
-@app.command("simulate")
+@command(app, "simulate", old=("--gpus",), job_file=True, required=("model", "system", "devices", "global_batch"))
 def simulate_command(
-    model: ModelOption,
-    system: SystemOption,
-    devices: DevicesOption,
-    global_batch: GlobalBatchOption,
+    model: ModelOption = None,
+    system: SystemOption = None,
+    devices: DevicesOption = None,
+    global_batch: GlobalBatchOption = None,
     seq: SeqOption = None,
-    micro_batch: Annotated[int, typer.Option("--micro-batch", help="Samples per micro-batch per DP rank.")] = 1,
+    micro_batch: MicroBatchOption = 1,
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")] = 1,
     pp: Annotated[int, typer.Option("--pp", help="Pipeline stages.")] = 1,
     vp: Annotated[int, typer.Option("--vp", help="Virtual stages per pipeline rank (interleaved 1F1B).")] = 1,
@@ -42,7 +45,7 @@ def simulate_command(
     zero: Annotated[int, typer.Option("--zero", help="ZeRO stage 0-3 (3 = FSDP).")] = 0,
     recompute: Annotated[str, typer.Option("--recompute", help="none, selective or full.")] = "none",
     sequence_parallel: Annotated[bool, typer.Option("--sequence-parallel/--no-sequence-parallel")] = False,
-    precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32 matmuls.")] = "bf16",
+    precision: PrecisionOption = "bf16",
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
     overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,

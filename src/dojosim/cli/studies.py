@@ -1,11 +1,10 @@
 """`dojosim search`, `dojosim sweep`, `dojosim compare`: questions over many jobs."""
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress
 
 from dojosim.cli.app import (
     BackendOption,
@@ -15,6 +14,7 @@ from dojosim.cli.app import (
     JsonFlag,
     ModelOption,
     ObjectiveOption,
+    PrecisionOption,
     RayAddressOption,
     SeqOption,
     SetOption,
@@ -24,8 +24,11 @@ from dojosim.cli.app import (
     app,
     check_output,
     emit,
+    interrupted,
+    progress_bar,
     tables_console,
 )
+from dojosim.cli.vocabulary import command
 from dojosim.errors import InputError
 from dojosim.stack import DEFAULT_STACK, load_stack
 
@@ -40,17 +43,20 @@ def _objective(objective: str) -> str:
     return objective
 
 
-@app.command("search")
+STUDY_REQUIRED = ("model", "system", "devices", "global_batch")
+
+
+@command(app, "search", old=("--gpus",), job_file=True, required=STUDY_REQUIRED)
 def search_command(
-    model: ModelOption,
-    system: SystemOption,
-    devices: DevicesOption,
-    global_batch: GlobalBatchOption,
+    model: ModelOption = None,
+    system: SystemOption = None,
+    devices: DevicesOption = None,
+    global_batch: GlobalBatchOption = None,
     seq: SeqOption = None,
     objective: ObjectiveOption = "time",
     top: Annotated[int, typer.Option("--top", help="How many plans to show.")] = 10,
     max_memory_fraction: MaxMemoryOption = 0.9,
-    precision: Annotated[str, typer.Option("--precision", help="bf16, fp16, fp8, fp4 or fp32.")] = "bf16",
+    precision: PrecisionOption = "bf16",
     out: Annotated[str, typer.Option("--out", help="Folder for plans.jsonl and plans.parquet.")] = "dojosim-search",
     resume: Annotated[bool, typer.Option("--resume", help="Keep finished plans from --out and cost the rest.")] = False,
     workers: WorkersOption = None,
@@ -74,16 +80,16 @@ def search_command(
     spec = SearchSpec(
         model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack
     )
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("costing plans", total=None)
-        found = search(
-            spec,
-            FolderSink(Path(out), resume),
-            workers,
-            lambda n, total: progress.update(task, total=total, advance=n),
-            backend,
-            ray_address,
-        )
+    sink = FolderSink(Path(out), resume)
+    try:
+        with progress_bar(as_json) as progress:
+            task = progress.add_task("costing plans", total=None)
+            found = search(
+                spec, sink, workers, lambda n, of: progress.update(task, total=of, advance=n), backend, ray_address
+            )
+    except KeyboardInterrupt:
+        sink.stop()
+        raise interrupted(f"{_lines(sink.jsonl):,} costed plans kept in {sink.jsonl}") from None
     doc = search_document(spec, found, objective, top, str(Path(out)))
     if as_json:
         emit(doc)
@@ -91,16 +97,17 @@ def search_command(
         print_search(tables, doc, top)
 
 
-@app.command("sweep")
+@command(app, "sweep", old=("--gpus",), required=(*STUDY_REQUIRED, "vary"))
 def sweep_command(
-    model: ModelOption,
-    system: SystemOption,
-    devices: DevicesOption,
-    global_batch: GlobalBatchOption,
-    vary: Annotated[list[str], typer.Option("--vary", help="PART.FIELD=V1,V2,... (repeat for a grid).")],
+    model: ModelOption = None,
+    system: SystemOption = None,
+    devices: DevicesOption = None,
+    global_batch: GlobalBatchOption = None,
+    vary: Annotated[list[str] | None, typer.Option("--vary", help="PART.FIELD=V1,V2,... (repeat for a grid).")] = None,
     seq: SeqOption = None,
     objective: ObjectiveOption = "time",
     max_memory_fraction: MaxMemoryOption = 0.9,
+    precision: PrecisionOption = "bf16",
     out: Annotated[
         str, typer.Option("--out", help="Folder for points.jsonl, per-point plans and sweep.svg.")
     ] = "dojosim-sweep",
@@ -128,14 +135,18 @@ def sweep_command(
     check_output(out, "--out", folder=True)
     check_output(report, "--report")
     spec = SearchSpec(
-        model, system, devices, global_batch, seq, "bf16", tuple(overrides or ()), max_memory_fraction, stack
+        model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack
     )
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("hardware points", total=len(points_of(varies)))
-        points = run_sweep(
-            spec, varies, Path(out), objective, resume, lambda _p: progress.advance(task),
-            workers=workers, backend=backend, ray_address=ray_address,
-        )  # fmt: skip
+    try:
+        with progress_bar(as_json) as progress:
+            task = progress.add_task("hardware points", total=len(points_of(varies)))
+            points = run_sweep(
+                spec, varies, Path(out), objective, resume, lambda _p: progress.advance(task),
+                workers=workers, backend=backend, ray_address=ray_address,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        log = Path(out) / "points.jsonl"
+        raise interrupted(f"{_lines(log)} of {len(points_of(varies))} hardware points kept in {log}") from None
     rows, names, plot = sweep_rows(points), [name for name, _ in varies], Path(out) / "sweep.svg"
     plot.write_text(sweep_svg(rows))
     if report:
@@ -146,6 +157,11 @@ def sweep_command(
         print_sweep(tables, names, rows, objective, str(plot))
 
 
+def _lines(path: Path) -> int:
+    """Finished records in a JSON-lines file (a line cut short by the interrupt does not count)."""
+    return path.read_text().count("\n") if path.exists() else 0
+
+
 DEFAULT_COMPARE = "dojo-v1,dojo-2,dojo-2-claimed,dojo-3-projected,dgx-h100,dgx-b200,gb200-nvl72"
 
 
@@ -153,22 +169,39 @@ def _count(text: str, option: str) -> float:
     t = text.strip().upper()
     scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(t[-1:], 1.0)
     try:
-        return float(t[:-1] if scale != 1.0 else t) * scale
+        value = float(t[:-1] if scale != 1.0 else t) * scale
     except ValueError:
         raise InputError(f"{option} {text!r}: expected a number such as 10M") from None
+    if not math.isfinite(value):
+        raise InputError(f"{option} {text!r}: must be a finite number such as 10M")
+    return value
 
 
-@app.command("compare")
+def _compare_systems(systems: str, fleet_eflops: float, epochs: float | None, fleet_gpu: str) -> list[str]:
+    """compare's systems, with its other inputs checked before any search."""
+    from dojosim.hardware import load_system
+
+    names = [n.strip() for n in systems.split(",") if n.strip()]
+    if not names:
+        raise InputError("--systems: name at least one system")
+    if fleet_eflops <= 0:
+        raise InputError(f"--fleet-eflops: must be > 0, got {fleet_eflops:g}")
+    if epochs is not None and epochs <= 0:
+        raise InputError(f"--epochs: must be > 0, got {epochs:g}")
+    load_system(fleet_gpu)  # a clear error for an unknown name before any search
+    return names
+
+
+@command(app, "compare", old=("--workload",), job_file=True)
 def compare_command(
-    workload: Annotated[
-        str, typer.Option("--workload", help="Model: zoo name or FAMILY(key=value,...).")
-    ] = "fsd-video",
+    model: Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")] = "fsd-video",
     systems: Annotated[str, typer.Option("--systems", help="Comma-separated presets or files.")] = DEFAULT_COMPARE,
     normalize: Annotated[str, typer.Option("--normalize", help="power, devices or cost.")] = "power",
     budget: Annotated[
         str | None, typer.Option("--budget", help="2MW, 3000 or $20000/h (default: one ExaPOD's power).")
     ] = None,
-    seq: Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs).")] = None,
+    seq: SeqOption = None,
+    precision: PrecisionOption = "bf16",
     batch_per_device: Annotated[float, typer.Option("--batch-per-device", help="Global batch per device.")] = 1.0,
     samples: Annotated[
         str | None, typer.Option("--samples", help="Samples in the training set, e.g. 100M (default: an assumption).")
@@ -185,13 +218,13 @@ def compare_command(
         str, typer.Option("--fleet-gpu", help="The GPU system the Dojo clusters share training with.")
     ] = "dgx-h100",
     out: Annotated[str, typer.Option("--out", help="The HTML report.")] = "report.html",
+    overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,
 ) -> None:
     """Compare systems on one workload at the same budget: best plan, throughput, energy, cost, days to train,
     a fleet of --fleet-eflops, Dojo's share of training, and the public claims recomputed."""
-    from dojosim.hardware import load_system
     from dojosim.report import compare_html, compare_view
     from dojosim.report.compare_doc import compare_document
     from dojosim.study import campaign as camp
@@ -201,27 +234,21 @@ def compare_command(
 
     tables = tables_console(as_json, as_csv)
     check_output(out, "--out")
-    names = [n.strip() for n in systems.split(",") if n.strip()]
-    if not names:
-        raise InputError("--systems: name at least one system")
-    if fleet_eflops <= 0:
-        raise InputError(f"--fleet-eflops: must be > 0, got {fleet_eflops:g}")
-    if epochs is not None and epochs <= 0:
-        raise InputError(f"--epochs: must be > 0, got {epochs:g}")
-    load_system(fleet_gpu)  # a clear error for an unknown name before any search
+    names = _compare_systems(systems, fleet_eflops, epochs, fleet_gpu)
     plan_budget = parse_budget(budget, normalize) or default_budget(normalize)
     given = samples or dataset_clips
     size, points = camp.campaign_size(_count(given, "--samples") if given else None, epochs), 3
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    with progress_bar(as_json) as progress:
         task = progress.add_task("searching plans per system and size", total=len(names) * points)
         results = compare(
-            workload, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack
-        )
+            model, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack,
+            precision, tuple(overrides or ()),
+        )  # fmt: skip
         progress.update(task, description="fleet and share of training")
         fleet = camp.fleet(results, fleet_eflops, size.samples, size.epochs)
         share = camp.training_share(results, fleet_gpu, fleet_eflops)
     doc = compare_document(
-        workload=workload,
+        workload=model,
         stack=load_stack(stack).name,
         normalize=normalize,
         budget=plan_budget.value,

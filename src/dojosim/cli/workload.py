@@ -4,7 +4,9 @@ from typing import Annotated
 
 import typer
 
-from dojosim.cli.app import CsvFlag, JsonFlag, app, check_output, emit, tables_console
+from dojosim.cli.app import CsvFlag, JsonFlag, ModelOption, SeqOption, app, check_output, emit, tables_console
+from dojosim.cli.vocabulary import command
+from dojosim.errors import InputError
 
 
 @app.command("models")
@@ -22,15 +24,19 @@ def models_command(as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
         print_models(tables, rows)
 
 
-@app.command("capture")
+# A capture records the model's tensors in one dtype; fp8 and fp4 are matmul precisions of a bf16 model (simulate)
+CAPTURE_PRECISIONS = ("bf16", "fp16", "fp32")
+
+
+@command(app, "capture", old=("MODEL", "--batch", "--dtype"), required=("model",))
 def capture_command(
-    model: Annotated[str, typer.Argument(help="A zoo name (see `dojosim models`) or FAMILY(key=value,...).")],
-    batch: Annotated[int, typer.Option("--batch", help="Samples (sequences, clips, images) in the step.")] = 1,
-    seq: Annotated[
-        int | None, typer.Option("--seq", min=1, help="Tokens per sequence (LMs; default per family).")
-    ] = None,
+    model: ModelOption = None,
+    global_batch: Annotated[
+        int, typer.Option("--global-batch", help="Samples (sequences, clips, images) in the step.")
+    ] = 1,
+    seq: SeqOption = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
-    dtype: Annotated[str, typer.Option("--dtype", help="Model dtype: bf16, fp16 or fp32.")] = "bf16",
+    precision: Annotated[str, typer.Option("--precision", help="The model's dtype: bf16, fp16 or fp32.")] = "bf16",
     out: Annotated[str | None, typer.Option("--out", help="Write the graph to this file (.json.gz).")] = None,
     top: Annotated[int, typer.Option("--top", help="How many top op groups to show.")] = 10,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Capture again even if cached.")] = False,
@@ -42,8 +48,13 @@ def capture_command(
     tables = tables_console(as_json, as_csv)
     from dojosim.workload.cache import get_graph
 
+    if precision not in CAPTURE_PRECISIONS:
+        raise InputError(
+            f"--precision: a capture takes {', '.join(CAPTURE_PRECISIONS)} (fp8 and fp4 are matmul precisions of a "
+            f"bf16 model: give them to simulate), got {precision!r}"
+        )
     check_output(out, "--out")
-    graph = get_graph(model, batch, seq, optimizer, dtype, use_cache=not no_cache, full=full)
+    graph = get_graph(model, global_batch, seq, optimizer, precision, use_cache=not no_cache, full=full)
     if out:
         graph.save(out)
     doc = {**graph.summary(), "ops": graph.top_ops(top)}

@@ -88,9 +88,10 @@ def _at_full_budget(result: SystemResult, point: ScalePoint, costed: int) -> Non
 
 def compare_system(
     model: ModelSpec, name: str, budget: Budget, batch_per_device: float, seq: int | None, points: int,
-    progress: Callable[[str], None] | None = None, stack: str = DEFAULT_STACK,
+    progress: Callable[[str], None] | None = None, stack: str = DEFAULT_STACK, precision: str = "bf16",
+    overrides: tuple[str, ...] = (),
 ) -> SystemResult:  # fmt: skip
-    system = load_system(name)  # a clear error for an unknown name before any search
+    system = load_system(name, overrides)  # a clear error for an unknown name or override before any search
     try:
         n = devices_for(name, budget)
     except InputError as exc:
@@ -99,7 +100,7 @@ def compare_system(
     cost = per_device(name)
     for devices, merged in _sizes(name, n, points).items():
         batch = max(1, int(round(devices * batch_per_device)))
-        spec = SearchSpec(model, name, devices, batch, seq, stack=stack)
+        spec = SearchSpec(model, name, devices, batch, seq, precision, overrides, stack=stack)
         try:
             found = search(spec)
         except InputError as exc:
@@ -127,10 +128,15 @@ def compare(
     scaling_points: int = 3,
     progress: Callable[[str], None] | None = None,
     stack: str = DEFAULT_STACK,
+    precision: str = "bf16",
+    overrides: tuple[str, ...] = (),
 ) -> list[SystemResult]:
-    """Every system at the same budget: its size, its best plan there and at smaller fractions of the budget."""
+    """Every system at the same budget: its size, its best plan there and at smaller fractions of the budget.
+    `overrides` (PART.FIELD=VALUE) apply to every system's plans; the budget buys devices at preset figures."""
     spec, budget = parse_model(model), budget or default_budget("power")
     return [
-        compare_system(spec, name, budget, global_batch_per_device, seq, scaling_points, progress, stack)
+        compare_system(
+            spec, name, budget, global_batch_per_device, seq, scaling_points, progress, stack, precision, overrides
+        )
         for name in systems
     ]

@@ -9,7 +9,12 @@ from dojosim.study.search import PlanResult, SearchSpec
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    """The finished records; a last line cut short (an interrupt in mid-write) is not one."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 class FolderSink:
@@ -34,13 +39,17 @@ class FolderSink:
             self._file.write(json.dumps(r.to_row()) + "\n")
         self._file.flush()
 
+    def stop(self) -> None:
+        """Close plans.jsonl, so that every line written is on disk (after Ctrl-C, before counting them)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def close(self, results: list[PlanResult]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self.stop()
         tmp = self.parquet.with_name(self.parquet.name + ".part")
         pq.write_table(pa.Table.from_pylist([r.to_row() for r in results]), tmp)
         tmp.replace(self.parquet)

@@ -4,6 +4,7 @@ Torch-free. Everything is built from configs; no weights and no network. Familie
 docs/validation-schema.md for the LMs.
 """
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,10 @@ ALIASES = {"vivit-b": "vivit", "timesformer-b": "timesformer"}
 _SPEC = re.compile(r"^\s*([a-z][a-z0-9.\-]*)\s*(?:\((.*)\))?\s*$")
 SWITCHES = ("untied", "unfused_attention", "unfused_kernels")  # 0/1 keys: 0 is allowed
 MAY_BE_ZERO = ("ffn", "kv_heads", "positions")  # 0 means "the family's default"
+FRACTIONAL = ("rope_theta",)  # every other key counts something (layers, heads, frames) or is a 0/1 switch
+# Deepest model accepted: twice the zoo's deepest (llama3.1-405b, 126 layers). A capture grows with depth (a
+# 1,000-layer toy takes ~25 s), so a mistyped depth is refused at once instead of hanging.
+MAX_LAYERS = 256
 
 
 def _canonical(family: str, params: dict[str, int | float]) -> str:
@@ -202,8 +207,14 @@ def parse_model(spec: "str | ModelSpec") -> ModelSpec:
     family, body = _family_and_body(spec)
     full = {**FAMILIES[family].optional, **_given_params(family, body, spec)}
     for key, value in full.items():
+        if key not in FRACTIONAL and not isinstance(value, int):
+            raise InputError(f"model '{spec}': {key} must be a whole number, got {value}")
+        if not math.isfinite(value):
+            raise InputError(f"model '{spec}': {key} must be a finite number, got {value}")
         if key not in SWITCHES and value <= 0 and not (key in MAY_BE_ZERO and value == 0):
             raise InputError(f"model '{spec}': {key} must be > 0, got {value}")
+    if full.get("layers", 0) > MAX_LAYERS:
+        raise InputError(f"model '{spec}': layers must be <= {MAX_LAYERS} (the stated maximum), got {full['layers']}")
     _check_shapes(family, full, spec)
     return ModelSpec(family, full, _canonical(family, full), spec)
 
