@@ -74,7 +74,8 @@ def test_simulate_json_has_the_documented_keys(tmp_path, monkeypatch):
         "memory_bytes_per_device",
         "fits",
         "energy_j",
-        "cost_usd",
+        "cost_owned_usd",
+        "cost_rental_usd",
     } <= set(doc)
     assert doc["throughput"]["tokens_per_s"] > 0 and doc["fits"] is True
     assert sum(doc["breakdown_s"].values()) == pytest.approx(doc["step_time_s"])

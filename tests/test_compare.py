@@ -178,7 +178,7 @@ def test_the_verdict_names_the_winner_its_margins_on_each_cost_basis_and_what_it
     winner, other = sorted(rates, key=lambda name: -rates[name])
     assert v.time.system == winner and v.time.runner_up == other
     assert v.time.margin == pytest.approx(rates[winner] / rates[other])
-    owned = {r.system: r.estimate.cost.at_cost_usd / r.best.global_batch for r in small_comparison}
+    owned = {r.system: r.estimate.cost.owned_usd / r.best.global_batch for r in small_comparison}
     assert v.owned.system == min(owned, key=owned.get)
     assert v.owned.margin == pytest.approx(max(owned.values()) / min(owned.values()))
     # Renting is a lead of its own: dojo-v1 has no rental price, so the H100 stands alone there.

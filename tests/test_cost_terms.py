@@ -335,19 +335,19 @@ def test_energy_is_device_power_by_busy_share_plus_overhead_times_pue(profile):
 def test_cost_is_rental_or_equipment_over_lifetime_plus_operations_plus_electricity(profile):
     gpu = Facility.of(engine(profile).sized).pricing
     rented = step_cost(gpu, 7200.0, 64, 3.6e6)
-    assert rented.rental_usd == pytest.approx(2.5 * 64 * 2) and rented.usd == rented.rental_usd
+    assert rented.rental_usd == pytest.approx(2.5 * 64 * 2)
     # DGX H100: $40,000 per GPU plus $5,000 of fabric, over 4 years, plus 5% of it a year for operations
     gpu_hour = 45000 / (4 * 8766) + 45000 * 0.05 / 8766
-    assert rented.at_cost_usd == pytest.approx(gpu_hour * 64 * 2 + 1 * 0.08)
-    assert rented.basis == "rental"
+    assert rented.owned_usd == pytest.approx(gpu_hour * 64 * 2 + 1 * 0.08)
+    assert rented.basis == "owned" and rented.usd == rented.owned_usd  # a cost objective counts what is owned
     dojo = Facility.of(engine(profile, system="dojo-v1", devices=150).sized).pricing
     owned = step_cost(dojo, 7200.0, 10, 7.2e6)
-    assert owned.rental_usd is None and owned.basis == "at cost"
+    assert owned.rental_usd is None and owned.basis == "owned"
     # a D1 ($7,960) with its share of DIP cards (20 x $3,000), host interface ($150,000) and Z-plane ports
     # ($30,000) per 150-D1 tray, operations on that equipment, and $500M of NRE over 30,000 D1
     equipment = 7960 + (20 * 3000 + 150000 + 30000) / 150
     d1_hour = (equipment + 5e8 / 30000) / (4 * 8766) + equipment * 0.05 / 8766
-    assert owned.usd == owned.at_cost_usd == pytest.approx(d1_hour * 10 * 2 + 2 * 0.08)
+    assert owned.usd == owned.owned_usd == pytest.approx(d1_hour * 10 * 2 + 2 * 0.08)
 
 
 def test_cost_parts_are_counted_from_the_hierarchy_and_checked(tmp_path):
@@ -390,8 +390,8 @@ def test_the_estimate_is_the_sum_of_its_terms(profile):
 def test_the_estimate_document_keeps_its_shape(profile):
     doc = engine(profile).estimate(plan(tp=2)).as_dict()
     keys = (
-        "step_time_s breakdown_s mfu hfu throughput memory_bytes_per_device memory_tiers fits energy_j cost_usd "
-        "cost_at_cost_usd cost_basis bottleneck plan details"
+        "step_time_s breakdown_s mfu hfu throughput memory_bytes_per_device memory_tiers fits energy_j "
+        "cost_owned_usd cost_rental_usd bottleneck plan details"
     )
     assert list(doc) == keys.split()
     details = "params_per_device device_busy_fraction micro_batch_time_s model_flops_per_step collectives"

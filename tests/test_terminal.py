@@ -108,8 +108,9 @@ def small_compare(tmp_path_factory):
 
 def _headline(result: dict) -> list[str]:
     b = result["best"]
-    cost = b["cost_at_cost_usd"] / b["global_batch"] * 1e6
-    return [f"{result['devices']:,}", si(b["step_time_s"], "s"), f"{100 * b['mfu']:.1f}%", f"${cost:,.0f}"]
+    cost = b["cost_owned_usd"] / b["global_batch"] * 1e6
+    usd = f"${cost:,.0f}" if cost >= 100 else f"${cost:.3g}"  # small sums keep three significant figures
+    return [f"{result['devices']:,}", si(b["step_time_s"], "s"), f"{100 * b['mfu']:.1f}%", usd]
 
 
 def _check_headlines(doc: dict, text: str) -> None:

@@ -43,5 +43,9 @@ def step_cost(pricing: Pricing, step_s: float, devices: int, energy: float) -> C
     step_hours = hours(step_s)
     price = pricing.price_per_device_hour_usd
     rental = price.value * devices * step_hours if price else None
-    at_cost = pricing.owned_usd_per_device_hour * devices * step_hours + pricing.electricity_usd(energy)
-    return Cost(rental, at_cost)
+    owned = (
+        pricing.owned_usd_per_device_hour * devices * step_hours + pricing.electricity_usd(energy)
+        if pricing.owned
+        else None
+    )
+    return Cost(rental, owned)

@@ -83,18 +83,22 @@ class TierUse:
 
 @dataclass(frozen=True, slots=True)
 class Cost:
-    """USD per step: renting the devices (None where the system has no rental price) and owning them."""
+    """USD per step on each basis, never mixed: renting the devices (None without a rental price) and owning
+    them (equipment and NRE share over the lifetime, operations, electricity; None without a capex)."""
 
     rental_usd: float | None
-    at_cost_usd: float  # capital written off over the lifetime, plus electricity
-
-    @property
-    def usd(self) -> float:
-        return self.rental_usd if self.rental_usd is not None else self.at_cost_usd
+    owned_usd: float | None
 
     @property
     def basis(self) -> str:
-        return "rental" if self.rental_usd is not None else "at cost"
+        """The basis a search minimises cost on: owned where the system has an owned cost, else rental."""
+        return "owned" if self.owned_usd is not None else "rental"
+
+    @property
+    def usd(self) -> float:
+        value = self.owned_usd if self.owned_usd is not None else self.rental_usd
+        assert value is not None  # the system loader requires a rental price or an owned cost
+        return value
 
 
 class BottleneckKind(StrEnum):
@@ -151,11 +155,8 @@ class Estimate:
 
     @property
     def cost_usd(self) -> float:
+        """The step's cost on the system's basis (`cost.basis`): what a cost objective minimises."""
         return self.cost.usd
-
-    @property
-    def cost_at_cost_usd(self) -> float:
-        return self.cost.at_cost_usd
 
     @property
     def capacity_bytes(self) -> float:
@@ -177,9 +178,8 @@ class Estimate:
             "memory_tiers": [t.as_dict() for t in self.tiers],
             "fits": self.fits,
             "energy_j": self.energy_j,
-            "cost_usd": self.cost.usd,
-            "cost_at_cost_usd": self.cost.at_cost_usd,
-            "cost_basis": self.cost.basis,
+            "cost_owned_usd": self.cost.owned_usd,
+            "cost_rental_usd": self.cost.rental_usd,
             "bottleneck": self.bottleneck.as_dict(),
             "plan": self.plan.as_dict(),
             "details": {

@@ -39,8 +39,6 @@ def _system(r: SystemResult) -> dict[str, Any]:
     best = _point(r.best) if r.best else None
     if best and r.estimate:
         best["bottleneck_counterfactuals"] = [c.as_dict() for c in r.counterfactuals]
-        # Costs never mixed: renting (None where the system has no rental price) and owning, each under its name.
-        best["cost_rental_usd"] = r.estimate.cost.rental_usd
     return {
         "system": r.system,
         "devices": r.devices,

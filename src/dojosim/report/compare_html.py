@@ -12,8 +12,10 @@ from dojosim.report.compare_view import (
     _campaign_cells,
     _per_million,
     _plan_text,
+    _rate,
     _rented_per_million,
     _share_cells,
+    _usd_per_million,
     campaign_size_text,
     left_out,
 )
@@ -44,13 +46,13 @@ def _summary_html(doc: dict[str, Any], results: list[dict[str, Any]]) -> str:
                 f"{r['devices']:,}",
                 _plan_text(r["best"]),
                 f"{r['best']['step_time_s']:.4g}",
-                f"{r['best']['samples_per_s']:,.4g}",
+                _rate(r["best"]["samples_per_s"]),
                 f"{100 * r['best']['mfu']:.1f}%",
                 f"{r['best']['memory_bytes'] / 1e9:.2f}",
                 f"{r['best']['energy_j'] / 1e6:.3g}",
                 f"{mwh(_per_million(r['best'], 'energy_j')):.3g}",
                 _rented_per_million(r["best"]),
-                f"{_per_million(r['best'], 'cost_at_cost_usd'):,.0f}",
+                _usd_per_million(r["best"], "cost_owned_usd"),
                 r["best"]["bottleneck"],
             ]
             for r in results
@@ -113,7 +115,8 @@ def _campaign_html(doc: dict[str, Any]) -> str:
         f'<p class="note">{html.escape(short)}.</p>'
         if short
         else h.table(
-            ["system", "devices", "days", "energy (MWh)", "rental ($, preset price)", "at cost ($, capex + power)"]
+            ["system", "devices", "days", "energy (MWh)", "rental ($, preset price)"]
+            + ["owned ($: equipment, NRE share, operations, power)"]
             + (["devices for target"] if camp.get("target_days") else []),
             [_campaign_cells(c) for c in doc["campaign"]],
         )

@@ -26,18 +26,35 @@ def _plan_text(b: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _usd(value: float | None) -> str:
+    """Dollars to three significant figures (small sums keep their cents); a dash where there is no figure."""
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+
+
 def _per_million(b: dict[str, Any], key: str) -> float:
     return b[key] / b["global_batch"] * 1e6
 
 
+def _usd_per_million(b: dict[str, Any], key: str, sign: str = "") -> str:
+    """A best plan's cost per million samples on one basis ("cost_owned_usd" or "cost_rental_usd")."""
+    text = _usd(None if b.get(key) is None else _per_million(b, key))
+    return text if text == "—" else sign + text
+
+
+def _rate(per_s: float) -> str:
+    """A throughput in full with thousands separators (never in e-notation), small ones to three figures."""
+    return f"{per_s:,.0f}" if per_s >= 100 else f"{per_s:.3g}"
+
+
 def _rented_per_million(b: dict[str, Any]) -> str:
-    rental = b.get("cost_rental_usd")
-    return "—" if rental is None else f"{rental / b['global_batch'] * 1e6:,.0f}"
+    return _usd_per_million(b, "cost_rental_usd")
 
 
 def _campaign_cells(c: dict[str, Any]) -> list[str]:
     cells = [c["system"], f"{c['devices']:,}", f"{c['days']:,.3g}", f"{c['energy_mwh']:,.3g}"]
-    cells += [f"{c['cost_usd']:,.0f}" if c["rented"] else "—", f"{c['cost_at_cost_usd']:,.0f}"]
+    cells += [_usd(c["cost_rental_usd"]), _usd(c["cost_owned_usd"])]
     return cells + ([f"{c['devices_for_target']:,}"] if "devices_for_target" in c else [])
 
 
@@ -123,10 +140,10 @@ def _print_best(doc: dict[str, Any], console: Console) -> None:
                 f"{r['devices']:,}",
                 _plan_text(b),
                 si(b["step_time_s"], "s"),
-                f"{b['samples_per_s']:,.4g}",
+                _rate(b["samples_per_s"]),
                 f"{100 * b['mfu']:.1f}%",
                 si(b["memory_bytes"], "B"),
-                f"${_per_million(b, 'cost_at_cost_usd'):,.0f}",
+                _usd_per_million(b, "cost_owned_usd", "$"),
                 b["bottleneck"],
             ]
         )
@@ -142,7 +159,7 @@ def _print_best(doc: dict[str, Any], console: Console) -> None:
 def _print_campaign(doc: dict[str, Any], console: Console) -> None:
     camp = doc["campaign_spec"]
     title = f"training campaign: {camp['dataset_samples']:,.0f} samples x {camp['epochs']:g} epochs"
-    cols = ["system", num("devices"), num("days"), num("MWh"), num("rental ($)"), num("at cost ($)")]
+    cols = ["system", num("devices"), num("days"), num("MWh"), num("rental ($)"), num("owned ($)")]
     if camp.get("target_days"):
         cols.append(num(f"devices for {camp['target_days']:g} d"))
     show(console, Grid.of(title, cols, [_campaign_cells(c) for c in doc["campaign"]]))

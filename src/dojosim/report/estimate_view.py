@@ -60,7 +60,9 @@ def _headline_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
     fits = "fits" if doc["fits"] else "[red]does not fit[/]"
     rows.append(("memory per device", f"{si(doc['memory_bytes_per_device']['total'], 'B')} ({fits})"))
     rows.append(("energy per step", si(doc["energy_j"], "J")))
-    rows.append(("cost per step", f"${doc['cost_usd']:,.4g} (at cost ${doc['cost_at_cost_usd']:,.4g})"))
+    for basis in ("owned", "rental"):  # each basis on its own row, never one figure standing for both
+        usd = doc[f"cost_{basis}_usd"]
+        rows.append((f"cost per step, {basis}", "—" if usd is None else f"${usd:,.4g}"))
     return rows
 
 

@@ -39,6 +39,12 @@ def bottleneck_of(spec: SearchSpec, r: PlanResult) -> str:
     return bottleneck_fields(spec, r)["bottleneck"]
 
 
+def step_cost(row: dict[str, Any]) -> str:
+    """A plan's cost per step with its basis: owned where the system has an owned cost, else rented."""
+    owned = row.get("cost_owned_usd")
+    return f"${owned:.3g} owned" if owned is not None else f"${row['cost_rental_usd']:.3g} rented"
+
+
 def plan_row(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
     return {**r.to_row(), **bottleneck_fields(spec, r)}
 
@@ -98,7 +104,7 @@ def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
     # The terminal reads a plan as one phrase ('tp8 pp4 dp32 mb1 z1 selective sp'); CSV keeps each degree.
     degrees = [Column(k, right=True, in_terminal=False) for k in (*SEARCH_COLUMNS, "recompute", "sp")]
     columns = [
-        prose("plan", 12, in_csv=False), *degrees, num("step"), num("MFU"), num("cost", drop=1),
+        prose("plan", 12, in_csv=False), *degrees, num("step"), num("MFU"), num("cost/step", drop=1),
         num("memory", drop=1), prose("bottleneck"),
     ]  # fmt: skip
     for title, rows in sections:
@@ -110,7 +116,7 @@ def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
                 "y" if r["sequence_parallel"] else "",
                 si(r["step_time_s"], "s"),
                 f"{100 * r['mfu']:.1f}%",
-                f"${r['cost_usd']:.3g}",
+                step_cost(r),
                 si(r["memory_bytes"], "B"),
                 r["bottleneck"],
             )
@@ -172,7 +178,7 @@ def print_sweep(console: Console, names: list[str], rows: list[dict[str, Any]], 
             continue
         degrees = " ".join(f"{k}{r[k]}" for k in ("tp", "pp", "vp", "cp", "dp"))
         plan = f"{degrees} mb{r['micro_batch']} zero{r['zero']} {r['recompute']}"
-        cost = f"${r['cost_usd']:.3g}"
+        cost = step_cost(r)
         cells.append((*values, plan, si(r["step_time_s"], "s"), f"{100 * r['mfu']:.1f}%", cost, r["bottleneck"]))
     grid = Grid.of(f"best plan by {objective} at each hardware point", [*columns, prose("bottleneck")], cells)
     show(console, grid)

@@ -215,12 +215,16 @@ class CampaignRow:
     devices: int
     days: float
     energy_mwh: float
-    # At the preset's rental price where it has one, otherwise at cost; and always at cost (capex over the
-    # lifetime plus electricity at the facility's PUE), so owning and renting can be compared.
-    cost_usd: float
-    cost_at_cost_usd: float
-    rented: bool
+    # Each basis under its own name, never mixed: renting at the preset's price (None without one) and owning
+    # (equipment and NRE share over the lifetime, operations, electricity at the PUE; None without a capex).
+    cost_rental_usd: float | None
+    cost_owned_usd: float | None
     devices_for_target: int | None = None
+
+
+def _over(step_usd: float | None, global_batch: int, samples: float) -> float | None:
+    """A step's cost spread over `samples`; None stays None (the system has no figure on that basis)."""
+    return None if step_usd is None else step_usd / global_batch * samples
 
 
 def campaign(
@@ -238,9 +242,8 @@ def campaign(
                 devices=r.devices,
                 days=train_days,
                 energy_mwh=mwh(b.best.energy_j / b.global_batch * samples),
-                cost_usd=b.best.cost_usd / b.global_batch * samples,
-                cost_at_cost_usd=b.best.cost_at_cost_usd / b.global_batch * samples,
-                rented=bool(load_system(r.system).cost.price_per_device_hour_usd),
+                cost_rental_usd=_over(b.best.cost_rental_usd, b.global_batch, samples),
+                cost_owned_usd=_over(b.best.cost_owned_usd, b.global_batch, samples),
                 # Linear in devices: the scaling curve shows how far that holds.
                 devices_for_target=math.ceil(r.devices * train_days / target_days) if target_days else None,
             )

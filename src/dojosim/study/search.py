@@ -38,7 +38,7 @@ CP_DEGREES = (1, 2, 4, 8, 16, 32)
 VP_DEGREES = (1, 2, 4)
 CHUNK_PLANS = 2000
 PLAN_FIELDS = ("tp", "pp", "vp", "cp", "ep", "zero", "recompute", "sequence_parallel", "micro_batch")
-FIGURES = ("step_time_s", "mfu", "cost_usd", "cost_at_cost_usd", "energy_j", "memory_bytes")
+FIGURES = ("step_time_s", "mfu", "cost_owned_usd", "cost_rental_usd", "energy_j", "memory_bytes")
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,8 @@ class PlanResult:
     plan: ParallelPlan
     step_time_s: float
     mfu: float
-    cost_usd: float
-    cost_at_cost_usd: float
+    cost_owned_usd: float | None
+    cost_rental_usd: float | None
     energy_j: float
     memory_bytes: float
     breakdown_s: dict[str, float] = field(compare=False)
@@ -89,9 +89,16 @@ class PlanResult:
     @classmethod
     def of(cls, e: Estimate) -> "PlanResult":
         return cls(
-            e.plan, e.step_time_s, e.mfu, e.cost_usd, e.cost_at_cost_usd, e.energy_j, e.memory.total,
+            e.plan, e.step_time_s, e.mfu, e.cost.owned_usd, e.cost.rental_usd, e.energy_j, e.memory.total,
             e.breakdown_s, e.bottleneck,
         )  # fmt: skip
+
+    @property
+    def cost_usd(self) -> float:
+        """Cost on the system's one basis: owned where it has an owned cost, else rental."""
+        value = self.cost_owned_usd if self.cost_owned_usd is not None else self.cost_rental_usd
+        assert value is not None  # the system loader requires a rental price or an owned cost
+        return value
 
     def objective(self, name: str) -> float:
         return getattr(self, OBJECTIVES[name])

@@ -61,7 +61,9 @@ def verdict(results: list[SystemResult]) -> Verdict | None:
     if not ran:
         return None
     time = _lead({r.system: r.best.samples_per_s for r in ran}, higher_is_better=True)
-    owned = _lead({r.system: r.estimate.cost.at_cost_usd / r.best.global_batch for r in ran}, False)
+    owned = _lead(
+        {r.system: r.estimate.cost.owned_usd / r.best.global_batch for r in ran if r.estimate.cost.owned_usd}, False
+    )
     rental = {r.system: r.estimate.cost.rental_usd / r.best.global_batch for r in ran if r.estimate.cost.rental_usd}
     dojo = [r for r in ran if r.maker == DOJO_MAKER]
     best_dojo = max(dojo, key=lambda r: r.best.samples_per_s) if dojo else None
