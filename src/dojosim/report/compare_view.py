@@ -125,13 +125,13 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
 def _print_best(doc: dict[str, Any], console: Console) -> None:
     columns = [
         "system", num("devices"), prose("plan", 10), num("step"), num("samples/s", drop=1), num("MFU"),
-        num("mem/dev", drop=2), num("$/1M owned"), prose("bottleneck", in_terminal=False),
+        num("mem/dev", drop=2), num("$/1M owned"), num("$/1M rented", drop=3), prose("bottleneck", in_terminal=False),
     ]  # fmt: skip
     rows, why = [], []
     for r in doc["results"]:
         b = r["best"]
         if not b:
-            rows.append([r["system"], f"{r['devices']:,}", *["—"] * 6, f"no plan: {r['error']}"])
+            rows.append([r["system"], f"{r['devices']:,}", *["—"] * 7, f"no plan: {r['error']}"])
             why.append(f"[bold]{r['system']}[/] ({r['status']}): no plan: {r['error']}")
             continue
         rows.append(
@@ -144,6 +144,7 @@ def _print_best(doc: dict[str, Any], console: Console) -> None:
                 f"{100 * b['mfu']:.1f}%",
                 si(b["memory_bytes"], "B"),
                 _usd_per_million(b, "cost_owned_usd", "$"),
+                _usd_per_million(b, "cost_rental_usd", "$"),
                 b["bottleneck"],
             ]
         )
