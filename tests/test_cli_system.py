@@ -114,3 +114,18 @@ def test_version_and_short_help():
     for args in (("-h",), ("simulate", "-h"), ("system", "-h")):
         result = run_cli(*args)
         assert result.returncode == 0 and "Usage:" in result.stdout and "Options" in result.stdout
+
+
+def test_system_show_prints_what_owning_a_device_costs_part_by_part():
+    import csv
+    import io
+
+    doc = json.loads(run_cli("system", "show", "dojo-v1", "--json").stdout)["cost"]
+    text = run_cli("system", "show", "dojo-v1", "--csv").stdout
+    block = text.split("# cost of a device, rented or owned\n", 1)[1].split("\n\n", 1)[0]
+    rows = {row["item"]: row for row in csv.DictReader(io.StringIO(block))}
+    dip = rows["DIP interface cards (32 GB HBM each) (one per memory:dip)"]
+    assert dip["value"] == "$3,000 = $400/dev" and dip["status"] == "estimate"  # 20 cards per 150-D1 tray
+    hour = rows["owned, per device-hour before electricity"]["value"]
+    assert hour == f"${doc['owned_usd_per_device_hour_before_electricity']:.3f}"
+    assert rows["nre devices"]["value"] == "30,000"

@@ -174,8 +174,38 @@ def print_system(console: Console, doc: dict[str, Any]) -> None:
             )  # fmt: skip
         columns = ["total", num("devices"), num("derived"), num("published"), num("error"), prose("source", 20)]
         show(console, Grid.of("derived vs published", columns, checks))
+    _print_cost(console, doc["cost"])
     for note in doc["notes"]:
         console.print(f"[dim]note: {note}[/]")
+
+
+def _cost_value(name: str, value: float) -> str:
+    if name.endswith("_usd") or "_usd_" in name:
+        return f"${value:,.4g}" if value < 1000 else f"${value:,.0f}"
+    if name.startswith("opex_fraction"):
+        return f"{value:.0%}"
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.4g}"
+
+
+def _print_cost(console: Console, cost: dict[str, Any]) -> None:
+    """What a device costs to rent or to own: the figures as given, each part with its share per device, and the
+    owned device-hour they add up to."""
+    rows = [
+        (name.replace("_", " "), _cost_value(name, fig["value"]), _status(fig["status"]), fig["source"])
+        for name, fig in cost.items()
+        if isinstance(fig, dict) and "value" in fig
+    ]
+    for part in cost.get("parts", []):
+        each = part["usd_each"]
+        rows.append(
+            (f"{part['name']} (one per {part['per']})", f"${each['value']:,.0f} = ${part['usd_per_device']:,.0f}/dev",
+             _status(each["status"]), each["source"])
+        )  # fmt: skip
+    if "owned_usd_per_device_hour_before_electricity" in cost:
+        hour = cost["owned_usd_per_device_hour_before_electricity"]
+        rows.append(("owned, per device-hour before electricity", f"${hour:.3f}", "derived",
+                     "equipment and NRE share over the lifetime, plus operations"))  # fmt: skip
+    show(console, Grid.of("cost of a device, rented or owned", ["item", num("value"), "status", prose("source")], rows))
 
 
 def _unit_of(name: str) -> str:
