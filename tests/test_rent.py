@@ -132,7 +132,8 @@ def test_allocators_follow_the_hardware():
     assert isinstance(nvl, Racks) and nvl.sizes()[:5] == [4, 8, 16, 32, 64] and 72 in nvl.sizes()
     dgx = allocator_for("dgx-b200", 1024)
     assert isinstance(dgx, UnitPool) and dgx.unit_devices == 8
-    assert snap(dojo, 2762) == 3200 and snap(dgx, 5) == 8 and snap(dgx, 10**6) == 1024
+    assert dojo.sizes()[:7] == [25, 50, 100, 150, 300, 600, 1200]
+    assert snap(dojo, 2762) == 4800 and snap(dgx, 5) == 8 and snap(dgx, 10**6) == 1024
     racks = Racks(72, 4, 2)
     assert racks.place(8) == [(0, 2)] and not racks.can_place(144) and racks.can_place(72)
 

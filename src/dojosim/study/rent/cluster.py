@@ -98,6 +98,7 @@ class ContiguousTiles:
     units: int
     starts: list[int] | None = None  # free runs, sorted by start
     lengths: list[int] | None = None
+    group_units: tuple[int, ...] = ()  # tiles in each grouping above a tile (tray 6, cabinet 12), bottom up
 
     def __post_init__(self) -> None:
         if self.starts is None:
@@ -108,7 +109,14 @@ class ContiguousTiles:
         return self.units * self.unit_devices
 
     def sizes(self) -> list[int]:
-        return _doubling(self.unit_devices, self.total_devices)
+        """Tiles doubling up to a tray, a tray, a cabinet, then cabinets doubling: the sizes a Dojo system is
+        built in (a run past a cabinet is whole cabinets, as the machine itself grows)."""
+        tiles, step = [], 1
+        for group in self.group_units:
+            tiles += [n for n in _doubling(step, group) if n % step == 0 and n < group] + [group]
+            step = group
+        tiles += _doubling(step, self.units)
+        return sorted({t * self.unit_devices for t in tiles if t <= self.units})
 
     def _tiles(self, devices: int) -> int:
         return -(-devices // self.unit_devices)
@@ -149,7 +157,7 @@ class ContiguousTiles:
         return max(self.lengths, default=0) * self.unit_devices
 
     def clone(self) -> "ContiguousTiles":
-        return ContiguousTiles(self.unit_devices, self.units, list(self.starts), list(self.lengths))
+        return ContiguousTiles(self.unit_devices, self.units, list(self.starts), list(self.lengths), self.group_units)
 
 
 @dataclass
@@ -226,7 +234,11 @@ def allocator_for(system_name: str, devices: int) -> Allocator:
     first = system.levels[0]
     unit = int(first.children.value)
     if system.maker == "Tesla":
-        allocator: Allocator = ContiguousTiles(unit, devices // unit)
+        groups, size = [], 1
+        for level in system.levels[1:-1]:
+            size *= int(level.children.value)
+            groups.append(size)
+        allocator: Allocator = ContiguousTiles(unit, devices // unit, group_units=tuple(groups))
     elif first.topology == "switch" and unit > 8:  # a rack-scale NVLink domain
         allocator = Racks(unit, NVL72_TRAY_GPUS, devices // unit)
     else:

@@ -19,6 +19,7 @@ sqrt(2 x write time x the job's mean time between failures).
 import bisect
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,11 +99,21 @@ class Simulation:
         self.rngs = {j.id: random.Random(f"{seed}/failures/{j.id}") for j in jobs}
 
     # --- the run -----------------------------------------------------------------------------------------------
-    def run(self) -> "Simulation":
+    def run(self, step_s: float | None = None, progress: Callable[[float], None] | None = None) -> "Simulation":
+        """Simulate to the horizon, `step_s` at a time (reporting the simulated time after each), then close."""
         self.env.process(self._arrivals())
-        self.env.run(until=self.horizon_s)
-        for job in self.running.values():  # still holding devices at the horizon: paid up to it
-            job.paid_device_s += (self.horizon_s - job.held_since_s) * job.devices
+        step_s = step_s or self.horizon_s
+        while self.env.now < self.horizon_s:
+            self.env.run(until=min(self.horizon_s, self.env.now + step_s))
+            if progress:
+                progress(self.env.now)
+        return self.close()
+
+    def close(self) -> "Simulation":
+        """End the books where the simulation stands: jobs still holding devices are paid up to now."""
+        for job in self.running.values():
+            job.paid_device_s += (self.env.now - job.held_since_s) * job.devices
+            job.held_since_s = self.env.now
         self._sample()
         return self
 
