@@ -171,3 +171,45 @@ def test_shipped_mixes_load():
     for mix in load_mixes("tesla-internal,external-tenants"):
         assert mix.classes and all(c.arrivals_per_day > 0 for c in mix.classes)
     assert json  # keeps the import for the command tests below
+
+
+TINY = "llama(layers=2,hidden=64,heads=4,kv_heads=4,ffn=128,vocab=100)"
+
+
+@pytest.fixture
+def tiny_mix(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOJOSIM_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "tiny.toml"
+    path.write_text(
+        f'[[jobs]]\nname = "tiny"\ntenant = "t"\nmodel = "{TINY}"\npriority = "high"\narrivals_per_day = 200\n'
+        'peak_pflops = [2, 8]\nsamples = [1e7, 1e8]\nglobal_batch = 16\nseq = 64\n'
+    )
+    return str(path)
+
+
+def test_rent_command_prints_json_and_writes_the_html(tiny_mix, tmp_path, capsys):
+    out = tmp_path / "rent.html"
+    args = ["rent", "--system", "dgx-h100", "--devices", "64", "--mix", tiny_mix, "--days", "3", "--price", "3",
+            "--scheduler", "backfill", "--clouds", "dgx-b200", "--out", str(out), "--json"]  # fmt: skip
+    assert run(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["jobs"] > 100 and 0 < doc["utilisation"] <= 1 and doc["scheduler"] == "backfill"
+    assert doc["revenue_usd"] == pytest.approx(doc["paid_device_h"] * 3)
+    assert doc["break_even_usd_per_device_hour"] > 0 and doc["tenants"][0]["cloud_usd"]["dgx-b200"] > 0
+    page = out.read_text()
+    assert "utilisation and queue length over time" in page and "Break-even price" in page
+
+
+def test_ctrl_c_keeps_a_partial_summary(tiny_mix):
+    from dojosim.study.rent.outcome import summarize
+    from dojosim.study.rent.run import RentSpec, prepare, simulate
+
+    prepared = prepare(RentSpec("dgx-h100", 64, tiny_mix, days=5, clouds=("dgx-h100",)))
+
+    def stop_after_two_days(t_s: float) -> None:
+        if t_s >= 2 * 86400:
+            raise KeyboardInterrupt
+
+    result = summarize(prepared, *simulate(prepared, stop_after_two_days))
+    assert result.interrupted and result.simulated_s == 2 * 86400
+    assert result.finished > 0 and result.paid_device_h > 0
