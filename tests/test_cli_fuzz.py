@@ -66,6 +66,12 @@ VALUES = {
     "--fleet-eflops": REALS,
     "--by": ["source", "system", "colour"],
     "--backend": ["process", "threads"],
+    "--days": REALS,
+    "--scheduler": ["fifo", "backfill", "priority", "lottery"],
+    "--seed": ["0", "7", "-1", "x"],
+    "--price": REALS,
+    "--clouds": ["dgx-h100", "dojo-v1", "nope", ","],
+    "--mix": ["RENT_MIX", "nope", "/no/such/mix.toml", ","],
 }
 FLAGS = {
     "simulate": ["--sequence-parallel", "--no-sequence-parallel", "--json", "--csv"],
@@ -73,6 +79,7 @@ FLAGS = {
     "search": ["--resume", "--json", "--csv"],
     "compare": ["--json", "--csv"],
     "system": ["--json", "--csv"],
+    "rent": ["--json", "--csv"],
 }
 # Per command: arguments that make a valid run, and the options a random run may change or add.
 COMMANDS = {
@@ -98,6 +105,10 @@ COMMANDS = {
          "--fleet-gpu"],
     ),
     "system": (["show", "dojo-v1"], ["--devices", "--gpus", "--set"]),
+    "rent": (
+        ["--system", "dgx-h100", "--devices", "16", "--days", "1", "--clouds", "dgx-h100"],
+        ["--system", "--devices", "--days", "--scheduler", "--seed", "--price", "--clouds", "--mix"],
+    ),
 }  # fmt: skip
 JOB_FILES = ["missing.toml", "folder", "bad.toml", "unknown-key.toml", "good.toml"]
 
@@ -110,6 +121,10 @@ def workspace(tmp_path_factory):
     (root / "bad.toml").write_text("model = [")
     (root / "unknown-key.toml").write_text("colour = 'red'")
     (root / "good.toml").write_text("devices = 8\nglobal_batch = 16\n")
+    (root / "mix.toml").write_text(  # one small model, so a rent run searches a few tiny shapes
+        f'[[jobs]]\nname = "tiny"\ntenant = "t"\nmodel = "{SMALL_MODEL}"\npriority = "high"\n'
+        'arrivals_per_day = 20\npeak_pflops = [1, 4]\nsamples = [1e3, 1e5]\nglobal_batch = 16\nseq = 64\n'
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DOJOSIM_CACHE_DIR", str(root / "cache"))
         mp.setenv("COLUMNS", "200")
@@ -130,6 +145,9 @@ def command_lines(draw, command: str, root) -> list[str]:
         args += ["--out", str(root / "search")]
     if command == "compare":
         args += ["--out", str(root / "report.html")]
+    if command == "rent":
+        args = [str(root / "mix.toml") if a == "RENT_MIX" else a for a in args]
+        args += [] if "--mix" in args else ["--mix", str(root / "mix.toml")]
     return [command, *args]
 
 
@@ -143,7 +161,7 @@ def check_answer(args: list[str]) -> None:
 
 
 @pytest.mark.parametrize("command, examples", [("simulate", 60), ("capture", 40), ("system", 20), ("search", 25),
-                                               ("compare", 25)])  # fmt: skip
+                                               ("compare", 25), ("rent", 20)])  # fmt: skip
 def test_random_command_lines_exit_0_2_or_3_with_one_line_and_no_traceback(workspace, command, examples):
     @settings(
         max_examples=examples,

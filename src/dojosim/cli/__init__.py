@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from dojosim.cli import checks, machines, simulate, stacks, studies, workload  # noqa: F401  (registers the commands)
+from dojosim.cli import checks, machines, rent, simulate, stacks, studies, workload  # noqa: F401  (registers the commands)
 from dojosim.cli.app import app, click_exceptions
 from dojosim.errors import InputError
 

@@ -46,6 +46,11 @@ class Device:
     optimizer_op_overhead_s: Figure | None = None  # per op of an unfused (per-tensor) optimizer step, host included
     transcendental_per_s: Figure | None = None  # elements/s of exp, erf, tanh-class ops; default: the vector rate
     random_per_s: Figure | None = None  # random numbers/s (dropout masks); default: the vector rate
+    # Operating a fleet (`dojosim rent`): interruptions that stop a job, per device-hour of service, whatever the
+    # part at fault (the device, its host, its links); and the storage write bandwidth a device's share of a
+    # checkpoint gets.
+    failures_per_hour: Figure | None = None
+    checkpoint_bytes_per_s: Figure | None = None
     summary: str = ""
 
     def peak(self, dtype: str) -> Figure | None:

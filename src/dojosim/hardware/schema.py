@@ -40,6 +40,8 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "optimizer_op_overhead_s": (NONNEGATIVE, False),
     "transcendental_per_s": (POSITIVE, False),
     "random_per_s": (POSITIVE, False),
+    "failures_per_hour": (NONNEGATIVE, False),
+    "checkpoint_bytes_per_s": (POSITIVE, False),
 }
 LEVEL_FIELDS: dict[str, tuple[str, bool]] = {
     "name": ("str", True),
