@@ -68,6 +68,7 @@ VALUES = {
     "--backend": ["process", "threads"],
     "--days": REALS,
     "--scheduler": ["fifo", "backfill", "priority", "lottery"],
+    "--vary": ["scheduler=fifo,backfill", "seed=0,1", "devices=8,16", "colour=1", "devices=x", "seed"],
     "--seed": ["0", "7", "-1", "x"],
     "--price": REALS,
     "--clouds": ["dgx-h100", "dojo-v1", "nope", ","],
@@ -107,7 +108,7 @@ COMMANDS = {
     "system": (["show", "dojo-v1"], ["--devices", "--gpus", "--set"]),
     "rent": (
         ["--system", "dgx-h100", "--devices", "16", "--days", "1", "--clouds", "dgx-h100"],
-        ["--system", "--devices", "--days", "--scheduler", "--seed", "--price", "--clouds", "--mix"],
+        ["--system", "--devices", "--days", "--scheduler", "--seed", "--price", "--clouds", "--mix", "--vary"],
     ),
 }  # fmt: skip
 JOB_FILES = ["missing.toml", "folder", "bad.toml", "unknown-key.toml", "good.toml"]

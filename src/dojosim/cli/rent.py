@@ -1,14 +1,17 @@
 """`dojosim rent`: the cluster rented out to many tenants, simulated job by job over months."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dojosim.cli.app import (
+    BackendOption,
     CsvFlag,
     DevicesOption,
     JsonFlag,
+    RayAddressOption,
     SystemOption,
+    WorkersOption,
     app,
     check_output,
     emit,
@@ -18,6 +21,11 @@ from dojosim.cli.app import (
 )
 from dojosim.cli.vocabulary import command
 from dojosim.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dojosim.study.rent.run import RentSpec
 
 
 def _clouds(text: str) -> tuple[str, ...]:
@@ -44,10 +52,18 @@ def rent_command(
         str, typer.Option("--clouds", help="GPU presets whose rental prices tenants compare against.")
     ] = "dgx-h100,dgx-b200,gb200-nvl72",
     out: Annotated[str | None, typer.Option("--out", help="Write the HTML report here.")] = None,
+    vary: Annotated[
+        list[str] | None,
+        typer.Option("--vary", help="Sweep scenarios: scheduler, devices, mix, price, seed or days =V1,V2 (repeat)."),
+    ] = None,
+    workers: WorkersOption = None,
+    backend: BackendOption = "process",
+    ray_address: RayAddressOption = None,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,
 ) -> None:
-    """A multi-tenant cluster over months: utilisation, queue waits, goodput, break-even price, GPU-cloud bills."""
+    """A multi-tenant cluster over months: utilisation, queue waits, goodput, break-even price, GPU-cloud bills.
+    With --vary, a sweep of scenarios, each on a worker of the process pool or a Ray cluster (--backend ray)."""
     from dojosim.report.rent_view import print_rent, rent_document, write_rent_html
     from dojosim.study.rent.outcome import summarize
     from dojosim.study.rent.run import RentSpec, prepare, simulate
@@ -56,6 +72,9 @@ def rent_command(
     tables = tables_console(as_json, as_csv)
     check_output(out, "--out")
     spec = RentSpec(system, devices, mix, days, scheduler, seed, price, _clouds(clouds))
+    if vary:
+        _sweep(spec, vary, (workers, backend, ray_address), tables, as_json)
+        return
     with progress_bar(as_json) as progress:
         task = progress.add_task("runtimes (plan search per shape, cached)", total=None)
         try:
@@ -74,3 +93,29 @@ def rent_command(
     if result.interrupted:
         kept = f"the summary above covers {result.simulated_s / SECONDS_PER_DAY:,.1f} of {days:g} days"
         raise interrupted(kept, resume=False)
+
+
+def _sweep(spec: "RentSpec", vary: list[str], where: tuple, tables: "Console", as_json: bool) -> None:
+    """Every combination of the --vary values, each scenario a whole simulation on a worker."""
+    from dojosim.report.rent_view import scenario_grid
+    from dojosim.report.terminal import show
+    from dojosim.study.backends import check_backend
+    from dojosim.study.rent.run import prepare
+    from dojosim.study.rent.scenarios import parse_vary, run_scenarios, scenarios
+
+    workers, backend, ray_address = where
+    check_backend(backend)
+    grid = scenarios(spec, parse_vary(vary))
+    with progress_bar(as_json) as progress:
+        task = progress.add_task("runtimes (plan search per shape, cached)", total=None)
+        for _, scenario in grid:  # fill the shared runtime cache here once, not in every worker at the same time
+            prepare(scenario, progress=lambda n, of: progress.update(task, completed=n, total=of))
+        task = progress.add_task("scenarios", total=len(grid))
+        try:
+            rows = run_scenarios(grid, backend, workers, ray_address, lambda n: progress.advance(task, n))
+        except KeyboardInterrupt:
+            raise interrupted("finished scenarios are not kept; rerun the sweep", resume=False) from None
+    if as_json:
+        emit({"scenarios": [r.as_dict() for r in rows]})
+    else:
+        show(tables, scenario_grid(rows))

@@ -135,3 +135,17 @@ def rent_sections(r: "RentResult") -> list[tuple[str, str]]:
 def write_rent_html(path: str | Path, r: "RentResult") -> Path:
     title = f"dojosim rent: {r.devices:,} x {r.system}, {r.days:g} days, {r.scheduler}"
     return html_report.write_report(path, title, rent_sections(r))
+
+
+def scenario_grid(rows: list[Any]) -> Grid:
+    """One line per rental scenario of a sweep: its varied values and headline figures."""
+    names = list(rows[0].point) if rows else []
+    columns = [*map(num, names), num("utilisation"), num("goodput"), num("fragmentation"), num("finished"),
+               num("worst p90 wait"), num("break-even $/dev-h"), num("revenue", drop=1)]  # fmt: skip
+    cells = [
+        (*(f"{v:,}" if isinstance(v, int) else str(v) for v in r.point.values()), f"{r.utilisation:.1%}",
+         f"{r.goodput:.1%}", f"{r.fragmentation:.0%}", f"{r.finished:,} of {r.jobs:,}", _h(r.wait_p90_h),
+         _usd(r.break_even_usd_per_device_hour), _usd(r.revenue_usd))
+        for r in rows
+    ]  # fmt: skip
+    return Grid.of("rental scenarios", columns, cells)
