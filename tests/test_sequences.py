@@ -1,6 +1,9 @@
 """Sequences as they are trained: unpadded tokens, packed rows masked per document, the loss only where it is
 computed. Each charge is checked against a hand count of the kernels' work."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from dojosim.errors import InputError
@@ -11,6 +14,8 @@ from dojosim.perf.engine import Engine
 from dojosim.perf.jobs import engine_for
 from dojosim.perf.profile import build_profile, over_tokens
 from dojosim.perf.sequences import sequenced
+from dojosim.validation.run import predict_row
+from dojosim.validation.table import read_table
 from dojosim.workload.cache import get_graph
 
 GPT = "gpt(layers=2,hidden=256,heads=4,vocab=1000)"
@@ -140,3 +145,35 @@ def test_a_model_without_a_token_axis_takes_no_sequences():
     with pytest.raises(InputError, match="no token axis"):
         Job.of("resnet(depth=50)", "dgx-h100", ParallelPlan(8, 32, 4), sequences=Sequences(tokens_per_seq=2))
     assert Job.of("resnet(depth=50)", "dgx-h100", ParallelPlan(8, 32, 4)).sequences == DENSE
+
+
+BERT_CHECK = ["--model", "bert-large", "--system", "dgx-a100", "--devices", "8", "--global-batch", "448",
+              "--micro-batch", "56", "--seq", "512"]  # fmt: skip
+
+
+def test_bert_large_as_mlperf_runs_it_fits_and_is_near_the_measured_step():
+    """MLPerf Training v1.0, NVIDIA 1x DGX A100: 2193.41 sequences/s, a 448-sequence step in 0.204 s
+    (tests/data/unpadded-bert.csv says where). Charged on every padded position with the MLM head on all 512,
+    the step takes over twice as long; as it is trained (254 real tokens, 76 masked positions) it fits and lands
+    within 20% of the measurement (about -19% with the default stack: see the row's notes)."""
+    from tests.cli_run import dojosim
+
+    padded = dojosim("simulate", *BERT_CHECK, "--json")
+    ran = dojosim("simulate", *BERT_CHECK, "--tokens-per-seq", "254", "--loss-positions", "76", "--json")
+    assert ran.code == 0, ran.stderr
+    doc = json.loads(ran.stdout)
+    assert doc["fits"] and doc["sequences"] == {
+        "seq": 512, "tokens_per_seq": 254, "docs_per_row": 1.0, "loss_positions": 76
+    }  # fmt: skip
+    assert doc["step_time_s"] == pytest.approx(448 / 2193.41, rel=0.2)
+    assert doc["throughput"]["real_tokens_per_s"] == pytest.approx(doc["throughput"]["samples_per_s"] * 254)
+    padded_doc = json.loads(padded.stdout)
+    assert padded_doc["step_time_s"] > 2 * doc["step_time_s"]
+    assert padded_doc["memory_bytes_per_device"]["activations"] > 2 * doc["memory_bytes_per_device"]["activations"]
+
+
+def test_the_unpadded_bert_row_is_predicted_from_its_sequence_columns():
+    rows = read_table(Path(__file__).parent / "data" / "unpadded-bert.csv")
+    (result,) = [predict_row(r) for r in rows]
+    assert result.reason == "" and result.row.tokens_per_seq == 254 and result.row.loss_positions == 76
+    assert result.error_pct == pytest.approx(-18, abs=5)  # as of this commit: the gap is not closed (see notes)

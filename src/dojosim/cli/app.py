@@ -92,11 +92,19 @@ BackendOption = Annotated[str, typer.Option("--backend", help="process (local po
 RayAddressOption = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")]
 
 
-def sequences_of(tokens_per_seq: float | None, docs_per_row: float, loss_positions: float | None) -> "Sequences":
-    """The sequence options as the job's description of its data (checked against --seq when the job is built)."""
+def sequences_of(
+    model: str | None, seq: int | None, tokens_per_seq: float | None, docs_per_row: float, loss_positions: float | None
+) -> "Sequences":
+    """The sequence options as the job's description of its data, checked before any work against the rows they
+    fill (--seq, or the model's default)."""
     from dojosim.job import Sequences
+    from dojosim.workload.zoo import check_request
 
-    return Sequences(tokens_per_seq, docs_per_row, loss_positions)
+    sequences = Sequences(tokens_per_seq, docs_per_row, loss_positions)
+    if model is not None and not sequences.dense:
+        spec, settled = check_request(model, 1, seq)
+        sequences.check(settled or 1, spec.has_sequence)
+    return sequences
 
 
 def check_output(path: str | None, option: str, folder: bool = False) -> None:

@@ -74,7 +74,7 @@ def simulate_command(
         devices, global_batch, micro_batch, seq or 1, tp, pp, vp, cp, ep, zero, recompute, sequence_parallel,
         precision,
     )  # fmt: skip
-    sequences = sequences_of(tokens_per_seq, docs_per_row, loss_positions)
+    sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
     job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack, sequences=sequences)
     engine = engine_for(job)
     estimate = engine.estimate(job.plan)

@@ -84,7 +84,7 @@ def search_command(
     _objective(objective)
     check_backend(backend)
     check_output(out, "--out", folder=True)
-    sequences = sequences_of(tokens_per_seq, docs_per_row, loss_positions)
+    sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
     spec = SearchSpec(
         model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack,
         sequences,
@@ -247,6 +247,7 @@ def compare_command(
     tables = tables_console(as_json, as_csv)
     check_output(out, "--out")
     names = _compare_systems(systems, fleet_eflops, epochs, fleet_gpu)
+    sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
     plan_budget = parse_budget(budget, normalize) or default_budget(normalize)
     given = samples or dataset_clips
     size, points = camp.campaign_size(_count(given, "--samples") if given else None, epochs), 3
@@ -254,7 +255,7 @@ def compare_command(
         task = progress.add_task("searching plans per system and size", total=len(names) * points)
         results = compare(
             model, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack,
-            precision, tuple(overrides or ()), sequences_of(tokens_per_seq, docs_per_row, loss_positions),
+            precision, tuple(overrides or ()), sequences,
         )  # fmt: skip
         progress.update(task, description="fleet and share of training")
         fleet = camp.fleet(results, fleet_eflops, size.samples, size.epochs)
