@@ -73,6 +73,9 @@ VALUES = {
     "--price": REALS,
     "--clouds": ["dgx-h100", "dojo-v1", "nope", ","],
     "--mix": ["RENT_MIX", "nope", "/no/such/mix.toml", ","],
+    "--tokens-per-seq": ["1", "64", "100.5", "128", "129", "0", "-3", "nan", "inf", "abc"],
+    "--docs-per-row": ["1", "2", "4.5", "200", "0", "nan", "abc"],
+    "--loss-positions": ["1", "20", "128", "1000", "0", "nan", "abc"],
 }
 FLAGS = {
     "simulate": ["--sequence-parallel", "--no-sequence-parallel", "--json", "--csv"],
@@ -87,7 +90,8 @@ COMMANDS = {
     "simulate": (
         ["--model", SMALL_MODEL, "--system", "dgx-h100", "--devices", "8", "--global-batch", "16", "--seq", "128"],
         ["--model", "--system", "--devices", "--gpus", "--global-batch", "--micro-batch", "--seq", "--tp", "--pp",
-         "--vp", "--cp", "--ep", "--zero", "--recompute", "--precision", "--optimizer", "--set", "--stack"],
+         "--vp", "--cp", "--ep", "--zero", "--recompute", "--precision", "--optimizer", "--set", "--stack",
+         "--tokens-per-seq", "--docs-per-row", "--loss-positions"],
     ),
     "capture": (
         ["--model", SMALL_MODEL, "--seq", "64"],
@@ -97,13 +101,14 @@ COMMANDS = {
         ["--model", SMALL_MODEL, "--system", "dgx-h100", "--devices", "8", "--global-batch", "16", "--seq", "128",
          "--workers", "1"],
         ["--model", "--system", "--devices", "--gpus", "--global-batch", "--seq", "--precision", "--objective",
-         "--top", "--max-memory-fraction", "--set", "--stack", "--backend"],
+         "--top", "--max-memory-fraction", "--set", "--stack", "--backend", "--tokens-per-seq", "--docs-per-row",
+         "--loss-positions"],
     ),
     "compare": (
         ["--model", SMALL_MODEL, "--seq", "128", "--systems", "dgx-h100", "--normalize", "devices", "--budget", "16"],
         ["--model", "--workload", "--systems", "--seq", "--precision", "--normalize", "--budget", "--set", "--stack",
          "--batch-per-device", "--samples", "--dataset-clips", "--epochs", "--target-days", "--fleet-eflops",
-         "--fleet-gpu"],
+         "--fleet-gpu", "--tokens-per-seq", "--docs-per-row", "--loss-positions"],
     ),
     "system": (["show", "dojo-v1"], ["--devices", "--gpus", "--set"]),
     "rent": (
@@ -200,6 +205,14 @@ BASE = ["--system", "dgx-h100", "--devices", "8", "--global-batch", "16"]
         (["compare", "--model", SMALL_MODEL, "--csv", "--json"], "--csv and --json: choose one"),
         (["capture", "--model", SMALL_MODEL, "--seq", "0"], "--seq: must be between 1"),
         (["search", "--model", SMALL_MODEL, *BASE, "--max-memory-fraction", "inf"], "--max-memory-fraction: must be"),
+        (["simulate", "--model", SMALL_MODEL, *BASE, "--seq", "128", "--tokens-per-seq", "129"],
+         "--tokens-per-seq: must be between 1 and --seq 128, got 129"),
+        (["simulate", "--model", SMALL_MODEL, *BASE, "--tokens-per-seq", "0"], "--tokens-per-seq: must be >= 1"),
+        (["simulate", "--model", SMALL_MODEL, *BASE, "--seq", "128", "--tokens-per-seq", "64", "--loss-positions",
+          "65"], "--loss-positions: must be between 1 and the real tokens per row 64, got 65"),
+        (["simulate", "--model", SMALL_MODEL, *BASE, "--docs-per-row", "nan"], "--docs-per-row: must be a finite"),
+        (["search", "--model", SMALL_MODEL, *BASE, "--seq", "64", "--docs-per-row", "65"], "--docs-per-row: must be"),
+        (["compare", "--model", SMALL_MODEL, "--seq", "64", "--loss-positions", "65"], "--loss-positions: must be"),
     ],
 )  # fmt: skip
 def test_known_bad_inputs_exit_2_with_one_line_naming_the_field(workspace, args, message):

@@ -77,7 +77,7 @@ def test_simulate_json_has_the_documented_keys(tmp_path, monkeypatch):
         "cost_owned_usd",
         "cost_rental_usd",
     } <= set(doc)
-    assert doc["throughput"]["tokens_per_s"] > 0 and doc["fits"] is True
+    assert doc["throughput"]["real_tokens_per_s"] > 0 and doc["fits"] is True
     assert sum(doc["breakdown_s"].values()) == pytest.approx(doc["step_time_s"])
     bottleneck = doc["bottleneck"]  # the figures and the sentence made of them, in one place
     assert bottleneck["resource"] == bottleneck["counterfactuals"][0]["resource"]

@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from dojosim.job import Sequences
+
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
     help="dojosim: how long, how much memory, energy and money a training job takes on Dojo or GPU clusters.",
@@ -66,6 +68,19 @@ DevicesOption = Annotated[int | None, typer.Option("--devices", help="Devices (G
 GlobalBatchOption = Annotated[int | None, typer.Option("--global-batch", help="Samples per optimizer step.")]
 MicroBatchOption = Annotated[int, typer.Option("--micro-batch", help="Samples per micro-batch per DP rank.")]
 SeqOption = Annotated[int | None, typer.Option("--seq", help="Tokens per sample (LMs; default per family).")]
+TokensPerSeqOption = Annotated[
+    float | None,
+    typer.Option(
+        "--tokens-per-seq", help="Mean real (non-padding) tokens per row, for unpadded kernels (default: all --seq)."
+    ),
+]
+DocsPerRowOption = Annotated[
+    float, typer.Option("--docs-per-row", help="Documents packed per row, attention masked per document.")
+]
+LossPositionsOption = Annotated[
+    float | None,
+    typer.Option("--loss-positions", help="Positions per row with a loss, e.g. 76 masked-LM ones (default: all)."),
+]
 PrecisionOption = Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp16, fp8, fp4 or fp32.")]
 StackOption = Annotated[
     str,
@@ -75,6 +90,21 @@ ObjectiveOption = Annotated[str, typer.Option("--objective", help="time, cost or
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")]
 BackendOption = Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")]
 RayAddressOption = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")]
+
+
+def sequences_of(
+    model: str | None, seq: int | None, tokens_per_seq: float | None, docs_per_row: float, loss_positions: float | None
+) -> "Sequences":
+    """The sequence options as the job's description of its data, checked before any work against the rows they
+    fill (--seq, or the model's default)."""
+    from dojosim.job import Sequences
+    from dojosim.workload.zoo import check_request
+
+    sequences = Sequences(tokens_per_seq, docs_per_row, loss_positions)
+    if model is not None and not sequences.dense:
+        spec, settled = check_request(model, 1, seq)
+        sequences.check(settled or 1, spec.has_sequence)
+    return sequences
 
 
 def check_output(path: str | None, option: str, folder: bool = False) -> None:

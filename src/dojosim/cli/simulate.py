@@ -8,8 +8,10 @@ from rich.console import Console
 from dojosim.cli.app import (
     CsvFlag,
     DevicesOption,
+    DocsPerRowOption,
     GlobalBatchOption,
     JsonFlag,
+    LossPositionsOption,
     MicroBatchOption,
     ModelOption,
     PrecisionOption,
@@ -17,8 +19,10 @@ from dojosim.cli.app import (
     SetOption,
     StackOption,
     SystemOption,
+    TokensPerSeqOption,
     app,
     emit,
+    sequences_of,
     tables_console,
 )
 from dojosim.cli.vocabulary import command
@@ -37,6 +41,9 @@ def simulate_command(
     global_batch: GlobalBatchOption = None,
     seq: SeqOption = None,
     micro_batch: MicroBatchOption = 1,
+    tokens_per_seq: TokensPerSeqOption = None,
+    docs_per_row: DocsPerRowOption = 1.0,
+    loss_positions: LossPositionsOption = None,
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree.")] = 1,
     pp: Annotated[int, typer.Option("--pp", help="Pipeline stages.")] = 1,
     vp: Annotated[int, typer.Option("--vp", help="Virtual stages per pipeline rank (interleaved 1F1B).")] = 1,
@@ -67,7 +74,8 @@ def simulate_command(
         devices, global_batch, micro_batch, seq or 1, tp, pp, vp, cp, ep, zero, recompute, sequence_parallel,
         precision,
     )  # fmt: skip
-    job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack)
+    sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
+    job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack, sequences=sequences)
     engine = engine_for(job)
     estimate = engine.estimate(job.plan)
     if timeline:
@@ -77,6 +85,7 @@ def simulate_command(
         "system": engine.sized.system.name,
         "devices": engine.sized.devices,
         "stack": job.stack.name,
+        **({"sequences": job.sequences.as_dict(job.plan.seq)} if engine.profile.seq > 1 else {}),
         **estimate_document(estimate, counterfactuals(engine, job.plan, estimate)),
     }
     if as_json:

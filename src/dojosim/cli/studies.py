@@ -10,8 +10,10 @@ from dojosim.cli.app import (
     BackendOption,
     CsvFlag,
     DevicesOption,
+    DocsPerRowOption,
     GlobalBatchOption,
     JsonFlag,
+    LossPositionsOption,
     ModelOption,
     ObjectiveOption,
     PrecisionOption,
@@ -20,12 +22,14 @@ from dojosim.cli.app import (
     SetOption,
     StackOption,
     SystemOption,
+    TokensPerSeqOption,
     WorkersOption,
     app,
     check_output,
     emit,
     interrupted,
     progress_bar,
+    sequences_of,
     tables_console,
 )
 from dojosim.cli.vocabulary import command
@@ -53,6 +57,9 @@ def search_command(
     devices: DevicesOption = None,
     global_batch: GlobalBatchOption = None,
     seq: SeqOption = None,
+    tokens_per_seq: TokensPerSeqOption = None,
+    docs_per_row: DocsPerRowOption = 1.0,
+    loss_positions: LossPositionsOption = None,
     objective: ObjectiveOption = "time",
     top: Annotated[int, typer.Option("--top", help="How many plans to show.")] = 10,
     max_memory_fraction: MaxMemoryOption = 0.9,
@@ -77,9 +84,11 @@ def search_command(
     _objective(objective)
     check_backend(backend)
     check_output(out, "--out", folder=True)
+    sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
     spec = SearchSpec(
-        model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack
-    )
+        model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack,
+        sequences,
+    )  # fmt: skip
     sink = FolderSink(Path(out), resume)
     try:
         with progress_bar(as_json) as progress:
@@ -201,6 +210,9 @@ def compare_command(
         str | None, typer.Option("--budget", help="2MW, 3000 or $20000/h (default: one ExaPOD's power).")
     ] = None,
     seq: SeqOption = None,
+    tokens_per_seq: TokensPerSeqOption = None,
+    docs_per_row: DocsPerRowOption = 1.0,
+    loss_positions: LossPositionsOption = None,
     precision: PrecisionOption = "bf16",
     batch_per_device: Annotated[float, typer.Option("--batch-per-device", help="Global batch per device.")] = 1.0,
     samples: Annotated[
@@ -235,6 +247,7 @@ def compare_command(
     tables = tables_console(as_json, as_csv)
     check_output(out, "--out")
     names = _compare_systems(systems, fleet_eflops, epochs, fleet_gpu)
+    sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
     plan_budget = parse_budget(budget, normalize) or default_budget(normalize)
     given = samples or dataset_clips
     size, points = camp.campaign_size(_count(given, "--samples") if given else None, epochs), 3
@@ -242,7 +255,7 @@ def compare_command(
         task = progress.add_task("searching plans per system and size", total=len(names) * points)
         results = compare(
             model, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack,
-            precision, tuple(overrides or ()),
+            precision, tuple(overrides or ()), sequences,
         )  # fmt: skip
         progress.update(task, description="fleet and share of training")
         fleet = camp.fleet(results, fleet_eflops, size.samples, size.epochs)

@@ -36,7 +36,7 @@ MAX_DEVICES = 1 << 20
 # Counts that must be at least this (a plan's degrees, batches, workers, rows shown).
 AT_LEAST = {
     "devices": 1, "global_batch": 1, "micro_batch": 1, "tp": 1, "pp": 1, "vp": 1, "cp": 1, "ep": 1, "zero": 0,
-    "workers": 1, "steps": 1, "top": 1, "rows": 0,
+    "workers": 1, "steps": 1, "top": 1, "rows": 0, "tokens_per_seq": 1, "docs_per_row": 1, "loss_positions": 1,
 }  # fmt: skip
 
 
@@ -130,6 +130,9 @@ def check_ranges(values: dict[str, Any], hints: dict[str, Any]) -> None:
     seq = values.get("seq")
     if seq is not None and not 1 <= seq <= MAX_SEQ_TOKENS:
         raise InputError(f"--seq: must be between 1 and {MAX_SEQ_TOKENS:,} tokens (the stated maximum), got {seq}")
+    tokens = values.get("tokens_per_seq")
+    if seq is not None and tokens is not None and tokens > seq:  # the rest once the job settles --seq (job.py)
+        raise InputError(f"--tokens-per-seq: must be between 1 and --seq {seq}, got {tokens:g}")
 
 
 def _given(ctx: Any, param: str) -> bool:

@@ -34,7 +34,7 @@ class PlanContext(NamedTuple):
     bwd_s: float
     recompute_s: float
     compute_s: float  # forward + backward + recompute
-    stream_bytes: float  # the residual stream of one micro-batch on one context-parallel rank
+    stream_bytes: float  # the residual stream of one micro-batch on one context-parallel rank (its real tokens)
     spans: dict[SpanKey, GroupSpan]  # the engine's, across plans
 
     def span(self, kind: str, size: int | None = None) -> GroupSpan:
@@ -78,6 +78,6 @@ def plan_context(
         bwd_s=bwd,
         recompute_s=recompute,
         compute_s=fwd + bwd + recompute,
-        stream_bytes=residual_stream_bytes(plan, max(profile.hidden, 1)),
+        stream_bytes=residual_stream_bytes(plan, max(profile.hidden, 1), profile.token_share),
         spans=spans,
     )

@@ -164,7 +164,9 @@ class Engine:
         )
 
     def _utilisation(self, plan: ParallelPlan, step_s: float, model_flops: float) -> tuple[float, float]:
-        """(MFU, HFU): model FLOPs, and with recomputed FLOPs, per second of the devices' aggregate peak."""
+        """(MFU, HFU): model FLOPs, and with recomputed FLOPs, per second of the devices' aggregate peak. Model
+        FLOPs are those of the tokens actually trained (the profile is charged for the job's sequences: real
+        tokens, attention per document, the head on loss positions), so MFU compares with published figures."""
         if step_s <= 0:
             return 0.0, 0.0
         peak_total = self.device.peak(plan.precision) * plan.devices
@@ -172,9 +174,13 @@ class Engine:
         return model_flops / (step_s * peak_total), (model_flops + recompute_flops) / (step_s * peak_total)
 
     def _throughput(self, plan: ParallelPlan, step_s: float) -> dict[str, float]:
+        """Samples, the real tokens trained and the padded positions they fill, per second (side by side: users
+        quote either; they are equal where every position is a real token)."""
         samples = plan.global_batch
         throughput = {"samples_per_s": samples / step_s}
         if self.profile.seq > 1:
-            throughput["tokens_per_s"] = samples * plan.seq / step_s
-            throughput["tokens_per_s_per_device"] = throughput["tokens_per_s"] / plan.devices
+            padded = samples * plan.seq / step_s
+            throughput["real_tokens_per_s"] = padded * self.profile.token_share
+            throughput["padded_tokens_per_s"] = padded
+            throughput["real_tokens_per_s_per_device"] = throughput["real_tokens_per_s"] / plan.devices
         return throughput

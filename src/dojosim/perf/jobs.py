@@ -1,25 +1,32 @@
 """From a Job to a costed engine: the one cached path that every command takes.
 
-Three caches, each keyed by what determines its value: a workload profile per captured graph (shared by every
-machine and plan, and kept on disk: perf/profile_store.py), a sized machine per (system, overrides, devices),
-and an engine per (workload, machine, stack). An engine keeps its per-sharding stage costs, so further plans
-on it are arithmetic.
+Caches, each keyed by what determines its value: a workload profile per captured graph (shared by every
+machine and plan, and kept on disk: perf/profile_store.py), that profile charged for the job's sequences
+(perf/sequences.py), a sized machine per (system, overrides, devices), and an engine per (workload, sequences,
+machine, stack). An engine keeps its per-sharding stage costs, so further plans on it are arithmetic.
 """
 
 from functools import lru_cache
 
 from dojosim.hardware import SizedSystem, load_system, size_system
-from dojosim.job import Job, SystemKey, WorkloadKey
+from dojosim.job import Job, Sequences, SystemKey, WorkloadKey
 from dojosim.perf.engine import Engine
 from dojosim.perf.profile import WorkloadProfile
 from dojosim.perf.profile_store import stored_profile
 from dojosim.perf.result import Estimate
+from dojosim.perf.sequences import sequenced
 from dojosim.stack import Stack
 
 
 @lru_cache(maxsize=64)
 def profile_for(key: WorkloadKey) -> WorkloadProfile:
     return stored_profile(key.model, key.micro_batch, key.seq, key.optimizer, key.dtype)
+
+
+@lru_cache(maxsize=64)
+def sequenced_profile(key: WorkloadKey, sequences: Sequences) -> WorkloadProfile:
+    """The captured profile charged as the job's sequences are trained (the captured one where they are dense)."""
+    return sequenced(profile_for(key), sequences)
 
 
 @lru_cache(maxsize=256)
@@ -29,18 +36,18 @@ def sized_for(key: SystemKey) -> SizedSystem:
 
 def new_engine(job: Job) -> Engine:
     """An engine of its own (not shared), for work that changes an engine's device (the host-cost fit)."""
-    return Engine(profile_for(job.workload), sized_for(job.machine), job.stack)
+    return Engine(sequenced_profile(job.workload, job.sequences), sized_for(job.machine), job.stack)
 
 
 @lru_cache(maxsize=512)
-def _shared_engine(workload: WorkloadKey, machine: SystemKey, stack: Stack) -> Engine:
-    return Engine(profile_for(workload), sized_for(machine), stack)
+def _shared_engine(workload: WorkloadKey, sequences: Sequences, machine: SystemKey, stack: Stack) -> Engine:
+    return Engine(sequenced_profile(workload, sequences), sized_for(machine), stack)
 
 
 def engine_for(job: Job) -> Engine:
-    """The costed engine of the job's graph on the job's machine and stack; shared by every job with the same
-    three."""
-    return _shared_engine(job.workload, job.machine, job.stack)
+    """The costed engine of the job's graph and sequences on the job's machine and stack; shared by every job
+    with the same four."""
+    return _shared_engine(job.workload, job.sequences, job.machine, job.stack)
 
 
 def estimate(job: Job) -> Estimate:

@@ -26,9 +26,10 @@ def _stage_params(profile: WorkloadProfile, plan: ParallelPlan, stage: float) ->
     return params
 
 
-def residual_stream_bytes(plan: ParallelPlan, width: int) -> float:
-    """One micro-batch's residual stream (bf16) on one context-parallel rank, `width` wide."""
-    return plan.micro_batch * plan.seq / plan.cp * width * ACTIVATION_BYTES
+def residual_stream_bytes(plan: ParallelPlan, width: int, token_share: float = 1.0) -> float:
+    """One micro-batch's residual stream (bf16) on one context-parallel rank, `width` wide; unpadded, it holds
+    only the real tokens (`token_share` of the positions)."""
+    return plan.micro_batch * plan.seq * token_share / plan.cp * width * ACTIVATION_BYTES
 
 
 def _sharded(rows: tuple[tuple[int, float], ...], hidden: int, tp: int, sp: bool, scale: float, cp: float) -> float:
@@ -48,7 +49,7 @@ def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, sca
     shard = (p.hidden, plan.tp, plan.sequence_parallel, scale, 1.0 / busiest_share(p.split_units, plan.cp))
     if plan.recompute == "full" and p.layers:
         # Only each layer's input is kept; the rest is rebuilt in backward.
-        stream = residual_stream_bytes(plan, p.hidden)
+        stream = residual_stream_bytes(plan, p.hidden, p.token_share)
         block = p.layers * stage * stream / (plan.tp if plan.sequence_parallel else 1)
     elif plan.recompute == "selective":
         # Attention scores (tensors whose last dim is the sequence) are recomputed, not kept.

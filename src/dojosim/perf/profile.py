@@ -6,10 +6,10 @@ plan with the same sharding pure arithmetic.
 """
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dojosim.errors import InputError
-from dojosim.workload.graph import Graph
+from dojosim.workload.graph import Graph, Op
 from dojosim.workload.op_kinds import vector_unit
 
 # Megatron's tensor-parallel transformer block: one all-reduce after attention and one after the MLP in
@@ -34,6 +34,10 @@ class OpClass:
     flops: float
     bytes: float
     count: int
+    # What scales with the real tokens of a row (perf/sequences.py): whether the op works over the token axis at
+    # all (weight-only ops do not), and the part of its bytes in tensors over tokens (the rest is weights).
+    over_tokens: bool = False
+    token_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class WorkloadProfile:
     split_units: int
     experts: int = 0  # routed experts per MoE layer (0: a dense model)
     top_k: int = 0  # experts each token is routed to
+    # Real tokens per padded position (perf/sequences.py scales a profile to its job's sequences): 1 as captured.
+    token_share: float = 1.0
 
     @property
     def params(self) -> float:
@@ -111,6 +117,25 @@ class _OpTally:
     opt_bytes: float = 0.0
 
 
+def over_tokens(shape: tuple[int, ...], batch: int, seq: int) -> bool:
+    """Whether a tensor runs along the token axis: it has the flattened tokens (batch x seq) as a dimension, or
+    the batch and, after it, the sequence (attention's (B, H, S, D) too). With a batch of 1 a dimension equal to
+    the sequence is taken as tokens: a weight as wide as the sequence would be misread, and only its bytes move."""
+    if seq <= 1 or not shape:
+        return False
+    if batch * seq in shape or (batch == 1 and seq in shape):
+        return True
+    return batch in shape and seq in shape[shape.index(batch) + 1 :]
+
+
+def token_fraction(op: Op, batch: int, seq: int) -> float:
+    """The share of an op's elements (inputs and outputs) in tensors over the token axis."""
+    shapes = (*op.in_shapes, *op.out_shapes)
+    total = sum(_numel(s) for s in shapes)
+    tokens = sum(_numel(s) for s in shapes if over_tokens(s, batch, seq))
+    return tokens / total if total else 0.0
+
+
 def _tally_ops(graph: Graph, hidden: int) -> _OpTally:
     bp = graph.block_path
     # Regions: ops outside blocks run before them (embeddings) or after them (head, loss) in forward;
@@ -142,7 +167,11 @@ def _tally_ops(graph: Graph, hidden: int) -> _OpTally:
         nbytes = op.bytes_read + op.bytes_written
         tally.max_op_bytes = max(tally.max_op_bytes, nbytes)
         unit = "" if op.kind in MATRIX_KINDS else vector_unit(op.name)
-        key = OpClass(op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0)
+        share = token_fraction(op, graph.batch, graph.tokens_per_sample)
+        key = OpClass(
+            op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0, share > 0,
+            nbytes * share,
+        )  # fmt: skip
         tally.classes[key] += 1
     return tally
 
@@ -192,10 +221,7 @@ def build_profile(graph: Graph) -> WorkloadProfile:
     experts = int(graph.meta.get("experts", 0) or 0)
     top_k = _top_k(graph, experts)
     tally = _tally_ops(graph, hidden)
-    classes = tuple(
-        OpClass(c.phase, c.region, c.kind, c.tp_rule, c.attention_core, c.unit, c.dtype, c.flops, c.bytes, n)
-        for c, n in tally.classes.items()
-    )
+    classes = tuple(replace(c, count=n) for c, n in tally.classes.items())
     block_params, expert_params, pre_params, post_params = _param_split(graph, experts)
     act = _activation_split(graph)
     return WorkloadProfile(

@@ -55,7 +55,11 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
 def _headline_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
     """The figures a reader looks at first."""
     rows = [("step time", si(doc["step_time_s"], "s"))]
-    rows.append(("MFU / HFU", f"{100 * doc['mfu']:.1f}% / {100 * doc['hfu']:.1f}%"))
+    rows.append(("MFU / HFU (tokens trained)", f"{100 * doc['mfu']:.1f}% / {100 * doc['hfu']:.1f}%"))
+    if "sequences" in doc:  # the rows as trained: real tokens, documents and loss positions of the padded length
+        q = doc["sequences"]
+        rows.append(("real tokens / docs / loss positions per row", f"{q['tokens_per_seq']:,.4g} / "
+                     f"{q['docs_per_row']:,.4g} / {q['loss_positions']:,.4g} of {q['seq']:,}"))
     rows += [(key.replace("_", " "), f"{value:,.1f}") for key, value in doc["throughput"].items()]
     fits = "fits" if doc["fits"] else "[red]does not fit[/]"
     rows.append(("memory per device", f"{si(doc['memory_bytes_per_device']['total'], 'B')} ({fits})"))

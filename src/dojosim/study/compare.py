@@ -11,6 +11,7 @@ from typing import Any
 
 from dojosim.errors import InputError
 from dojosim.hardware import load_system
+from dojosim.job import DENSE, Sequences
 from dojosim.perf.counterfactual import Counterfactual, counterfactuals
 from dojosim.perf.jobs import engine_for
 from dojosim.perf.result import Estimate
@@ -89,7 +90,7 @@ def _at_full_budget(result: SystemResult, point: ScalePoint, costed: int) -> Non
 def compare_system(
     model: ModelSpec, name: str, budget: Budget, batch_per_device: float, seq: int | None, points: int,
     progress: Callable[[str], None] | None = None, stack: str = DEFAULT_STACK, precision: str = "bf16",
-    overrides: tuple[str, ...] = (),
+    overrides: tuple[str, ...] = (), sequences: Sequences = DENSE,
 ) -> SystemResult:  # fmt: skip
     system = load_system(name, overrides)  # a clear error for an unknown name or override before any search
     try:
@@ -100,7 +101,7 @@ def compare_system(
     cost = per_device(name)
     for devices, merged in _sizes(name, n, points).items():
         batch = max(1, int(round(devices * batch_per_device)))
-        spec = SearchSpec(model, name, devices, batch, seq, precision, overrides, stack=stack)
+        spec = SearchSpec(model, name, devices, batch, seq, precision, overrides, stack=stack, sequences=sequences)
         try:
             found = search(spec)
         except InputError as exc:
@@ -130,13 +131,15 @@ def compare(
     stack: str = DEFAULT_STACK,
     precision: str = "bf16",
     overrides: tuple[str, ...] = (),
+    sequences: Sequences = DENSE,
 ) -> list[SystemResult]:
     """Every system at the same budget: its size, its best plan there and at smaller fractions of the budget.
     `overrides` (PART.FIELD=VALUE) apply to every system's plans; the budget buys devices at preset figures."""
     spec, budget = parse_model(model), budget or default_budget("power")
     return [
         compare_system(
-            spec, name, budget, global_batch_per_device, seq, scaling_points, progress, stack, precision, overrides
+            spec, name, budget, global_batch_per_device, seq, scaling_points, progress, stack, precision, overrides,
+            sequences,
         )
         for name in systems
     ]

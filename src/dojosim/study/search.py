@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dojosim.errors import InputError
-from dojosim.job import Job
+from dojosim.job import DENSE, Job, Sequences
 from dojosim.parallel.plan import (
     ModelShape,
     ParallelPlan,
@@ -54,6 +54,7 @@ class SearchSpec:
     overrides: tuple[str, ...] = ()
     max_memory_fraction: float = 0.9
     stack: str = DEFAULT_STACK  # a stack preset name or .toml file
+    sequences: Sequences = DENSE  # how samples fill their padded length
 
     def __post_init__(self) -> None:
         load_stack(self.stack)  # a clear error for an unknown stack before any work
@@ -64,7 +65,7 @@ class SearchSpec:
             raise InputError(f"--max-memory-fraction: must be in (0, 1], got {self.max_memory_fraction}")
 
     def job(self, plan: ParallelPlan) -> Job:
-        return Job.of(self.model, self.system, plan, self.overrides, stack=self.stack)
+        return Job.of(self.model, self.system, plan, self.overrides, stack=self.stack, sequences=self.sequences)
 
     def probe(self, micro_batch: int = 1) -> Job:
         """A one-plan job at this micro-batch: its engine tells the model's shape and the device."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dojosim.errors import InputError
-from dojosim.job import Job
+from dojosim.job import Job, Sequences
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.engine import Engine
 from dojosim.perf.jobs import engine_for
@@ -52,11 +52,10 @@ class RowResult:
         }
 
 
-def check_row(row: Row) -> None:
-    """Refuse, with the reason, what the model cannot express yet (reported as unsupported, never dropped)."""
-    packed = [f for f in ("tokens_per_seq", "docs_per_row", "loss_positions") if getattr(row, f) is not None]
-    if packed:
-        raise InputError(f"{', '.join(packed)}: packed or partly-masked sequences are not modelled yet")
+def sequences_of(row: Row) -> Sequences:
+    """How the row's samples filled their padded length: unpadded, packed, masked per document, the loss on some
+    positions (blank columns: every position a real token, one document, the loss on all)."""
+    return Sequences(row.tokens_per_seq, row.docs_per_row or 1.0, row.loss_positions)
 
 
 def plan_of(row: Row) -> ParallelPlan:
@@ -81,10 +80,9 @@ def plan_of(row: Row) -> ParallelPlan:
 
 
 def job_of(row: Row) -> Job:
-    """The job a measured row describes: its model, machine and plan, run by the row's stack (the tool's
-    default where the row names none)."""
-    check_row(row)
-    return Job.of(row.model, row.system, plan_of(row), stack=row.stack or DEFAULT_STACK)
+    """The job a measured row describes: its model, machine, plan and sequences, run by the row's stack (the
+    tool's default where the row names none)."""
+    return Job.of(row.model, row.system, plan_of(row), stack=row.stack or DEFAULT_STACK, sequences=sequences_of(row))
 
 
 def predict_row(row: Row, engine_of: Callable[[Job], Engine] = engine_for) -> RowResult:
@@ -97,8 +95,8 @@ def predict_row(row: Row, engine_of: Callable[[Job], Engine] = engine_for) -> Ro
         predicted = est.step_time_s
     elif row.metric == "peak_memory_bytes":
         predicted = est.memory.total
-    else:
-        predicted = row.global_batch * row.seq_len / est.step_time_s / row.gpus
+    else:  # the tokens trained: a row that trained unpadded or packed counts its real tokens
+        predicted = est.throughput["real_tokens_per_s_per_device"]
     top = max(est.breakdown_s.items(), key=lambda kv: kv[1])[0]
     details = {
         "step_time_s": est.step_time_s,

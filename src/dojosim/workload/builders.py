@@ -177,6 +177,10 @@ def _bert(spec: ModelSpec, batch: int, seq: int) -> StepSpec:
             intermediate_size=p["ffn"] or 4 * p["hidden"],
             max_position_embeddings=p["positions"],
             attn_implementation="sdpa",
+            # GPU stacks run attention as one fused kernel with its dropout inside (FMHA, flash attention). With
+            # a dropout on its probabilities, CPU SDPA leaves its fused op for the math path and a capture would
+            # record fp32 scores, a softmax and a dropout over them that no such run materialises.
+            attention_probs_dropout_prob=0.0,
         )
         return transformers.BertForMaskedLM(config)
 

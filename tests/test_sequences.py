@@ -1,0 +1,179 @@
+"""Sequences as they are trained: unpadded tokens, packed rows masked per document, the loss only where it is
+computed. Each charge is checked against a hand count of the kernels' work."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dojosim.errors import InputError
+from dojosim.hardware import load_system, size_system
+from dojosim.job import DENSE, Job, Sequences
+from dojosim.parallel.plan import ParallelPlan
+from dojosim.perf.engine import Engine
+from dojosim.perf.jobs import engine_for
+from dojosim.perf.profile import build_profile, over_tokens
+from dojosim.perf.sequences import sequenced
+from dojosim.validation.run import predict_row
+from dojosim.validation.table import read_table
+from dojosim.workload.cache import get_graph
+
+GPT = "gpt(layers=2,hidden=256,heads=4,vocab=1000)"
+LAYERS, HIDDEN, SEQ = 2, 256, 512
+BERT = "bert(layers=2,hidden=128,heads=2,vocab=1000)"
+
+
+@pytest.fixture(scope="module")
+def gpt():
+    return build_profile(get_graph(GPT, 4, SEQ))
+
+
+@pytest.fixture(scope="module")
+def bert():
+    return build_profile(get_graph(BERT, 2, SEQ))
+
+
+def flops(profile, kinds=None, region=None):
+    return sum(
+        c.flops * c.count
+        for c in profile.classes
+        if (kinds is None or c.kind in kinds) and (region is None or c.region == region)
+    )
+
+
+def attention_hand_count(batch, row_lengths_squared):
+    """Q K^T and P V forward (2 x 2 FLOPs per multiply-add over heads x head dim = hidden), backward twice that,
+    on the full square as the capture counts it (a causal kernel skips half of every square alike)."""
+    forward = 2 * 2 * HIDDEN * row_lengths_squared * LAYERS * batch
+    return forward * 3
+
+
+def test_the_full_row_attention_is_the_hand_count(gpt):
+    assert flops(gpt, ("attention",)) == pytest.approx(attention_hand_count(4, SEQ**2))
+
+
+def test_a_packed_row_of_four_documents_of_128_tokens_charges_a_quarter_of_the_row_attention(gpt):
+    packed = sequenced(gpt, Sequences(tokens_per_seq=SEQ, docs_per_row=4))
+    assert flops(packed, ("attention",)) == pytest.approx(attention_hand_count(4, 4 * 128**2))
+    assert flops(packed, ("attention",)) == pytest.approx(flops(gpt, ("attention",)) / 4)
+    # the rest of the row is real tokens: every other op is charged as captured
+    assert flops(packed, ("matmul",)) == flops(gpt, ("matmul",))
+
+
+def test_an_unpadded_micro_batch_of_known_lengths_charges_their_sum(gpt):
+    lengths = (100, 300, 200, 400)
+    unpadded = sequenced(gpt, Sequences(lengths=lengths))
+    # the blocks' weight matmuls: 2 FLOPs x 12 h^2 weights per token per layer forward, backward twice that
+    hand = 2 * 12 * HIDDEN**2 * LAYERS * sum(lengths) * 3
+    assert flops(unpadded, ("matmul",), "block") == pytest.approx(hand)
+    assert flops(gpt, ("matmul",), "block") == pytest.approx(2 * 12 * HIDDEN**2 * LAYERS * 4 * SEQ * 3)
+    # attention: each sequence its own square
+    assert flops(unpadded, ("attention",)) == pytest.approx(attention_hand_count(1, sum(n * n for n in lengths)))
+
+
+def test_an_mlm_head_over_76_of_512_positions_charges_76_over_512_of_the_full_head(bert):
+    gathered = sequenced(bert, Sequences(loss_positions=76))
+    assert flops(gathered, region="post") == pytest.approx(flops(bert, region="post") * 76 / 512)
+    # the decoder to the vocabulary: 2 x hidden x vocab per position forward, backward twice that
+    decoder = [c for c in gathered.classes if c.region == "post" and c.kind == "matmul"]
+    assert sum(c.flops * c.count for c in decoder) == pytest.approx(3 * 2 * (128 * 128 + 128 * 1000) * 2 * 76)
+    # the encoder still runs every real token
+    assert flops(gathered, region="block") == flops(bert, region="block")
+
+
+def test_weights_stay_weights_when_tokens_shrink(gpt):
+    half = sequenced(gpt, Sequences(tokens_per_seq=SEQ / 2))
+    for full, scaled in zip(gpt.classes, half.classes, strict=True):
+        fixed = full.bytes - full.token_bytes
+        assert scaled.bytes - scaled.token_bytes == pytest.approx(fixed)
+        if not full.over_tokens:
+            assert scaled == full
+    assert half.params == gpt.params and half.opt_bytes == gpt.opt_bytes
+
+
+def test_memory_follows_real_tokens(gpt):
+    sized = size_system(load_system("dgx-h100"), 8)
+    plan = ParallelPlan(8, 32, 4, SEQ)
+    full = Engine(gpt, sized).memory(plan)
+    half = Engine(sequenced(gpt, Sequences(tokens_per_seq=SEQ / 2)), sized).memory(plan)
+    assert half.activations == pytest.approx(full.activations / 2)
+    assert (half.weights, half.gradients, half.optimizer) == (full.weights, full.gradients, full.optimizer)
+
+
+def test_throughput_says_samples_real_and_padded_tokens_and_mfu_counts_real_work():
+    plan = ParallelPlan(8, 32, 4, SEQ)
+    dense = engine_for(Job.of(GPT, "dgx-h100", plan)).estimate(plan)
+    job = Job.of(GPT, "dgx-h100", plan, sequences=Sequences(tokens_per_seq=128))
+    est = engine_for(job).estimate(job.plan)
+    t = est.throughput
+    assert t["real_tokens_per_s"] == pytest.approx(t["samples_per_s"] * 128)
+    assert t["padded_tokens_per_s"] == pytest.approx(t["samples_per_s"] * SEQ)
+    # MFU on the work of the real tokens: a quarter of the tokens, and less than a quarter of the attention
+    assert est.model_flops_per_step < dense.model_flops_per_step / 4
+    peak = engine_for(job).device.peak(plan.precision) * plan.devices
+    assert est.mfu == pytest.approx(est.model_flops_per_step / est.step_time_s / peak)
+
+    def device_seconds(j):
+        return sum(p["seconds"] for p in engine_for(j).roofline(j.plan)["points"])
+
+    assert device_seconds(job) < device_seconds(Job.of(GPT, "dgx-h100", plan))  # small ops: launches stay
+
+
+def test_a_token_axis_is_found_by_batch_and_sequence():
+    assert over_tokens((4, 512, 256), 4, 512) and over_tokens((2048, 256), 4, 512)
+    assert over_tokens((4, 8, 512, 32), 4, 512)
+    assert not over_tokens((512, 256), 4, 512)  # a position-embedding table as long as the sequence
+    assert not over_tokens((256, 768), 4, 512)
+
+
+@pytest.mark.parametrize(
+    ("sequences", "field"),
+    [
+        (Sequences(tokens_per_seq=600), "--tokens-per-seq"),
+        (Sequences(tokens_per_seq=0.5), "--tokens-per-seq"),
+        (Sequences(tokens_per_seq=100, docs_per_row=101), "--docs-per-row"),
+        (Sequences(tokens_per_seq=100, loss_positions=200), "--loss-positions"),
+        (Sequences(lengths=(10, 513)), "lengths"),
+    ],
+)
+def test_sequences_a_row_cannot_hold_are_refused_naming_the_option(sequences, field):
+    with pytest.raises(InputError, match=field):
+        Job.of(GPT, "dgx-h100", ParallelPlan(8, 32, 4, SEQ), sequences=sequences)
+
+
+def test_a_model_without_a_token_axis_takes_no_sequences():
+    with pytest.raises(InputError, match="no token axis"):
+        Job.of("resnet(depth=50)", "dgx-h100", ParallelPlan(8, 32, 4), sequences=Sequences(tokens_per_seq=2))
+    assert Job.of("resnet(depth=50)", "dgx-h100", ParallelPlan(8, 32, 4)).sequences == DENSE
+
+
+BERT_CHECK = ["--model", "bert-large", "--system", "dgx-a100", "--devices", "8", "--global-batch", "448",
+              "--micro-batch", "56", "--seq", "512"]  # fmt: skip
+
+
+def test_bert_large_as_mlperf_runs_it_fits_and_is_near_the_measured_step():
+    """MLPerf Training v1.0, NVIDIA 1x DGX A100: 2193.41 sequences/s, a 448-sequence step in 0.204 s
+    (tests/data/unpadded-bert.csv says where). Charged on every padded position with the MLM head on all 512,
+    the step takes over twice as long; as it is trained (254 real tokens, 76 masked positions) it fits and lands
+    within 20% of the measurement (about -19% with the default stack: see the row's notes)."""
+    from tests.cli_run import dojosim
+
+    padded = dojosim("simulate", *BERT_CHECK, "--json")
+    ran = dojosim("simulate", *BERT_CHECK, "--tokens-per-seq", "254", "--loss-positions", "76", "--json")
+    assert ran.code == 0, ran.stderr
+    doc = json.loads(ran.stdout)
+    assert doc["fits"] and doc["sequences"] == {
+        "seq": 512, "tokens_per_seq": 254, "docs_per_row": 1.0, "loss_positions": 76
+    }  # fmt: skip
+    assert doc["step_time_s"] == pytest.approx(448 / 2193.41, rel=0.2)
+    assert doc["throughput"]["real_tokens_per_s"] == pytest.approx(doc["throughput"]["samples_per_s"] * 254)
+    padded_doc = json.loads(padded.stdout)
+    assert padded_doc["step_time_s"] > 2 * doc["step_time_s"]
+    assert padded_doc["memory_bytes_per_device"]["activations"] > 2 * doc["memory_bytes_per_device"]["activations"]
+
+
+def test_the_unpadded_bert_row_is_predicted_from_its_sequence_columns():
+    rows = read_table(Path(__file__).parent / "data" / "unpadded-bert.csv")
+    (result,) = [predict_row(r) for r in rows]
+    assert result.reason == "" and result.row.tokens_per_seq == 254 and result.row.loss_positions == 76
+    assert result.error_pct == pytest.approx(-18, abs=5)  # as of this commit: the gap is not closed (see notes)
