@@ -258,9 +258,16 @@ def test_a_bad_scenario_is_one_error_before_any_runs(tiny_mix, vary, message):
 
 def test_ray_runs_the_same_scenarios(tiny_mix):
     pytest.importorskip("ray", reason="the ray extra is installed by make test; skipped only outside it")
+    import ray
+
     from dojosim.study.rent.run import RentSpec
     from dojosim.study.rent.scenarios import parse_vary, run_scenarios, scenarios
 
     grid = scenarios(RentSpec("dgx-h100", 64, tiny_mix, days=2, clouds=("dgx-h100",)), parse_vary(["seed=0,1"]))
     local = run_scenarios(grid, workers=1)
-    assert [r.as_dict() for r in run_scenarios(grid, backend="ray", workers=2)] == [r.as_dict() for r in local]
+    try:  # a local two-CPU Ray, shut down after so later tests start their own
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        distributed = run_scenarios(grid, backend="ray", workers=2)
+    finally:
+        ray.shutdown()
+    assert [r.as_dict() for r in distributed] == [r.as_dict() for r in local]
