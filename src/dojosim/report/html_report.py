@@ -48,7 +48,8 @@ def stacked_bars(rows: list[tuple[str, dict[str, float]]], title: str) -> str:
         ax.set_xlabel("seconds per training step")
         ax.set_title(title, loc="left")
         ax.grid(axis="y", visible=False)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=min(6, max(1, len(parts))))
+        if parts:  # no system with a plan: nothing to name
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=min(6, len(parts)))
 
     return plots.svg_of(draw, title, (WIDE_IN[0], 1.6 + 0.32 * len(rows) + 0.2 * math.ceil(len(parts) / 6)))
 
