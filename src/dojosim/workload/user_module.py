@@ -1,6 +1,6 @@
 """A user's own model: `--model python:MODULE:FUNCTION` names a factory, captured like any other model.
 
-The protocol (docs/models.md): `FUNCTION(batch: int, seq: int | None)` returns `(module, inputs)`, an
+The protocol (as examples/my_net.py shows it): `FUNCTION(batch: int, seq: int | None)` returns `(module, inputs)`, an
 `nn.Module` and its example inputs for one step of `batch` samples: a dict of keyword arguments or a tuple of
 positional ones. dojosim calls it under fake tensors, so tensors it creates allocate nothing. The step's loss is
 the output's `loss` where it has one (a transformers output, a dict), else the mean square of its first tensor.
