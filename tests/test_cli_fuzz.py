@@ -21,6 +21,10 @@ MODELS = [
     "gpt(layers=2,hidden=64,heads=4,vocab=100)",
     "moe(layers=2,hidden=64,heads=4,ffn=128,vocab=100,experts=3,top_k=2)",
     "lama3-8b",
+    "hf:tests/data/hf/tiny-deepseek-v3.json",
+    "hf:meta-llama/Llama-3.1-8B",
+    "python:examples.my_net:build",
+    "python:examples.nope:build",
     "llama(",
     "",
 ]

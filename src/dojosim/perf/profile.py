@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from dojosim.errors import InputError
-from dojosim.workload.graph import Graph, Op
+from dojosim.workload.graph import Graph, Op, is_routed_expert
 from dojosim.workload.op_kinds import vector_unit
 
 # Megatron's tensor-parallel transformer block: one all-reduce after attention and one after the MLP in
@@ -17,8 +17,6 @@ from dojosim.workload.op_kinds import vector_unit
 TP_ALLREDUCES_PER_BLOCK = 2
 MATRIX_KINDS = frozenset(["matmul", "conv", "attention", "embedding"])
 EMBEDDING_ROLE_MARKERS = ("embed", "wte", "wpe", "embeddings")
-# Parameter roles of an expert's MLP (sharded over expert-parallel ranks).
-EXPERT_WEIGHT_NAMES = ("w_gate", "w_up", "w_down")
 CORE_ATTENTION_MODULE = "core_attention"  # the module name of an unfused attention core
 
 
@@ -186,7 +184,7 @@ def _param_split(graph: Graph, experts: int) -> tuple[float, float, float, float
     for role, count in graph.param_counts.items():
         if _is_block(role, graph.block_path):
             block_params += count
-            if experts and role.rsplit(".", 1)[-1] in EXPERT_WEIGHT_NAMES:
+            if experts and is_routed_expert(role):
                 expert_params += count
         elif _is_embedding(role):
             pre_params += count

@@ -22,18 +22,21 @@ def _renamed(op: Op, prefix: str, new_prefix: str) -> Op:
     return replace(op, module=new_prefix + op.module[len(prefix) :])
 
 
-def expand_blocks(ops: list[Op], block_path: str, captured: int, target: int) -> list[Op]:
+def expand_blocks(
+    ops: list[Op], block_path: str, captured: int, target: int, template_block: int = TEMPLATE_BLOCK
+) -> list[Op]:
     """Grow a `captured`-block capture to `target` blocks, in the order a full capture would run them.
 
-    The template block's ops become blocks 1 .. target-2; the last captured block becomes block target-1.
+    The template block's ops become blocks t .. target-2 (t the template's index; the blocks before it, e.g.
+    dense-first layers of an MoE, stay as captured); the last captured block becomes block target-1.
     """
-    template = f"{block_path}.{TEMPLATE_BLOCK}"
+    template = f"{block_path}.{template_block}"
     last, new_last = f"{block_path}.{captured - 1}", f"{block_path}.{target - 1}"
     copies = target - captured + 1
     order = {
-        Phase.FWD: range(TEMPLATE_BLOCK, TEMPLATE_BLOCK + copies),
-        Phase.BWD: range(TEMPLATE_BLOCK + copies - 1, TEMPLATE_BLOCK - 1, -1),
-        Phase.OPT: range(TEMPLATE_BLOCK, TEMPLATE_BLOCK + copies),
+        Phase.FWD: range(template_block, template_block + copies),
+        Phase.BWD: range(template_block + copies - 1, template_block - 1, -1),
+        Phase.OPT: range(template_block, template_block + copies),
     }
     out: list[Op] = []
     i = 0
@@ -61,10 +64,10 @@ def expand_blocks(ops: list[Op], block_path: str, captured: int, target: int) ->
 class Growth:
     """How many blocks of the full model each captured name stands for, and totals grown to full depth."""
 
-    def __init__(self, block_path: str, captured: int, target: int):
+    def __init__(self, block_path: str, captured: int, target: int, template_block: int = TEMPLATE_BLOCK):
         self.block_path = block_path
         self.grow = target - captured if block_path else 0
-        self.template = f"{block_path}.{TEMPLATE_BLOCK}"
+        self.template = f"{block_path}.{template_block}"
 
     def copies(self, name: str) -> int:
         """How many blocks of the full model a captured name (module or parameter) stands for."""

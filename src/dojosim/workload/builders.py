@@ -276,5 +276,13 @@ BUILDERS = {
 def step_spec(model: str | ModelSpec, batch: int, seq: int | None = None) -> StepSpec:
     """The StepSpec (builder, inputs, loss) for one training step of `model` at this batch and sequence."""
     spec, seq = check_request(model, batch, seq)
+    if spec.origin and spec.origin.kind == "hf":
+        from dojosim.workload.hf import hf_step
+
+        return hf_step(spec, batch, seq)
+    if spec.origin:
+        from dojosim.workload.user_module import user_step
+
+        return user_step(spec, batch, seq)
     build: Callable[[ModelSpec, int, Any], StepSpec] = BUILDERS[spec.family]
     return build(spec, batch, seq)

@@ -12,7 +12,7 @@ import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from dojosim.errors import InputError
-from dojosim.workload.blocks import CAPTURED_BLOCKS, Growth, expand_blocks
+from dojosim.workload.blocks import CAPTURED_BLOCKS, TEMPLATE_BLOCK, Growth, expand_blocks
 from dojosim.workload.graph import Graph, Op, Phase
 from dojosim.workload.recorder import ModuleStack, NodeOwners, Recorder, storage_key
 
@@ -39,6 +39,7 @@ class StepSpec:
     layers: int = 0  # number of repeated blocks; 0 when the model has none to exploit
     block_path: str = ""  # module path of the nn.ModuleList of blocks
     build_on_meta: bool = False  # for models that read tensor values (.item()) while being built
+    template_block: int = TEMPLATE_BLOCK  # the block the others repeat; blocks before it differ (dense-first)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,6 +51,7 @@ class _RawCapture:
     state_bytes: dict[str, int]  # parameter name -> optimizer-state bytes
     saved_storages: dict[int, tuple[int, str, int]]  # storage -> (bytes, module of its producer, last dim)
     block_path: str  # where the repeated blocks really are in the built model ("" if none)
+    no_formula: set[str] = field(default_factory=set)  # tensor-core ops with no FLOP formula
 
 
 def _meta_to_fake(model: torch.nn.Module) -> torch.nn.Module:
@@ -163,6 +165,7 @@ def _run_step(spec: StepSpec, layers: int | None, optimizer: str, dtype: torch.d
                 state_bytes=_state_bytes(opt, params),
                 saved_storages=saved.saved,
                 block_path=block_path,
+                no_formula=recorder.no_formula,
             )
     finally:
         torch.set_default_dtype(previous_dtype)
@@ -179,7 +182,8 @@ def capture(spec: StepSpec, optimizer: str = "adamw", dtype: str = "bf16", full:
     if dtype not in DTYPES:
         raise InputError(f"--dtype: unknown dtype '{dtype}' (allowed: {', '.join(DTYPES)})")
     target = spec.layers
-    captured = target if (full or target <= CAPTURED_BLOCKS or not spec.block_path) else CAPTURED_BLOCKS
+    needed = CAPTURED_BLOCKS + spec.template_block - TEMPLATE_BLOCK  # the template has a block before and after
+    captured = target if (full or target <= needed or not spec.block_path) else needed
     try:
         raw = _run_step(spec, captured if spec.block_path else None, optimizer, DTYPES[dtype])
     except InputError:
@@ -189,10 +193,15 @@ def capture(spec: StepSpec, optimizer: str = "adamw", dtype: str = "bf16", full:
             f"model '{spec.name}' could not be captured under fake tensors: {type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else ''}"
         ) from None
+    if raw.no_formula:
+        raise InputError(
+            f"model '{spec.name}': no FLOP formula for {', '.join(sorted(raw.no_formula))} (tensor-core work this "
+            "capture cannot count; it would be costed as zero)"
+        )
     ops, block_path = raw.ops, raw.block_path
     if block_path and captured < target:
-        ops = expand_blocks(ops, block_path, captured, target)
-    growth = Growth(block_path, captured, target)
+        ops = expand_blocks(ops, block_path, captured, target, spec.template_block)
+    growth = Growth(block_path, captured, target, spec.template_block)
     # By role (block index as '*'), so that the engine can shard each part by its own rule.
     activation = growth.activations(raw.saved_storages)
     return Graph(

@@ -132,11 +132,20 @@ class Graph:
             g["bytes"] += op.bytes_read + op.bytes_written
         return sorted(groups.values(), key=lambda g: -g["flops"])[:n]
 
+    def active_params(self) -> int:
+        """Parameters one token runs through: every parameter less the routed experts it is not sent to."""
+        experts, top_k = int(self.meta.get("experts") or 0), int(self.meta.get("top_k") or 0)
+        if not experts or not top_k:
+            return self.params
+        routed = sum(n for role, n in self.param_counts.items() if is_routed_expert(role))
+        return self.params - round(routed * (experts - top_k) / experts)
+
     def summary(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "input": self.input_spec,
             "params": self.params,
+            "active_params": self.active_params(),
             "param_bytes": self.param_bytes,
             "flops": self.flops_by_phase(),
             "flops_by_kind": self.flops_by_kind(),
@@ -200,6 +209,16 @@ class Graph:
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(f"{path}: not a readable dojosim graph ({exc})") from None
         return cls.from_dict(doc, str(path))
+
+
+# Parameter names of routed experts' weights: our MoE's stacked weights, and transformers' `mlp.experts.*`
+# (stacked or one module per expert). Shared experts (`shared_experts`, `shared_expert`) run for every token.
+EXPERT_WEIGHT_NAMES = ("w_gate", "w_up", "w_down")
+
+
+def is_routed_expert(role: str) -> bool:
+    """Whether a parameter (name or role) is a routed expert's weight, sharded over expert-parallel ranks."""
+    return role.rsplit(".", 1)[-1] in EXPERT_WEIGHT_NAMES or ".experts." in f".{role}"
 
 
 def role_of(module: str, block_path: str) -> str:

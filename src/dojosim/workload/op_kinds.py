@@ -4,6 +4,7 @@ The performance engine reads op names from stored graphs and classifies them wit
 capture classifies dispatched ops with the same tables (`kernel_kind` only reads `func.overloadpacket`).
 """
 
+import re
 from typing import Any
 
 from dojosim.workload.graph import OpKind
@@ -13,7 +14,9 @@ VIEW_OPS = frozenset(
     "split_with_sizes unbind as_strided detach alias lift_fresh chunk narrow unflatten view_as_real "
     "view_as_complex _unsafe_split expand_as numpy_T unfold diagonal movedim".split()
 )
-MATMUL_OPS = frozenset("mm addmm bmm baddbmm matmul linear _scaled_mm addbmm".split())
+MATMUL_OPS = frozenset("mm addmm bmm baddbmm matmul linear _scaled_mm addbmm _grouped_mm".split())
+# Names of tensor-core work: an op so named that no table above knows would otherwise be costed as a vector op.
+_TENSOR_CORE_NAME = re.compile(r"(^|_)(mm|bmm|gemm|matmul|einsum|linear|conv\w*|\w*attention)(_|$)")
 CONV_OPS = frozenset(
     "convolution _convolution convolution_backward cudnn_convolution convolution_overrideable "
     "_slow_conv2d_forward _slow_conv2d_backward slow_conv3d_forward mkldnn_convolution".split()
@@ -92,6 +95,13 @@ def kind_of(name: str) -> OpKind:
     if name.startswith("_c10d") or name in COLLECTIVE_OPS:
         return OpKind.COLLECTIVE
     return OpKind.ELEMENTWISE
+
+
+def needs_formula(name: str, kind: OpKind) -> bool:
+    """Whether an op is tensor-core work whose FLOPs must come from a formula (never a per-element guess)."""
+    if kind in (OpKind.MATMUL, OpKind.CONV, OpKind.ATTENTION):
+        return True
+    return kind == OpKind.ELEMENTWISE and bool(_TENSOR_CORE_NAME.search(name))
 
 
 def is_ignored(func: Any) -> bool:

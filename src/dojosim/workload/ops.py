@@ -6,6 +6,7 @@ import torch
 from torch.utils.flop_counter import flop_registry
 
 from dojosim.workload.graph import OpKind
+from dojosim.workload.op_kinds import needs_formula
 
 
 def _attention_fwd_flops(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> float:
@@ -63,10 +64,21 @@ def _conv_flops(name: str, args: tuple[Any, ...], out: Any) -> float | None:
     return None
 
 
+def _grouped_mm_flops(a: torch.Tensor, out: torch.Tensor) -> float:
+    """Grouped GEMM (experts): each output element takes one dot product over the contracted dimension. When
+    both operands are 2-D the groups split the contracted dimension (the weight gradient), not the output."""
+    if a.dim() == 2 and out.dim() == 3:
+        return 2.0 * (out.numel() / out.shape[0]) * a.shape[1]
+    return 2.0 * out.numel() * a.shape[-1]
+
+
 def flops_of(
     func: Any, kind: OpKind, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, in_numel: int, out_numel: int
-) -> float:
+) -> float | None:
+    """The op's FLOPs; None for tensor-core work with no formula (the capture lists them, never counts zero)."""
     packet = func.overloadpacket
+    if packet.__name__ == "_grouped_mm":
+        return _grouped_mm_flops(args[0], out)
     if kind == OpKind.CONV:
         flops = _conv_flops(packet.__name__, args, out)
         if flops is not None:
@@ -77,6 +89,8 @@ def flops_of(
         flops = _sdpa_cpu_flops(packet.__name__, args)
         if flops is not None:
             return flops
+    if needs_formula(packet.__name__, kind):
+        return None
     if kind in _VECTOR_KINDS:
         return float(max(in_numel, out_numel))
     return 0.0

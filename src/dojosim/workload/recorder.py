@@ -92,6 +92,7 @@ class Recorder(TorchDispatchMode):
         self.producer: dict[int, int] = {}  # storage -> index of the op that last wrote it
         self.opt_owner: dict[int, str] = {}  # storage -> parameter name, for optimizer-phase ops
         self.opt_current = ""
+        self.no_formula: set[str] = set()  # tensor-core ops with no FLOP formula: the capture refuses them
 
     def _module(self, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> str:
         """The module (or, in the update, the parameter) an op of the current phase belongs to."""
@@ -122,7 +123,10 @@ class Recorder(TorchDispatchMode):
         else:
             in_numel = max((t.numel() for t in ins), default=0)
             out_numel = max((t.numel() for t in outs), default=0)
-            flops = flops_of(func, kind, args, kwargs, out, in_numel, out_numel)
+            counted = flops_of(func, kind, args, kwargs, out, in_numel, out_numel)
+            if counted is None:
+                self.no_formula.add(str(func.overloadpacket))
+            flops = counted or 0.0
             read, written = _nbytes(ins), _nbytes(outs)
         module = self._module(ins, outs)
         if self.phase == Phase.OPT and kind != OpKind.VIEW:

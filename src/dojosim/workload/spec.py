@@ -107,6 +107,19 @@ FRACTIONAL = ("rope_theta",)  # every other key counts something (layers, heads,
 # Deepest model accepted: twice the zoo's deepest (llama3.1-405b, 126 layers). A capture grows with depth (a
 # 1,000-layer toy takes ~25 s), so a mistyped depth is refused at once instead of hanging.
 MAX_LAYERS = 256
+EXTERNAL_PREFIXES = ("hf:", "python:")  # models from a Hugging Face config or the user's own factory
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a model defined outside the spec grammar lives: a Hugging Face config (`hf`) or a user's factory
+    (`python`). `digest` hashes the text it was read from, so an edited config or module is a different model."""
+
+    kind: str  # "hf" or "python"
+    ref: str  # the config.json's absolute path, or "module:function"
+    digest: str
+    sequence: bool  # takes --seq
+    default_seq: int | None
 
 
 def _canonical(family: str, params: dict[str, int | float]) -> str:
@@ -123,12 +136,13 @@ class ModelSpec:
     params: dict[str, int | float]  # every key of the family, defaults filled in; read-only by convention
     text: str  # canonical: family(key=value,...) with every key spelled out
     name: str = field(default="", compare=False)  # as given, e.g. "llama3-70b"; the text when not given
+    origin: Origin | None = None  # set for hf: and python: models, whose family names no builder of ours
     _key: tuple[Any, ...] = field(init=False, repr=False, compare=False)  # what equality and hashing use
 
     def __post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", self.text)
-        object.__setattr__(self, "_key", (self.family, tuple(sorted(self.params.items()))))
+        object.__setattr__(self, "_key", (self.family, tuple(sorted(self.params.items())), self.origin))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ModelSpec) and self._key == other._key
@@ -139,16 +153,16 @@ class ModelSpec:
     @property
     def has_sequence(self) -> bool:
         """Whether the model takes a token sequence (--seq)."""
-        return FAMILIES[self.family].sequence
+        return self.origin.sequence if self.origin else FAMILIES[self.family].sequence
 
     @property
     def default_seq(self) -> int | None:
-        return FAMILIES[self.family].default_seq
+        return self.origin.default_seq if self.origin else FAMILIES[self.family].default_seq
 
     def with_switch(self, key: str) -> "ModelSpec":
         """This spec with its family's 0/1 switch `key` turned on (named by its canonical text); unchanged where
         the family has no such switch or it is already on."""
-        if key not in FAMILIES[self.family].optional or self.params.get(key):
+        if self.origin or key not in FAMILIES[self.family].optional or self.params.get(key):
             return self
         params = {**self.params, key: 1}
         return ModelSpec(self.family, params, _canonical(self.family, params))
@@ -172,7 +186,8 @@ def _family_and_body(spec: str) -> tuple[str, str | None]:
     if family not in FAMILIES:
         choices = [*NAMED, *FAMILIES]
         raise InputError(
-            f"unknown model '{spec}'{closest(family, choices)} (zoo: {allowed(NAMED)}; families: {allowed(FAMILIES)})"
+            f"unknown model '{spec}'{closest(family, choices)} (zoo: {allowed(NAMED)}; families: {allowed(FAMILIES)}; "
+            "or hf:CONFIG, python:MODULE:FUNCTION)"
         )
     if body is None and family not in NAMED.values() and spec.strip() not in NAMED and FAMILIES[family].required:
         raise InputError(f"model '{spec}': family '{family}' needs {', '.join(FAMILIES[family].required)}")
@@ -204,6 +219,10 @@ def parse_model(spec: "str | ModelSpec") -> ModelSpec:
     returned as it is."""
     if isinstance(spec, ModelSpec):
         return spec
+    if spec.strip().startswith(EXTERNAL_PREFIXES):
+        from dojosim.workload.sources import external_spec  # reads files; the grammar below does not
+
+        return external_spec(spec.strip())
     family, body = _family_and_body(spec)
     full = {**FAMILIES[family].optional, **_given_params(family, body, spec)}
     for key, value in full.items():
