@@ -78,6 +78,7 @@ def compare_document(
     *,
     workload: str,
     stack: str,
+    kernels: str,
     normalize: str,
     budget: float,
     results: list[SystemResult],
@@ -96,6 +97,7 @@ def compare_document(
         "verdict": verdict_document(verdict(results), workload, budget_text(normalize, budget)),
         "workload": workload,
         "stack": stack,
+        "kernels": kernels,  # the kernel mode every system ran (perf/fusion.py)
         "normalize": normalize,
         "budget": budget,
         "results": [_system(r) for r in results],
