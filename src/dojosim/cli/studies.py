@@ -36,7 +36,7 @@ from dojosim.cli.app import (
 )
 from dojosim.cli.vocabulary import command
 from dojosim.errors import InputError
-from dojosim.stack import DEFAULT_STACK, load_stack
+from dojosim.stack import DEFAULT_STACK
 
 MaxMemoryOption = Annotated[float, typer.Option("--max-memory-fraction", help="Prune plans above this.")]
 
@@ -266,8 +266,7 @@ def compare_command(
         share = camp.training_share(results, fleet_gpu, fleet_eflops)
     doc = compare_document(
         workload=model,
-        stack=load_stack(stack).name,
-        kernels=stack_of(stack, kernels).kernels.value,
+        stack=stack_of(stack, kernels),
         normalize=normalize,
         budget=plan_budget.value,
         results=results,
