@@ -80,6 +80,7 @@ VALUES = {
     "--tokens-per-seq": ["1", "64", "100.5", "128", "129", "0", "-3", "nan", "inf", "abc"],
     "--docs-per-row": ["1", "2", "4.5", "200", "0", "nan", "abc"],
     "--loss-positions": ["1", "20", "128", "1000", "0", "nan", "abc"],
+    "--kernels": ["eager", "framework", "compiled", "fused", ""],
 }
 FLAGS = {
     "simulate": ["--sequence-parallel", "--no-sequence-parallel", "--json", "--csv"],
@@ -95,7 +96,7 @@ COMMANDS = {
         ["--model", SMALL_MODEL, "--system", "dgx-h100", "--devices", "8", "--global-batch", "16", "--seq", "128"],
         ["--model", "--system", "--devices", "--gpus", "--global-batch", "--micro-batch", "--seq", "--tp", "--pp",
          "--vp", "--cp", "--ep", "--zero", "--recompute", "--precision", "--optimizer", "--set", "--stack",
-         "--tokens-per-seq", "--docs-per-row", "--loss-positions"],
+         "--tokens-per-seq", "--docs-per-row", "--loss-positions", "--kernels"],
     ),
     "capture": (
         ["--model", SMALL_MODEL, "--seq", "64"],
@@ -106,13 +107,13 @@ COMMANDS = {
          "--workers", "1"],
         ["--model", "--system", "--devices", "--gpus", "--global-batch", "--seq", "--precision", "--objective",
          "--top", "--max-memory-fraction", "--set", "--stack", "--backend", "--tokens-per-seq", "--docs-per-row",
-         "--loss-positions"],
+         "--loss-positions", "--kernels"],
     ),
     "compare": (
         ["--model", SMALL_MODEL, "--seq", "128", "--systems", "dgx-h100", "--normalize", "devices", "--budget", "16"],
         ["--model", "--workload", "--systems", "--seq", "--precision", "--normalize", "--budget", "--set", "--stack",
          "--batch-per-device", "--samples", "--dataset-clips", "--epochs", "--target-days", "--fleet-eflops",
-         "--fleet-gpu", "--tokens-per-seq", "--docs-per-row", "--loss-positions"],
+         "--fleet-gpu", "--tokens-per-seq", "--docs-per-row", "--loss-positions", "--kernels"],
     ),
     "system": (["show", "dojo-v1"], ["--devices", "--gpus", "--set"]),
     "rent": (

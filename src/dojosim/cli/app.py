@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from dojosim.job import Sequences
+    from dojosim.stack import Stack
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
@@ -50,6 +51,8 @@ def _root(
     ] = False,
 ) -> None:
     """dojosim: how long, how much memory, energy and money a training job takes on Dojo or GPU clusters."""
+
+
 app.add_typer(system_app, name="system")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
@@ -86,10 +89,23 @@ StackOption = Annotated[
     str,
     typer.Option("--stack", help="Training software: a stack preset (see `dojosim stacks`) or a .toml file."),
 ]
+KernelsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kernels", help="Which op chains run as one kernel: eager, framework or compiled (default: the stack's)."
+    ),
+]
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="time, cost or energy.")]
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")]
 BackendOption = Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")]
 RayAddressOption = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")]
+
+
+def stack_of(stack: str, kernels: str | None) -> "Stack":
+    """The stack preset (or file) with `--kernels` replacing its kernel mode where given."""
+    from dojosim.stack import load_stack, with_kernel_mode
+
+    return with_kernel_mode(load_stack(stack), kernels)
 
 
 def sequences_of(

@@ -11,6 +11,7 @@ from dojosim.cli.app import (
     DocsPerRowOption,
     GlobalBatchOption,
     JsonFlag,
+    KernelsOption,
     LossPositionsOption,
     MicroBatchOption,
     ModelOption,
@@ -23,6 +24,7 @@ from dojosim.cli.app import (
     app,
     emit,
     sequences_of,
+    stack_of,
     tables_console,
 )
 from dojosim.cli.vocabulary import command
@@ -56,6 +58,7 @@ def simulate_command(
     optimizer: Annotated[str, typer.Option("--optimizer", help="adamw or sgd.")] = "adamw",
     overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
+    kernels: KernelsOption = None,
     timeline: Annotated[
         str | None, typer.Option("--timeline", help="Also draw the step per pipeline stage (an SVG file).")
     ] = None,
@@ -75,7 +78,7 @@ def simulate_command(
         precision,
     )  # fmt: skip
     sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
-    job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack, sequences=sequences)
+    job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack_of(stack, kernels), sequences=sequences)
     engine = engine_for(job)
     estimate = engine.estimate(job.plan)
     if timeline:
@@ -85,6 +88,7 @@ def simulate_command(
         "system": engine.sized.system.name,
         "devices": engine.sized.devices,
         "stack": job.stack.name,
+        "kernels": job.stack.kernels.value,
         **({"sequences": job.sequences.as_dict(job.plan.seq)} if engine.profile.seq > 1 else {}),
         **estimate_document(estimate, counterfactuals(engine, job.plan, estimate)),
     }

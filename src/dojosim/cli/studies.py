@@ -13,6 +13,7 @@ from dojosim.cli.app import (
     DocsPerRowOption,
     GlobalBatchOption,
     JsonFlag,
+    KernelsOption,
     LossPositionsOption,
     ModelOption,
     ObjectiveOption,
@@ -30,11 +31,12 @@ from dojosim.cli.app import (
     interrupted,
     progress_bar,
     sequences_of,
+    stack_of,
     tables_console,
 )
 from dojosim.cli.vocabulary import command
 from dojosim.errors import InputError
-from dojosim.stack import DEFAULT_STACK, load_stack
+from dojosim.stack import DEFAULT_STACK
 
 MaxMemoryOption = Annotated[float, typer.Option("--max-memory-fraction", help="Prune plans above this.")]
 
@@ -71,6 +73,7 @@ def search_command(
     ray_address: RayAddressOption = None,
     overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
+    kernels: KernelsOption = None,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,
 ) -> None:
@@ -86,8 +89,8 @@ def search_command(
     check_output(out, "--out", folder=True)
     sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
     spec = SearchSpec(
-        model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction, stack,
-        sequences,
+        model, system, devices, global_batch, seq, precision, tuple(overrides or ()), max_memory_fraction,
+        stack_of(stack, kernels), sequences,
     )  # fmt: skip
     sink = FolderSink(Path(out), resume)
     try:
@@ -232,6 +235,7 @@ def compare_command(
     out: Annotated[str, typer.Option("--out", help="The HTML report.")] = "report.html",
     overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
+    kernels: KernelsOption = None,
     as_json: JsonFlag = False,
     as_csv: CsvFlag = False,
 ) -> None:
@@ -254,15 +258,15 @@ def compare_command(
     with progress_bar(as_json) as progress:
         task = progress.add_task("searching plans per system and size", total=len(names) * points)
         results = compare(
-            model, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task), stack,
-            precision, tuple(overrides or ()), sequences,
+            model, names, plan_budget, batch_per_device, seq, points, lambda _n: progress.advance(task),
+            stack_of(stack, kernels), precision, tuple(overrides or ()), sequences,
         )  # fmt: skip
         progress.update(task, description="fleet and share of training")
         fleet = camp.fleet(results, fleet_eflops, size.samples, size.epochs)
         share = camp.training_share(results, fleet_gpu, fleet_eflops)
     doc = compare_document(
         workload=model,
-        stack=load_stack(stack).name,
+        stack=stack_of(stack, kernels),
         normalize=normalize,
         budget=plan_budget.value,
         results=results,

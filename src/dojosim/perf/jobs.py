@@ -15,18 +15,21 @@ from dojosim.perf.profile import WorkloadProfile
 from dojosim.perf.profile_store import stored_profile
 from dojosim.perf.result import Estimate
 from dojosim.perf.sequences import sequenced
-from dojosim.stack import Stack
+from dojosim.stack import KernelMode, Stack
 
 
 @lru_cache(maxsize=64)
-def profile_for(key: WorkloadKey) -> WorkloadProfile:
-    return stored_profile(key.model, key.micro_batch, key.seq, key.optimizer, key.dtype)
+def profile_for(key: WorkloadKey, kernels: KernelMode = KernelMode.EAGER) -> WorkloadProfile:
+    """The captured step's profile with its ops fused as the stack's kernel mode runs them."""
+    return stored_profile(key.model, key.micro_batch, key.seq, key.optimizer, key.dtype, kernels)
 
 
 @lru_cache(maxsize=64)
-def sequenced_profile(key: WorkloadKey, sequences: Sequences) -> WorkloadProfile:
+def sequenced_profile(
+    key: WorkloadKey, sequences: Sequences, kernels: KernelMode = KernelMode.EAGER
+) -> WorkloadProfile:
     """The captured profile charged as the job's sequences are trained (the captured one where they are dense)."""
-    return sequenced(profile_for(key), sequences)
+    return sequenced(profile_for(key, kernels), sequences)
 
 
 @lru_cache(maxsize=256)
@@ -36,12 +39,13 @@ def sized_for(key: SystemKey) -> SizedSystem:
 
 def new_engine(job: Job) -> Engine:
     """An engine of its own (not shared), for work that changes an engine's device (the host-cost fit)."""
-    return Engine(sequenced_profile(job.workload, job.sequences), sized_for(job.machine), job.stack)
+    profile = sequenced_profile(job.workload, job.sequences, job.stack.kernels)
+    return Engine(profile, sized_for(job.machine), job.stack)
 
 
 @lru_cache(maxsize=512)
 def _shared_engine(workload: WorkloadKey, sequences: Sequences, machine: SystemKey, stack: Stack) -> Engine:
-    return Engine(sequenced_profile(workload, sequences), sized_for(machine), stack)
+    return Engine(sequenced_profile(workload, sequences, stack.kernels), sized_for(machine), stack)
 
 
 def engine_for(job: Job) -> Engine:

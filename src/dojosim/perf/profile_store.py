@@ -12,11 +12,13 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+from dojosim.perf.fusion import fused_graph
 from dojosim.perf.profile import WorkloadProfile, build_profile
+from dojosim.stack import KernelMode
 from dojosim.workload.cache import cache_dir, cache_key, get_graph
 from dojosim.workload.spec import ModelSpec
 
-PROFILE_MODULES = ("perf/profile.py", "workload/op_kinds.py", "workload/graph.py")
+PROFILE_MODULES = ("perf/profile.py", "perf/fusion.py", "workload/op_kinds.py", "workload/graph.py")
 
 
 @lru_cache(maxsize=1)
@@ -28,15 +30,20 @@ def _profile_code() -> str:
     return digest.hexdigest()[:16]
 
 
-def profile_path(model: ModelSpec, batch: int, seq: int | None, optimizer: str, dtype: str) -> Path:
+def profile_path(
+    model: ModelSpec, batch: int, seq: int | None, optimizer: str, dtype: str, kernels: KernelMode = KernelMode.EAGER
+) -> Path:
     key = cache_key(model, batch, seq, optimizer, dtype, full=False)
-    return cache_dir() / "profiles" / f"{key}-{_profile_code()}.pickle"  # inside the graph cache, wherever it is
+    mode = "" if kernels is KernelMode.EAGER else f"-{kernels.value}"
+    return cache_dir() / "profiles" / f"{key}-{_profile_code()}{mode}.pickle"  # inside the graph cache, wherever it is
 
 
-def stored_profile(model: ModelSpec, batch: int, seq: int | None, optimizer: str, dtype: str) -> WorkloadProfile:
-    """The profile of one captured step: read from disk when it was built before, else built from the graph
-    (captured if need be) and stored."""
-    path = profile_path(model, batch, seq, optimizer, dtype)
+def stored_profile(
+    model: ModelSpec, batch: int, seq: int | None, optimizer: str, dtype: str, kernels: KernelMode = KernelMode.EAGER
+) -> WorkloadProfile:
+    """The profile of one captured step with its ops fused as `kernels` runs them: read from disk when it was
+    built before, else built from the graph (captured if need be) and stored."""
+    path = profile_path(model, batch, seq, optimizer, dtype, kernels)
     if path.is_file():
         try:
             profile = pickle.loads(path.read_bytes())  # our own cache file, written below
@@ -46,7 +53,7 @@ def stored_profile(model: ModelSpec, batch: int, seq: int | None, optimizer: str
             pass
         path.unlink(missing_ok=True)
     graph = get_graph(model, batch, seq, optimizer=optimizer, dtype=dtype)
-    profile = build_profile(graph)
+    profile = build_profile(fused_graph(graph, kernels))
     # The same object whether built now or read later: no ops, and plain text where a fresh capture holds
     # torch's own version type (reading that back would import torch).
     header = replace(graph, ops=[], torch_version=str(graph.torch_version))

@@ -11,6 +11,7 @@ from typing import Any
 from dojosim import __version__
 from dojosim.report.bottleneck import counterfactual_sentence
 from dojosim.report.verdict_view import verdict_document
+from dojosim.stack import Stack
 from dojosim.study.campaign import CampaignRow, FleetRow, H100Equivalents, ShareRow
 from dojosim.study.compare import ScalePoint, SystemResult
 from dojosim.study.verdict import verdict
@@ -77,7 +78,7 @@ def made_by(command: str | None = None) -> dict[str, str]:
 def compare_document(
     *,
     workload: str,
-    stack: str,
+    stack: Stack,
     normalize: str,
     budget: float,
     results: list[SystemResult],
@@ -95,7 +96,8 @@ def compare_document(
     return {
         "verdict": verdict_document(verdict(results), workload, budget_text(normalize, budget)),
         "workload": workload,
-        "stack": stack,
+        "stack": stack.name,
+        "kernels": stack.kernels.value,  # the kernel mode every system ran (perf/fusion.py)
         "normalize": normalize,
         "budget": budget,
         "results": [_system(r) for r in results],

@@ -150,7 +150,8 @@ def _print_best(doc: dict[str, Any], console: Console) -> None:
         )
         why.append(f"[bold]{r['system']}[/] ({r['status']}): {b['bottleneck']}")
     title = (
-        f"{doc['workload']} ({doc.get('stack', '')}): best plan per system at {_budget_text(doc)} "
+        f"{doc['workload']} ({doc.get('stack', '')}, {doc.get('kernels', 'eager')} kernels on every system): "
+        f"best plan per system at {_budget_text(doc)} "
         f"({doc['normalize']})"
     )
     show(console, Grid.of(title, columns, rows))

@@ -2,7 +2,18 @@
 overlaps), each figure with its source. Torch-free; read by the job (kernels), the engine (overlaps, optimizer)
 and validation (each measured row names the stack it ran)."""
 
-from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack
-from dojosim.stack.model import Attention, Kernels, Reshard, Stack, TpOverlap
+from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack, with_kernel_mode
+from dojosim.stack.model import Attention, KernelMode, Kernels, Reshard, Stack, TpOverlap
 
-__all__ = ["DEFAULT_STACK", "Attention", "Kernels", "Reshard", "Stack", "TpOverlap", "list_stacks", "load_stack"]
+__all__ = [
+    "DEFAULT_STACK",
+    "Attention",
+    "KernelMode",
+    "Kernels",
+    "Reshard",
+    "Stack",
+    "TpOverlap",
+    "list_stacks",
+    "load_stack",
+    "with_kernel_mode",
+]

@@ -1,13 +1,14 @@
 """Read a stack preset (or the user's TOML file): every field {value, source}, `extends` for variants."""
 
 import tomllib
+from dataclasses import replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dojosim.errors import InputError, allowed, closest
-from dojosim.stack.model import Attention, Kernels, Reshard, Stack, TpOverlap
+from dojosim.stack.model import Attention, KernelMode, Kernels, Reshard, Stack, TpOverlap
 
 PRESET_PACKAGE = "dojosim.stack.presets"
 # Current best practice for a new run: Megatron-Core as NeMo and Megatron-LM ship it (see the preset).
@@ -20,6 +21,7 @@ FIELDS: dict[str, Any] = {
     "overlap_param_gather": bool,
     "tp_overlap": TpOverlap,
     "reshard_after_forward": Reshard,
+    "kernels": KernelMode,
 }
 TOP = {"name", "summary", "extends"}
 
@@ -57,7 +59,7 @@ def _read(name_or_path: str) -> tuple[dict[str, Any], str]:
 
 def _field(origin: str, key: str, raw: Any) -> tuple[Any, str]:
     if not isinstance(raw, dict) or set(raw) != {"value", "source"}:
-        raise InputError(f"{origin}: {key} must be {{ value = ..., source = \"...\" }}")
+        raise InputError(f'{origin}: {key} must be {{ value = ..., source = "..." }}')
     kind, value = FIELDS[key], raw["value"]
     if kind is bool:
         if not isinstance(value, bool):
@@ -92,3 +94,14 @@ def load_stack(name_or_path: str = DEFAULT_STACK) -> Stack:
     for key in FIELDS:
         values[key], sources[key] = _field(origin, key, raw[key])
     return Stack(name=str(raw["name"]), summary=str(raw["summary"]), sources=sources, **values)
+
+
+def with_kernel_mode(stack: Stack, kernels: str | None) -> Stack:
+    """The stack with its kernel mode replaced (`--kernels`); None keeps the preset's."""
+    if kernels is None or kernels == stack.kernels:
+        return stack
+    try:
+        mode = KernelMode(kernels)
+    except ValueError:
+        raise InputError(f"--kernels: '{kernels}' is not one of {allowed(m.value for m in KernelMode)}") from None
+    return replace(stack, kernels=mode, sources={**stack.sources, "kernels": "--kernels on the command line"})

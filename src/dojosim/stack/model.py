@@ -14,6 +14,17 @@ class Kernels(StrEnum):
     EAGER = "eager"  # one kernel per PyTorch op, as eager PyTorch dispatches them
 
 
+class KernelMode(StrEnum):
+    """How the step's kernels are formed from its PyTorch ops (perf/fusion.py merges the captured ops)."""
+
+    EAGER = "eager"  # one kernel per PyTorch op, as captured
+    # What Transformer Engine, cuDNN and apex fuse: bias + activation and norms into the GEMM or convolution that
+    # feeds them (conv + batch-norm + ReLU in channels-last, LayerNormLinear), RoPE and residual chains.
+    FRAMEWORK = "framework"
+    # torch.compile (Inductor): every pointwise and reduction chain folded into the kernel producing its input.
+    COMPILED = "compiled"
+
+
 class TpOverlap(StrEnum):
     NONE = "none"  # tensor-parallel collectives wait for the GEMMs around them
     # Backward's input-gradient all-reduce / reduce-scatter runs under the layer's weight-gradient GEMM
@@ -46,12 +57,16 @@ class Stack:
     overlap_param_gather: bool
     tp_overlap: TpOverlap
     reshard_after_forward: Reshard  # ZeRO-3 / FSDP only
+    # Which chains of captured ops run as one kernel (on top of `attention` and `pointwise`, which the capture
+    # itself follows for the families that have them).
+    kernels: KernelMode = KernelMode.EAGER
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
         return self.reshard_after_forward is Reshard.NEVER or (
             self.reshard_after_forward is Reshard.UNLESS_PIPELINED and pp > 1
         )
+
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property

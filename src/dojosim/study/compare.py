@@ -15,7 +15,7 @@ from dojosim.job import DENSE, Sequences
 from dojosim.perf.counterfactual import Counterfactual, counterfactuals
 from dojosim.perf.jobs import engine_for
 from dojosim.perf.result import Estimate
-from dojosim.stack import DEFAULT_STACK
+from dojosim.stack import DEFAULT_STACK, Stack
 from dojosim.study.budget import Budget, default_budget, devices_for, growth_unit, per_device
 from dojosim.study.search import PlanResult, SearchSpec, search
 from dojosim.workload.spec import ModelSpec, parse_model
@@ -89,7 +89,7 @@ def _at_full_budget(result: SystemResult, point: ScalePoint, costed: int) -> Non
 
 def compare_system(
     model: ModelSpec, name: str, budget: Budget, batch_per_device: float, seq: int | None, points: int,
-    progress: Callable[[str], None] | None = None, stack: str = DEFAULT_STACK, precision: str = "bf16",
+    progress: Callable[[str], None] | None = None, stack: str | Stack = DEFAULT_STACK, precision: str = "bf16",
     overrides: tuple[str, ...] = (), sequences: Sequences = DENSE,
 ) -> SystemResult:  # fmt: skip
     system = load_system(name, overrides)  # a clear error for an unknown name or override before any search
@@ -128,7 +128,7 @@ def compare(
     seq: int | None,
     scaling_points: int = 3,
     progress: Callable[[str], None] | None = None,
-    stack: str = DEFAULT_STACK,
+    stack: str | Stack = DEFAULT_STACK,
     precision: str = "bf16",
     overrides: tuple[str, ...] = (),
     sequences: Sequences = DENSE,

@@ -28,7 +28,7 @@ from dojosim.parallel.plan import (
 from dojosim.perf.engine import Engine
 from dojosim.perf.jobs import engine_for
 from dojosim.perf.result import Bottleneck, BottleneckKind, Estimate
-from dojosim.stack import DEFAULT_STACK, load_stack
+from dojosim.stack import DEFAULT_STACK, Stack, load_stack
 from dojosim.study.backends import map_chunks
 from dojosim.workload.spec import ModelSpec, parse_model
 
@@ -53,11 +53,12 @@ class SearchSpec:
     precision: Precision | str = Precision.BF16
     overrides: tuple[str, ...] = ()
     max_memory_fraction: float = 0.9
-    stack: str = DEFAULT_STACK  # a stack preset name or .toml file
+    stack: str | Stack = DEFAULT_STACK  # a stack preset name or .toml file, or a loaded one (--kernels)
     sequences: Sequences = DENSE  # how samples fill their padded length
 
     def __post_init__(self) -> None:
-        load_stack(self.stack)  # a clear error for an unknown stack before any work
+        if not isinstance(self.stack, Stack):
+            load_stack(self.stack)  # a clear error for an unknown stack before any work
         object.__setattr__(self, "model", parse_model(self.model))
         object.__setattr__(self, "overrides", tuple(self.overrides))
         object.__setattr__(self, "precision", precision_of(self.precision))
