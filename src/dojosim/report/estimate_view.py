@@ -55,7 +55,8 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
 def _headline_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
     """The figures a reader looks at first."""
     rows = [("step time", si(doc["step_time_s"], "s"))]
-    rows.append(("MFU / HFU (tokens trained)", f"{100 * doc['mfu']:.1f}% / {100 * doc['hfu']:.1f}%"))
+    trained = " (tokens trained)" if "real_tokens_per_s" in doc["throughput"] else ""  # the convention, for LMs
+    rows.append((f"MFU / HFU{trained}", f"{100 * doc['mfu']:.1f}% / {100 * doc['hfu']:.1f}%"))
     if "sequences" in doc:  # the rows as trained: real tokens, documents and loss positions of the padded length
         q = doc["sequences"]
         rows.append(("real tokens / docs / loss positions per row", f"{q['tokens_per_seq']:,.4g} / "
