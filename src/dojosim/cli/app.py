@@ -101,8 +101,17 @@ BackendOption = Annotated[str, typer.Option("--backend", help="process (local po
 RayAddressOption = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")]
 
 
-def stack_of(stack: str, kernels: str | None) -> "Stack":
-    """The stack preset (or file) with `--kernels` replacing its kernel mode where given."""
+def stack_of(stack: str, kernels: str | None) -> "str | Stack":
+    """The stack preset (or file) with `--kernels` replacing its kernel mode where given; without it, the name
+    or path as given (checked here), so what is printed back (`search`'s simulate line) is what the user typed."""
+    from dojosim.stack import load_stack, with_kernel_mode
+
+    loaded = load_stack(stack)
+    return stack if kernels is None else with_kernel_mode(loaded, kernels)
+
+
+def loaded_stack(stack: str, kernels: str | None) -> "Stack":
+    """The stack itself, `--kernels` applied: for a report that names it and its kernel mode."""
     from dojosim.stack import load_stack, with_kernel_mode
 
     return with_kernel_mode(load_stack(stack), kernels)

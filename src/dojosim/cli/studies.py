@@ -29,6 +29,7 @@ from dojosim.cli.app import (
     check_output,
     emit,
     interrupted,
+    loaded_stack,
     progress_bar,
     sequences_of,
     stack_of,
@@ -266,7 +267,7 @@ def compare_command(
         share = camp.training_share(results, fleet_gpu, fleet_eflops)
     doc = compare_document(
         workload=model,
-        stack=stack_of(stack, kernels),
+        stack=loaded_stack(stack, kernels),
         normalize=normalize,
         budget=plan_budget.value,
         results=results,

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from math import ceil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dojosim.errors import InputError, closest
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.workload.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from dojosim.job import Sequences
+    from dojosim.stack import Stack
 
 DATA_PACKAGE = "dojosim.report.launch"
 FRAMEWORKS = ("megatron_lm", "nemo", "torchtitan")
@@ -179,8 +183,16 @@ def launch_args(framework: Framework, plan: ParallelPlan, model: ModelSpec, laye
     return LaunchArgs(framework, tuple(args), tuple(unsaid), tuple(notes))
 
 
-def simulate_line(model: ModelSpec, system: str, plan: ParallelPlan, overrides: tuple[str, ...], stack: str) -> str:
-    """The `dojosim simulate` command line that costs this plan again, every option spelled out."""
+def simulate_line(
+    model: ModelSpec,
+    system: str,
+    plan: ParallelPlan,
+    overrides: tuple[str, ...],
+    stack: "str | Stack",
+    sequences: "Sequences | None" = None,
+) -> str:
+    """The `dojosim simulate` command line that costs this plan again, every option spelled out: a stack given
+    with `--kernels` is its preset name and that mode; sequence options where the rows are not dense."""
     words: list[Any] = ["dojosim", "simulate", "--model", model.name, "--system", system]
     words += ["--devices", plan.devices, "--global-batch", plan.global_batch]
     if model.has_sequence:
@@ -191,18 +203,33 @@ def simulate_line(model: ModelSpec, system: str, plan: ParallelPlan, overrides: 
     words += ["--recompute", plan.recompute]
     if plan.sequence_parallel:
         words.append("--sequence-parallel")
-    words += ["--precision", plan.precision, "--stack", stack]
+    if isinstance(stack, str):
+        words += ["--precision", plan.precision, "--stack", stack]
+    else:
+        words += ["--precision", plan.precision, "--stack", stack.name, "--kernels", stack.kernels.value]
+    if sequences is not None and not sequences.dense:
+        if sequences.tokens_per_seq is not None:
+            words += ["--tokens-per-seq", f"{sequences.tokens_per_seq:g}"]
+        words += ["--docs-per-row", f"{sequences.docs_per_row:g}"]
+        if sequences.loss_positions is not None:
+            words += ["--loss-positions", f"{sequences.loss_positions:g}"]
     for override in overrides:
         words += ["--set", override]
     return shlex.join(str(w) for w in words)
 
 
 def run_document(
-    model: ModelSpec, system: str, plan: ParallelPlan, overrides: tuple[str, ...], stack: str, layers: int
+    model: ModelSpec,
+    system: str,
+    plan: ParallelPlan,
+    overrides: tuple[str, ...],
+    stack: "str | Stack",
+    layers: int,
+    sequences: "Sequences | None" = None,
 ) -> dict[str, Any]:
     """How to run the plan: `dojosim` (the simulate line), and per framework its arguments, what it cannot
     express, notes, and the command the arguments follow."""
-    doc: dict[str, Any] = {"dojosim": simulate_line(model, system, plan, overrides, stack)}
+    doc: dict[str, Any] = {"dojosim": simulate_line(model, system, plan, overrides, stack, sequences)}
     said = [launch_args(load_framework(key), plan, model, layers) for key in FRAMEWORKS]
     doc.update({a.framework.key: list(a.args) for a in said})
     doc["not_expressible"] = {a.framework.key: list(a.not_expressible) for a in said if a.not_expressible}

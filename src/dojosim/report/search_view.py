@@ -53,7 +53,7 @@ def run_of(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
     """How to run a costed plan: its `dojosim simulate` line and each framework's arguments."""
     job = spec.job(r.plan)
     layers = engine_for(job).shape.layers
-    return run_document(spec.model, spec.system, job.plan, spec.overrides, spec.stack, layers)
+    return run_document(spec.model, spec.system, job.plan, spec.overrides, spec.stack, layers, spec.sequences)
 
 
 def search_document(spec: SearchSpec, found: SearchResult, objective: str, top: int, out: str) -> dict[str, Any]:
