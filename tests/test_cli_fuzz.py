@@ -20,6 +20,9 @@ MODELS = [
     "gpt(layers=-1,hidden=64,heads=4,vocab=100)",
     "gpt(layers=2,hidden=64,heads=4,vocab=100)",
     "moe(layers=2,hidden=64,heads=4,ffn=128,vocab=100,experts=3,top_k=2)",
+    "moe(layers=3,hidden=64,heads=4,head_dim=32,qk_norm=1,ffn=128,vocab=100,experts=4,top_k=2,expert_ffn=32,"
+    "shared_experts=1,dense_layers=1,q_lora_rank=0)",
+    "llama(layers=2,hidden=64,heads=4,ffn=128,vocab=100,kv_lora_rank=16,qk_rope_head_dim=8,qk_nope_head_dim=16)",
     "lama3-8b",
     "hf:tests/data/hf/tiny-deepseek-v3.json",
     "hf:meta-llama/Llama-3.1-8B",

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from dojosim.errors import InputError
+from dojosim.workload.blocks import TEMPLATE_BLOCK
 from dojosim.workload.capture import StepSpec
-from dojosim.workload.spec import ModelSpec
+from dojosim.workload.spec import EXPERT_KEYS, MLA_KEYS, ModelSpec
 from dojosim.workload.zoo import check_request
 
 
@@ -73,8 +74,17 @@ def _gpt(spec: ModelSpec, batch: int, seq: int) -> StepSpec:
     return _decoder_step(spec, build, batch, seq)
 
 
+def _latent_ranks(p: dict[str, Any]) -> Any:
+    """MLA's ranks when the spec asks for latent attention (kv_lora_rank > 0), else None."""
+    from dojosim.workload.models.latent_attention import LatentRanks
+
+    if not p.get("kv_lora_rank"):
+        return None
+    return LatentRanks(**{k: p[k] for k in MLA_KEYS})
+
+
 def _llama(spec: ModelSpec, batch: int, seq: int) -> StepSpec:
-    from dojosim.workload.models.transformer import Llama
+    from dojosim.workload.models.transformer import ExpertShape, Llama
 
     p = spec.params
     experts = p.get("experts", 0) if spec.family == "moe" else 0
@@ -96,9 +106,15 @@ def _llama(spec: ModelSpec, batch: int, seq: int) -> StepSpec:
             top_k=p.get("top_k", 2),
             rope_theta=p["rope_theta"],
             fused_kernels=not p["unfused_kernels"],
+            head_dim=p["head_dim"],
+            qk_norm=bool(p["qk_norm"]),
+            experts_shape=ExpertShape(**{k: p[k] for k in EXPERT_KEYS}) if experts else None,
+            latent=_latent_ranks(p),
         )
 
-    return _decoder_step(spec, build, batch, seq)
+    step = _decoder_step(spec, build, batch, seq)
+    step.template_block = TEMPLATE_BLOCK + (p["dense_layers"] if experts else 0)  # dense-first blocks as captured
+    return step
 
 
 def _hf_classifier_loss(model: torch.nn.Module, b: Any) -> torch.Tensor:

@@ -21,6 +21,15 @@ class Family:
     summary: str
 
 
+# Attention shapes of today's LMs, for llama and moe: a head width of its own (Qwen3: heads * head_dim != hidden),
+# RMSNorm on q and k per head (Qwen3, OLMo 2), and DeepSeek-V2/V3 multi-head latent attention (MLA), on when
+# kv_lora_rank > 0. 0 means "not used" (head_dim: hidden / heads; q_lora_rank: queries without a low-rank step).
+MLA_KEYS = ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+ATTENTION_KEYS: dict[str, int | float] = {"head_dim": 0, "qk_norm": 0, **dict.fromkeys(MLA_KEYS, 0)}
+# Experts of today's MoEs: `shared_experts` always-on experts of expert width (DeepSeek), the experts' own FFN
+# width (`expert_ffn`; 0: ffn), and `dense_layers` leading blocks with a dense MLP of width ffn (DeepSeek-V3: 3).
+EXPERT_KEYS: dict[str, int | float] = {"shared_experts": 0, "expert_ffn": 0, "dense_layers": 0}
+
 FAMILIES: dict[str, Family] = {
     "gpt": Family(
         ("layers", "hidden", "heads", "vocab"),
@@ -31,14 +40,22 @@ FAMILIES: dict[str, Family] = {
     ),
     "llama": Family(
         ("layers", "hidden", "heads", "ffn", "vocab"),
-        {"kv_heads": 0, "rope_theta": 10000.0, "unfused_kernels": 0},
+        {"kv_heads": 0, "rope_theta": 10000.0, "unfused_kernels": 0, **ATTENTION_KEYS},
         True,
         4096,
         "Llama: RoPE, RMSNorm, SwiGLU, grouped-query attention",
     ),
     "moe": Family(
         ("layers", "hidden", "heads", "ffn", "vocab"),
-        {"kv_heads": 0, "experts": 8, "top_k": 2, "rope_theta": 10000.0, "unfused_kernels": 0},
+        {
+            "kv_heads": 0,
+            "experts": 8,
+            "top_k": 2,
+            "rope_theta": 10000.0,
+            "unfused_kernels": 0,
+            **ATTENTION_KEYS,
+            **EXPERT_KEYS,
+        },
         True,
         4096,
         "Llama-style mixture of experts (routing assumed balanced)",
@@ -101,8 +118,8 @@ NAMED: dict[str, str] = {
 ALIASES = {"vivit-b": "vivit", "timesformer-b": "timesformer"}
 
 _SPEC = re.compile(r"^\s*([a-z][a-z0-9.\-]*)\s*(?:\((.*)\))?\s*$")
-SWITCHES = ("untied", "unfused_attention", "unfused_kernels")  # 0/1 keys: 0 is allowed
-MAY_BE_ZERO = ("ffn", "kv_heads", "positions")  # 0 means "the family's default"
+SWITCHES = ("untied", "unfused_attention", "unfused_kernels", "qk_norm")  # 0/1 keys
+MAY_BE_ZERO = ("ffn", "kv_heads", "positions", "head_dim", *MLA_KEYS, *EXPERT_KEYS)  # 0: default, or not used
 FRACTIONAL = ("rope_theta",)  # every other key counts something (layers, heads, frames) or is a 0/1 switch
 # Deepest model accepted: twice the zoo's deepest (llama3.1-405b, 126 layers). A capture grows with depth (a
 # 1,000-layer toy takes ~25 s), so a mistyped depth is refused at once instead of hanging.
@@ -230,6 +247,8 @@ def parse_model(spec: "str | ModelSpec") -> ModelSpec:
             raise InputError(f"model '{spec}': {key} must be a whole number, got {value}")
         if not math.isfinite(value):
             raise InputError(f"model '{spec}': {key} must be a finite number, got {value}")
+        if key in SWITCHES and value not in (0, 1):
+            raise InputError(f"model '{spec}': {key} is a switch, 0 or 1, got {value}")
         if key not in SWITCHES and value <= 0 and not (key in MAY_BE_ZERO and value == 0):
             raise InputError(f"model '{spec}': {key} must be > 0, got {value}")
     if full.get("layers", 0) > MAX_LAYERS:
@@ -239,12 +258,40 @@ def parse_model(spec: "str | ModelSpec") -> ModelSpec:
 
 
 def _check_shapes(family: str, p: dict[str, Any], spec: str) -> None:
-    if "hidden" in p and "heads" in p and p["hidden"] % p["heads"]:
+    own_head_width = p.get("head_dim") or p.get("kv_lora_rank")  # then hidden need not split over the heads
+    if "hidden" in p and "heads" in p and not own_head_width and p["hidden"] % p["heads"]:
         raise InputError(f"model '{spec}': hidden={p['hidden']} is not divisible by heads={p['heads']}")
-    kv = p.get("kv_heads") or p.get("heads")
-    if family in ("llama", "moe") and p["heads"] % kv:
-        raise InputError(f"model '{spec}': heads={p['heads']} is not divisible by kv_heads={kv}")
-    if family == "moe" and p["top_k"] > p["experts"]:
-        raise InputError(f"model '{spec}': top_k={p['top_k']} exceeds experts={p['experts']}")
+    if family in ("llama", "moe"):
+        _check_attention(p, spec)
+    if family == "moe":
+        _check_experts(p, spec)
     if family == "resnet" and p["depth"] != 50:
         raise InputError(f"model '{spec}': only depth=50 is built (got {p['depth']})")
+
+
+def _check_attention(p: dict[str, Any], spec: str) -> None:
+    kv = p["kv_heads"] or p["heads"]
+    if p["heads"] % kv:
+        raise InputError(f"model '{spec}': heads={p['heads']} is not divisible by kv_heads={kv}")
+    if any(p[k] for k in MLA_KEYS):
+        missing = [k for k in MLA_KEYS[1:] if not p[k]]
+        if missing:
+            raise InputError(f"model '{spec}': latent attention (MLA) needs {', '.join(missing)} > 0 (keys: "
+                             f"{', '.join(MLA_KEYS)}; q_lora_rank may be 0)")
+        clash = [k for k in ("head_dim", "qk_norm") if p[k]] + (["kv_heads"] if kv != p["heads"] else [])
+        if clash:
+            raise InputError(f"model '{spec}': {', '.join(clash)} cannot be set with latent attention (MLA): its "
+                             f"head widths are {', '.join(MLA_KEYS[2:])} and every head has its own keys")
+        rotary = ("qk_rope_head_dim", p["qk_rope_head_dim"])
+    else:
+        rotary = ("head_dim", p["head_dim"] or p["hidden"] // p["heads"])
+    if rotary[1] % 2:
+        raise InputError(f"model '{spec}': the rotary width {rotary[0]}={rotary[1]} must be even (RoPE turns pairs)")
+
+
+def _check_experts(p: dict[str, Any], spec: str) -> None:
+    if p["top_k"] > p["experts"]:
+        raise InputError(f"model '{spec}': top_k={p['top_k']} exceeds experts={p['experts']}")
+    if p["dense_layers"] >= p["layers"]:
+        raise InputError(f"model '{spec}': dense_layers={p['dense_layers']} must be < layers={p['layers']} (at "
+                         "least one block has experts)")

@@ -3,9 +3,14 @@
 Blocks live in `self.layers` (an nn.ModuleList), which capture uses to grow a two-block capture to full depth.
 """
 
+import functools
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dojosim.workload.models.latent_attention import LatentRanks, MultiLatentAttention
 
 
 class _MaskedSoftmax(torch.autograd.Function):
@@ -242,9 +247,11 @@ class BalancedMoE(nn.Module):
     and softmax are still computed, and the expert matmuls are batched over experts.
     """
 
-    def __init__(self, hidden: int, ffn: int, experts: int, top_k: int):
+    def __init__(self, hidden: int, ffn: int, experts: int, top_k: int, shared_experts: int = 0):
         super().__init__()
         self.experts, self.top_k = experts, top_k
+        # Always-on experts (DeepSeek's shared experts): one SwiGLU as wide as all of them, every token through it.
+        self.shared_experts = SwiGLU(hidden, shared_experts * ffn) if shared_experts else None
         self.router = nn.Linear(hidden, experts, bias=False)
         self.w_gate = nn.Parameter(torch.empty(experts, hidden, ffn))
         self.w_up = nn.Parameter(torch.empty(experts, hidden, ffn))
@@ -262,8 +269,8 @@ class BalancedMoE(nn.Module):
         dispatched = tokens.repeat(self.top_k, 1).view(self.experts, per_expert, h)
         hidden = F.silu(torch.bmm(dispatched, self.w_gate)) * torch.bmm(dispatched, self.w_up)
         out = torch.bmm(hidden, self.w_down).view(self.top_k, b * s, h)
-        combined = (out * weights.t().unsqueeze(-1)).sum(dim=0)
-        return combined.view(b, s, h)
+        combined = (out * weights.t().unsqueeze(-1)).sum(dim=0).view(b, s, h)
+        return combined if self.shared_experts is None else combined + self.shared_experts(x)
 
 
 def rms_norm_module(hidden: int, fused: bool) -> nn.Module:
@@ -272,7 +279,21 @@ def rms_norm_module(hidden: int, fused: bool) -> nn.Module:
     return FusedRMSNorm(hidden) if fused else nn.RMSNorm(hidden, eps=1e-6)
 
 
+@dataclass(frozen=True)
+class ExpertShape:
+    """An MoE's experts beyond their count: their FFN width (0: the dense ffn), always-on shared experts of that
+    width, and leading blocks that are dense (DeepSeek-V3's first three)."""
+
+    expert_ffn: int = 0
+    shared_experts: int = 0
+    dense_layers: int = 0
+
+
 class LlamaBlock(nn.Module):
+    """Pre-norm attention and MLP. Attention is grouped-query (heads of `head_dim`, 0: hidden / heads; with
+    `qk_norm`, RMSNorm on each head's q and k before RoPE, as Qwen3) or latent (`latent`, DeepSeek's MLA); the
+    MLP is a SwiGLU of width `ffn`, or with `experts` a balanced MoE of experts that wide."""
+
     def __init__(
         self,
         hidden: int,
@@ -282,33 +303,52 @@ class LlamaBlock(nn.Module):
         experts: int = 0,
         top_k: int = 2,
         fused_kernels: bool = True,
+        head_dim: int = 0,
+        qk_norm: bool = False,
+        shared_experts: int = 0,
+        latent: LatentRanks | None = None,
     ):
         super().__init__()
         self.fused_kernels = fused_kernels  # RMSNorm and RoPE as one kernel each way (else eager, op by op)
-        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, hidden // heads
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim or hidden // heads
         self.attn_norm = rms_norm_module(hidden, fused_kernels)
-        self.q_proj = nn.Linear(hidden, heads * self.head_dim, bias=False)
-        self.k_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
-        self.v_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
-        self.o_proj = nn.Linear(heads * self.head_dim, hidden, bias=False)
+        rope = torch.ops.dojosim.rope if fused_kernels else apply_rope
+        norm = functools.partial(rms_norm_module, fused=fused_kernels)
+        self.latent_attention = MultiLatentAttention(hidden, heads, latent, norm, rope) if latent else None
+        if latent is None:
+            self.q_proj = nn.Linear(hidden, heads * self.head_dim, bias=False)
+            self.k_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
+            self.v_proj = nn.Linear(hidden, kv_heads * self.head_dim, bias=False)
+            self.o_proj = nn.Linear(heads * self.head_dim, hidden, bias=False)
+        if qk_norm:
+            self.q_norm = rms_norm_module(self.head_dim, fused_kernels)
+            self.k_norm = rms_norm_module(self.head_dim, fused_kernels)
+        self.qk_norm = qk_norm
         self.mlp_norm = rms_norm_module(hidden, fused_kernels)
-        self.mlp = BalancedMoE(hidden, ffn, experts, top_k) if experts else SwiGLU(hidden, ffn)
+        self.mlp = BalancedMoE(hidden, ffn, experts, top_k, shared_experts) if experts else SwiGLU(hidden, ffn)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        b, s, _ = x.shape
-        h = self.attn_norm(x)
-        q = self.q_proj(h).view(b, s, self.heads, self.head_dim).transpose(1, 2)
-        k = self.k_proj(h).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
+    def _attention(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        b, s, _ = h.shape
+        q = self.q_proj(h).view(b, s, self.heads, self.head_dim)
+        q = (self.q_norm(q) if self.qk_norm else q).transpose(1, 2)
+        k = self.k_proj(h).view(b, s, self.kv_heads, self.head_dim)
+        k = (self.k_norm(k) if self.qk_norm else k).transpose(1, 2)
         v = self.v_proj(h).view(b, s, self.kv_heads, self.head_dim).transpose(1, 2)
         rope = torch.ops.dojosim.rope if self.fused_kernels else apply_rope
         q, k = rope(q, cos, sin), rope(k, cos, sin)
         attn = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.kv_heads != self.heads)
-        x = x + self.o_proj(attn.transpose(1, 2).reshape(b, s, -1))
+        return self.o_proj(attn.transpose(1, 2).reshape(b, s, -1))
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        h = self.attn_norm(x)
+        x = x + (self.latent_attention(h, cos, sin) if self.latent_attention else self._attention(h, cos, sin))
         return x + self.mlp(self.mlp_norm(x))
 
 
 class Llama(nn.Module):
-    """Llama: RoPE, RMSNorm, SwiGLU MLP (or a balanced MoE), grouped-query attention, untied embeddings."""
+    """Llama: RoPE, RMSNorm, SwiGLU MLP (or a balanced MoE), grouped-query attention, untied embeddings. Today's
+    shapes: see LlamaBlock; with experts, the first `dense_layers` blocks are dense SwiGLUs of width `ffn` and
+    the rest MoEs of experts `expert_ffn` wide (0: ffn) plus `shared_experts` always-on ones."""
 
     def __init__(
         self,
@@ -322,18 +362,30 @@ class Llama(nn.Module):
         top_k: int = 2,
         rope_theta: float = 10000.0,
         fused_kernels: bool = True,
+        head_dim: int = 0,
+        qk_norm: bool = False,
+        experts_shape: ExpertShape | None = None,
+        latent: LatentRanks | None = None,
     ):
         super().__init__()
-        self.head_dim, self.rope_theta = hidden // heads, rope_theta
+        self.head_dim, self.rope_theta = head_dim or hidden // heads, rope_theta
+        self.rotary_dim = latent.qk_rope_head_dim if latent else self.head_dim
+        attention = dict(fused_kernels=fused_kernels, head_dim=head_dim, qk_norm=qk_norm, latent=latent)
+        shape = experts_shape or ExpertShape()
+        dense = shape.dense_layers if experts else 0
+        moe = dict(experts=experts, top_k=top_k, shared_experts=shape.shared_experts)
         self.embed = nn.Embedding(vocab, hidden)
         self.layers = nn.ModuleList(
-            LlamaBlock(hidden, heads, kv_heads, ffn, experts, top_k, fused_kernels) for _ in range(layers)
+            LlamaBlock(hidden, heads, kv_heads, ffn, **attention)
+            if i < dense
+            else LlamaBlock(hidden, heads, kv_heads, shape.expert_ffn or ffn, **moe, **attention)
+            for i in range(layers)
         )
         self.norm = rms_norm_module(hidden, fused_kernels)
         self.lm_head = nn.Linear(hidden, vocab, bias=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        cos, sin = rope_tables(tokens.shape[1], self.head_dim, self.rope_theta, tokens.device)
+        cos, sin = rope_tables(tokens.shape[1], self.rotary_dim, self.rope_theta, tokens.device)
         x = self.embed(tokens)
         for block in self.layers:
             x = block(x, cos, sin)
