@@ -95,7 +95,7 @@ def hf_step(spec: ModelSpec, batch: int, seq: int | None) -> StepSpec:
     for vision and video models. Dense-first layers (DeepSeek's `first_k_dense_replace`) are captured in full and
     the first routed block after them is the template the rest repeat."""
     p = spec.params
-    template = p.get("dense_first", 0) + TEMPLATE_BLOCK
+    template = p.get("dense_layers", 0) + TEMPLATE_BLOCK
     positions = getattr(_config_object(spec, 1), "max_position_embeddings", None)
     if seq and positions and seq > positions:
         raise InputError(f"--seq {seq}: {spec.name} has {positions} positions (max_position_embeddings)")

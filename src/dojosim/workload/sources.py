@@ -27,7 +27,7 @@ SHAPE_KEYS: dict[str, tuple[str, ...]] = {
     "experts": ("num_experts", "num_local_experts", "n_routed_experts"),
     "top_k": ("num_experts_per_tok",),
     "shared_experts": ("n_shared_experts",),
-    "dense_first": ("first_k_dense_replace",),
+    "dense_layers": ("first_k_dense_replace",),
     "frames": ("num_frames",),
     "image": ("image_size",),
 }
