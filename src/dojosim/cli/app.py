@@ -104,10 +104,8 @@ RayAddressOption = Annotated[str | None, typer.Option("--ray-address", help="Ray
 def stack_of(stack: str, kernels: str | None) -> "str | Stack":
     """The stack preset (or file) with `--kernels` replacing its kernel mode where given; without it, the name
     or path as given (checked here), so what is printed back (`search`'s simulate line) is what the user typed."""
-    from dojosim.stack import load_stack, with_kernel_mode
-
-    loaded = load_stack(stack)
-    return stack if kernels is None else with_kernel_mode(loaded, kernels)
+    loaded = loaded_stack(stack, kernels)  # an unknown stack or mode fails here, before any work
+    return stack if kernels is None else loaded
 
 
 def loaded_stack(stack: str, kernels: str | None) -> "Stack":

@@ -81,6 +81,14 @@ class TierUse:
         return {"name": self.name, "bytes": self.bytes, "bytes_per_s": self.bytes_per_s, "used": self.used}
 
 
+def on_one_basis(owned_usd: float | None, rental_usd: float | None) -> float:
+    """The cost a cost objective minimises: owned where the system has an owned cost, else rental; one basis per
+    system, never a mix."""
+    value = owned_usd if owned_usd is not None else rental_usd
+    assert value is not None  # the system loader requires a rental price or an owned cost
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Cost:
     """USD per step on each basis, never mixed: renting the devices (None without a rental price) and owning
@@ -96,9 +104,7 @@ class Cost:
 
     @property
     def usd(self) -> float:
-        value = self.owned_usd if self.owned_usd is not None else self.rental_usd
-        assert value is not None  # the system loader requires a rental price or an owned cost
-        return value
+        return on_one_basis(self.owned_usd, self.rental_usd)
 
 
 class BottleneckKind(StrEnum):

@@ -13,7 +13,6 @@ from dojosim.report.compare_view import (
     _per_million,
     _plan_text,
     _rate,
-    _rented_per_million,
     _share_cells,
     _usd_per_million,
     campaign_size_text,
@@ -51,7 +50,7 @@ def _summary_html(doc: dict[str, Any], results: list[dict[str, Any]]) -> str:
                 f"{r['best']['memory_bytes'] / 1e9:.2f}",
                 f"{r['best']['energy_j'] / 1e6:.3g}",
                 f"{mwh(_per_million(r['best'], 'energy_j')):.3g}",
-                _rented_per_million(r["best"]),
+                _usd_per_million(r["best"], "cost_rental_usd"),
                 _usd_per_million(r["best"], "cost_owned_usd"),
                 r["best"]["bottleneck"],
             ]

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from dojosim.report.compare_doc import budget_text
 from dojosim.report.terminal import Grid, num, prose, show, show_lines
-from dojosim.report.units import si
+from dojosim.report.units import si, usd
 
 # A table of days whose every row is under an hour says nothing about a campaign: it is left out, with one line.
 SHORTEST_TELLING_DAYS = 1 / 24
@@ -27,10 +27,8 @@ def _plan_text(b: dict[str, Any]) -> str:
 
 
 def _usd(value: float | None) -> str:
-    """Dollars to three significant figures (small sums keep their cents); a dash where there is no figure."""
-    if value is None:
-        return "—"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+    """Dollars without the sign (the column header says $); a dash where there is no figure."""
+    return "—" if value is None else usd(value, sign="")
 
 
 def _per_million(b: dict[str, Any], key: str) -> float:
@@ -46,10 +44,6 @@ def _usd_per_million(b: dict[str, Any], key: str, sign: str = "") -> str:
 def _rate(per_s: float) -> str:
     """A throughput in full with thousands separators (never in e-notation), small ones to three figures."""
     return f"{per_s:,.0f}" if per_s >= 100 else f"{per_s:.3g}"
-
-
-def _rented_per_million(b: dict[str, Any]) -> str:
-    return _usd_per_million(b, "cost_rental_usd")
 
 
 def _campaign_cells(c: dict[str, Any]) -> list[str]:

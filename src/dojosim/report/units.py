@@ -19,3 +19,8 @@ def si(value: float, unit: str, digits: int = 3) -> str:
 
 def count(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def usd(value: float, sign: str = "$") -> str:
+    """Dollars: whole dollars from $100 up, three significant figures below (small sums keep their cents)."""
+    return sign + (f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}")

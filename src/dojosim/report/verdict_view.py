@@ -4,12 +4,12 @@ trust it), and as data for the JSON document. The figures come from `study/verdi
 from typing import Any
 
 from dojosim.report.bottleneck import counterfactual_sentence
+from dojosim.report.units import usd
 from dojosim.study.verdict import Hinge, Lead, Verdict
 
 
 def _usd_per_million(usd_per_sample: float) -> str:
-    v = usd_per_sample * 1e6
-    return f"${v:,.0f}" if v >= 100 else f"${v:.3g}"
+    return usd(usd_per_sample * 1e6)
 
 
 def _rate(samples_per_s: float) -> str:

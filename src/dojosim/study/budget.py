@@ -54,8 +54,8 @@ class PerDevice:
     """What one device of a system costs to run, level overheads and PUE included."""
 
     facility_w: float
-    usd_per_hour: float  # owned (capital, operations and energy) where the preset has a capex; else rented
-    cost_basis: str  # "owned" or "rental": which of the two usd_per_hour is, never a mix within one system
+    # Owned (capital, operations and energy) where the preset has a capex, else rented: one basis per system.
+    usd_per_hour: float
 
     def of(self, kind: str) -> float:
         """One device's share of a budget of this kind."""
@@ -69,8 +69,8 @@ def per_device(system_name: str) -> PerDevice:
     cost = system.cost
     if cost.owned:  # owning a device for an hour: capital and operations plus the hour's facility energy
         energy_usd = cost.electricity_usd(watts * SECONDS_PER_HOUR)
-        return PerDevice(watts, cost.owned_usd_per_device_hour + energy_usd, "owned")
-    return PerDevice(watts, cost.price_per_device_hour_usd.value, "rental")
+        return PerDevice(watts, cost.owned_usd_per_device_hour + energy_usd)
+    return PerDevice(watts, cost.price_per_device_hour_usd.value)
 
 
 def default_budget(normalize: str) -> Budget:

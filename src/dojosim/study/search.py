@@ -27,7 +27,7 @@ from dojosim.parallel.plan import (
 )
 from dojosim.perf.engine import Engine
 from dojosim.perf.jobs import engine_for
-from dojosim.perf.result import Bottleneck, BottleneckKind, Estimate
+from dojosim.perf.result import Bottleneck, BottleneckKind, Estimate, on_one_basis
 from dojosim.stack import DEFAULT_STACK, Stack, load_stack
 from dojosim.study.backends import map_chunks
 from dojosim.workload.spec import ModelSpec, parse_model
@@ -97,10 +97,7 @@ class PlanResult:
 
     @property
     def cost_usd(self) -> float:
-        """Cost on the system's one basis: owned where it has an owned cost, else rental."""
-        value = self.cost_owned_usd if self.cost_owned_usd is not None else self.cost_rental_usd
-        assert value is not None  # the system loader requires a rental price or an owned cost
-        return value
+        return on_one_basis(self.cost_owned_usd, self.cost_rental_usd)
 
     def objective(self, name: str) -> float:
         return getattr(self, OBJECTIVES[name])
