@@ -96,6 +96,7 @@ def test_compare_writes_a_self_contained_report(tmp_path):
     namespaces = ('xmlns="http://www.w3.org/2000/svg"', 'xmlns:xlink="http://www.w3.org/1999/xlink"')
     assert "<script" not in page and "http" not in page.replace(namespaces[0], "").replace(namespaces[1], "")
     assert not list(tmp_path.glob("*.part"))
+    assert "every system at the same devices budget of <b>48 devices</b>" in page  # the intro's figures filled in
     # Opens with the verdict, the same as the JSON's; every plot has ticks on both axes; a phone can read it.
     body = page[page.index("<body>") + len("<body>") :]
     assert body.startswith('<p class="verdict" id="verdict">') and html.escape(doc["verdict"]["text"]) in body

@@ -204,7 +204,7 @@ def write_html(doc: dict[str, Any]) -> None:
     intro = (
         f'<p class="note">Workload <b>{html.escape(doc["workload"])}</b>, run by the '
         f"<b>{html.escape(doc.get('stack', ''))}</b> stack with <b>{html.escape(doc.get('kernels', 'eager'))}</b> "
-        "kernels on every system (which op chains run as one kernel); every system at the same {doc['normalize']} "
+        f"kernels on every system (which op chains run as one kernel); every system at the same {doc['normalize']} "
         f"budget of <b>{_budget_text(doc)}</b>; for each, the fastest plan a search over tp, pp, cp, dp, ZeRO, "
         "recompute and micro-batch found. Statuses say how far to trust a system's figures (sourced, estimate, "
         "claimed, projection). Bottlenecks say how much faster the step would be with each resource made free.</p>"
