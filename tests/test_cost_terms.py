@@ -544,15 +544,23 @@ def test_the_engine_costs_an_uneven_image_split_as_its_busiest_rank(profile):
         validate_plan(ParallelPlan(256, 256, 1, 1, cp=256), ModelShape(has_sequence=False, split_units=128))
 
 
-def test_recompute_is_refused_for_a_model_without_blocks_and_never_searched():
+def test_recompute_without_blocks_checkpoints_at_module_boundaries_or_is_refused():
+    """A model without repeated blocks is checkpointed at its module segments (full recompute); one with neither
+    blocks nor segments is refused, and selective recompute (the attention of blocks) always is."""
     no_blocks = ModelShape(has_sequence=False, split_units=128)
-    with pytest.raises(InputError, match="--recompute full: the model has no repeated blocks to checkpoint"):
+    with pytest.raises(InputError, match="--recompute full: the model has no repeated blocks or modules"):
         validate_plan(ParallelPlan(8, 8, 1, 1, recompute="full"), no_blocks)
     validate_plan(ParallelPlan(8, 8, 1, 1), no_blocks)  # without recompute it is a valid plan
+    modules = dataclasses.replace(no_blocks, modules=12)
+    validate_plan(ParallelPlan(8, 8, 1, 1, recompute="full"), modules)
+    with pytest.raises(InputError, match="--recompute selective: selective recompute repeats the attention"):
+        validate_plan(ParallelPlan(8, 8, 1, 1, recompute="selective"), modules)
     from dojosim.study.search import SearchSpec, enumerate_plans
 
     plans = list(enumerate_plans(SearchSpec("fsd-video", "dgx-h100", 8, 8), no_blocks, seq=1))
     assert plans and {p.recompute for p in plans} == {"none"}
+    plans = list(enumerate_plans(SearchSpec("fsd-video", "dgx-h100", 8, 8), modules, seq=1))
+    assert {p.recompute for p in plans} == {"none", "full"} and {p.pp for p in plans} == {1, 2, 4, 8}
 
 
 def test_the_bottleneck_is_the_resource_whose_freeing_speeds_the_step_most(profile):

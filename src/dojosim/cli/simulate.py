@@ -51,6 +51,9 @@ def simulate_command(
     vp: Annotated[int, typer.Option("--vp", help="Virtual stages per pipeline rank (interleaved 1F1B).")] = 1,
     cp: Annotated[int, typer.Option("--cp", help="Context-parallel degree.")] = 1,
     ep: Annotated[int, typer.Option("--ep", help="Expert-parallel degree.")] = 1,
+    spatial: Annotated[
+        int, typer.Option("--spatial", help="Row bands each image's feature maps are split into (halo exchange).")
+    ] = 1,
     zero: Annotated[int, typer.Option("--zero", help="ZeRO stage 0-3 (3 = FSDP).")] = 0,
     recompute: Annotated[str, typer.Option("--recompute", help="none, selective or full.")] = "none",
     sequence_parallel: Annotated[bool, typer.Option("--sequence-parallel/--no-sequence-parallel")] = False,
@@ -75,7 +78,7 @@ def simulate_command(
     tables = tables_console(as_json, as_csv)
     plan = ParallelPlan(
         devices, global_batch, micro_batch, seq or 1, tp, pp, vp, cp, ep, zero, recompute, sequence_parallel,
-        precision,
+        precision, spatial,
     )  # fmt: skip
     sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
     job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack_of(stack, kernels), sequences=sequences)

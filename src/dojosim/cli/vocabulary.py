@@ -35,8 +35,9 @@ MAX_SEQ_TOKENS = 1 << 20
 MAX_DEVICES = 1 << 20
 # Counts that must be at least this (a plan's degrees, batches, workers, rows shown).
 AT_LEAST = {
-    "devices": 1, "global_batch": 1, "micro_batch": 1, "tp": 1, "pp": 1, "vp": 1, "cp": 1, "ep": 1, "zero": 0,
-    "workers": 1, "steps": 1, "top": 1, "rows": 0, "tokens_per_seq": 1, "docs_per_row": 1, "loss_positions": 1,
+    "devices": 1, "global_batch": 1, "micro_batch": 1, "tp": 1, "pp": 1, "vp": 1, "cp": 1, "ep": 1, "spatial": 1,
+    "zero": 0, "workers": 1, "steps": 1, "top": 1, "rows": 0, "tokens_per_seq": 1, "docs_per_row": 1,
+    "loss_positions": 1,
 }  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Where ranks sit: tp innermost (fastest links), then cp, pp, and dp outermost.
+"""Where ranks sit: tp innermost (fastest links), then spatial (row bands that trade halos), cp, pp, and dp
+outermost.
 
 Each communicator group then spans the hierarchy levels that its members really occupy. All groups of one
 kind run at once (every device is in one), so a device's share of a level's bandwidth is its child's
@@ -11,7 +12,7 @@ from dojosim.hardware import SizedSystem
 from dojosim.parallel.plan import ParallelPlan
 
 # Innermost first. EP groups are carved from DP ranks next to cp (Megatron's expert-data layout).
-RANK_ORDER = ("tp", "cp", "pp", "dp")
+RANK_ORDER = ("tp", "spatial", "cp", "pp", "dp")
 
 
 @dataclass(frozen=True)

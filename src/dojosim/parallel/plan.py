@@ -29,7 +29,7 @@ class Precision(StrEnum):
 RECOMPUTE = tuple(Recompute)
 PRECISIONS = tuple(Precision)
 ZERO_STAGES = (0, 1, 2, 3)
-DEGREES = ("devices", "global_batch", "micro_batch", "seq", "tp", "pp", "vp", "cp", "ep")
+DEGREES = ("devices", "global_batch", "micro_batch", "seq", "tp", "pp", "vp", "cp", "ep", "spatial")
 
 
 def _choice(enum: type[StrEnum], option: str, value: Any) -> Any:
@@ -59,6 +59,9 @@ class ParallelPlan:
     recompute: Recompute = Recompute.NONE
     sequence_parallel: bool = False
     precision: Precision = Precision.BF16
+    # Spatial parallelism: each image's convolutional feature maps split into this many row bands, one per rank,
+    # neighbours exchanging the halo rows each convolution reads across a band's edge.
+    spatial: int = 1
     # What the software overlaps (gradient reduction, tensor-parallel collectives) is the job's stack's fact,
     # not the plan's: dojosim.stack.
 
@@ -71,13 +74,13 @@ class ParallelPlan:
 
     @property
     def dp(self) -> int:
-        return self.devices // (self.tp * self.pp * self.cp)
+        return self.devices // (self.tp * self.pp * self.cp * self.spatial)
 
     @property
     def replicas(self) -> int:
-        """Ranks that hold the same weights: data- and context-parallel ones (ZeRO and FSDP shard over them, as
-        Megatron's distributed optimizer and torchtitan's FSDP over dp x cp do)."""
-        return self.dp * self.cp
+        """Ranks that hold the same weights: data-, context- and spatially parallel ones (ZeRO and FSDP shard over
+        them, as Megatron's distributed optimizer and torchtitan's FSDP over dp x cp do)."""
+        return self.dp * self.cp * self.spatial
 
     @property
     def grad_accumulation(self) -> int:
@@ -106,6 +109,8 @@ class ModelShape:
     hidden: int = 0  # residual-stream width (0: no transformer to split over tp)
     has_sequence: bool = True
     split_units: int = 0  # what cp splits a sample into (tokens, a clip's images); 0: unknown
+    map_rows: int = 0  # rows of the tallest convolutional feature map (what --spatial splits); 0: none
+    modules: int = 0  # module segments a model without repeated blocks can be pipelined over (0: none)
 
 
 # ------------------------------------------------------------------------------------------- the rules
@@ -135,26 +140,54 @@ def cp_problem(cp: int, seq: int, shape: ModelShape) -> str | None:
     return None
 
 
-def recompute_problem(recompute: Recompute, shape: ModelShape) -> str | None:
-    if recompute is not Recompute.NONE and not shape.layers:
+def spatial_problem(spatial: int, shape: ModelShape) -> str | None:
+    if spatial == 1:
+        return None
+    if not shape.map_rows:
         return (
-            f"--recompute {recompute}: the model has no repeated blocks to checkpoint "
-            "(checkpointing at other module boundaries is not modelled yet)"
+            f"--spatial {spatial}: the model has no convolutional feature maps to split into row bands; "
+            "use dp, cp or pp"
         )
+    if spatial > shape.map_rows:
+        return f"--spatial {spatial} exceeds the {shape.map_rows} rows of the model's tallest feature map"
     return None
 
 
-def devices_problem(devices: int, tp: int, pp: int, cp: int) -> str | None:
-    if devices % (tp * pp * cp):
-        return f"--devices {devices} is not divisible by tp x pp x cp = {tp} x {pp} x {cp} = {tp * pp * cp}"
+def recompute_problem(recompute: Recompute, shape: ModelShape) -> str | None:
+    if recompute is Recompute.NONE or shape.layers:
+        return None
+    if recompute is Recompute.FULL and shape.modules:
+        return None  # checkpointed at module boundaries
+    if recompute is Recompute.FULL:
+        return f"--recompute {recompute}: the model has no repeated blocks or modules to checkpoint"
+    return (
+        f"--recompute {recompute}: selective recompute repeats the attention of repeated blocks, which the model "
+        "does not have; use --recompute full (checkpoints at module boundaries)"
+    )
+
+
+def devices_problem(devices: int, tp: int, pp: int, cp: int, spatial: int = 1) -> str | None:
+    if devices % (tp * pp * cp * spatial):
+        if spatial == 1:
+            return f"--devices {devices} is not divisible by tp x pp x cp = {tp} x {pp} x {cp} = {tp * pp * cp}"
+        return (
+            f"--devices {devices} is not divisible by tp x pp x cp x spatial = {tp} x {pp} x {cp} x {spatial} = "
+            f"{tp * pp * cp * spatial}"
+        )
     return None
 
 
 def pp_problem(pp: int, vp: int, shape: ModelShape) -> str | None:
     if pp == 1:
         return "--vp > 1 needs --pp > 1 (interleaving splits each pipeline rank's layers)" if vp > 1 else None
+    if not shape.layers and shape.modules:
+        if vp > 1:
+            return f"--vp {vp}: interleaving needs repeated blocks; this model is pipelined over its modules"
+        if pp > shape.modules:
+            return f"--pp {pp} exceeds the {shape.modules} module segments this model can be pipelined over"
+        return None
     if not shape.layers:
-        return f"--pp {pp}: the model has no repeated blocks to split into stages"
+        return f"--pp {pp}: the model has no repeated blocks or modules to split into stages"
     if shape.layers < pp * vp:
         return f"--pp {pp} x --vp {vp} = {pp * vp} stages exceed the model's {shape.layers} layers"
     return None
@@ -209,7 +242,8 @@ def validate_plan(plan: ParallelPlan, shape: ModelShape = ModelShape(), peaks: t
         raise InputError(f"--zero: must be one of 0, 1, 2, 3, got {plan.zero!r}")
     problems = (
         lambda: precision_problem(plan.precision, peaks),
-        lambda: devices_problem(plan.devices, plan.tp, plan.pp, plan.cp),
+        lambda: devices_problem(plan.devices, plan.tp, plan.pp, plan.cp, plan.spatial),
+        lambda: spatial_problem(plan.spatial, shape),
         lambda: ep_problem(plan.ep, plan.dp, shape),
         lambda: tp_problem(plan.tp, shape),
         lambda: "--sequence-parallel needs --tp > 1" if plan.sequence_parallel and plan.tp == 1 else None,

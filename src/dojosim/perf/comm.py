@@ -133,7 +133,7 @@ def dp_comm(ctx: PlanContext, params_per_device: float) -> Term:
     inserted: list[Collective] = []
     grad_bytes = params_per_device * GRAD_BYTES
     weight_bytes = params_per_device * WEIGHT_BYTES
-    for kind, size in (("dp", plan.dp), ("cp", plan.cp)):
+    for kind, size in (("dp", plan.dp), ("cp", plan.cp), ("spatial", plan.spatial)):
         if size <= 1:
             continue
         span = ctx.span(kind)

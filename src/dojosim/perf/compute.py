@@ -10,7 +10,7 @@ from typing import Any
 
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.device import DeviceModel
-from dojosim.perf.profile import OpClass, WorkloadProfile, busiest_share
+from dojosim.perf.profile import OpClass, WorkloadProfile, band_share, busiest_share
 
 # Bytes moved by the casts before a low-precision matmul, per byte of the matmul's own bf16 traffic:
 # read the bf16 operand (1) and write its 8-bit copy (0.5).
@@ -97,17 +97,27 @@ def class_seconds(
     return t, flops * c.count, nbytes * c.count
 
 
+def split_divisor(c: OpClass, cp: float, spatial: int) -> float:
+    """What divides a class's work on the busiest rank: its share of the sample's images or tokens (`cp`, the
+    divisor already), and, for an op on a feature map split into `spatial` row bands, its busiest band's rows.
+    Ops on no feature map run whole on every rank of a spatial group."""
+    if spatial > 1 and c.rows:
+        return cp / band_share(c.rows, spatial)
+    return cp
+
+
 def stage_costs(
-    profile: WorkloadProfile, device: DeviceModel, tp: int, cp: int, sp: bool, precision: str
+    profile: WorkloadProfile, device: DeviceModel, tp: int, cp: int, sp: bool, precision: str, spatial: int = 1
 ) -> tuple[StageCosts, StageCosts, StageCosts]:
     """(block, pre, post) costs of one micro-batch; block covers every block (the engine scales it to a stage).
-    With context parallelism, the busiest rank's: its share of each sample's tokens or images."""
+    With context parallelism, the busiest rank's: its share of each sample's tokens or images; with a spatial
+    split, its busiest row band of each feature map."""
     host_s, peak_of = device.host_overhead_s, peaks(device, precision)
     cp = 1.0 / busiest_share(profile.split_units, cp)
     names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "bytes")
     acc = {r: dict.fromkeys(names, 0.0) for r in REGIONS}
     for c in profile.classes:
-        t, _, nbytes = class_seconds(device, c, tp, cp, sp, precision, peak_of)
+        t, _, nbytes = class_seconds(device, c, tp, split_divisor(c, cp, spatial), sp, precision, peak_of)
         a = acc[c.region]
         a[c.phase] += t
         a[c.phase + "_host"] += host_s * c.count
@@ -131,7 +141,8 @@ def roofline(profile: WorkloadProfile, device: DeviceModel, plan: ParallelPlan) 
     stage, peak_of = stage_share(profile, plan), peaks(device, plan.precision)
     cp = 1.0 / busiest_share(profile.split_units, plan.cp)
     for c in profile.classes:
-        t, flops, nbytes = class_seconds(device, c, plan.tp, cp, plan.sequence_parallel, plan.precision, peak_of)
+        divisor = split_divisor(c, cp, plan.spatial)
+        t, flops, nbytes = class_seconds(device, c, plan.tp, divisor, plan.sequence_parallel, plan.precision, peak_of)
         weight = stage if c.region == "block" else 1.0
         g = groups.setdefault((str(c.kind), str(c.phase)), [0.0, 0.0, 0.0])
         g[0] += t * weight

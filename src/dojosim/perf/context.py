@@ -11,8 +11,8 @@ from dojosim.perf.memory import residual_stream_bytes
 from dojosim.perf.profile import WorkloadProfile
 from dojosim.stack import Stack
 
-# (kind, size, tp, cp, pp, devices, ep): what places a communicator group on the machine.
-SpanKey = tuple[str, int | None, int, int, int, int, int]
+# (kind, size, tp, cp, pp, devices, ep, spatial): what places a communicator group on the machine.
+SpanKey = tuple[str, int | None, int, int, int, int, int, int]
 
 
 class PlanContext(NamedTuple):
@@ -41,7 +41,7 @@ class PlanContext(NamedTuple):
         """How a `kind` group spreads over the machine; a group's span depends only on the degrees that
         place it, so it is computed once per engine for each."""
         plan = self.plan
-        key = (kind, size, plan.tp, plan.cp, plan.pp, plan.devices, plan.ep)
+        key = (kind, size, plan.tp, plan.cp, plan.pp, plan.devices, plan.ep, plan.spatial)
         span = self.spans.get(key)
         if span is None:
             span = self.spans[key] = group_span(self.sized, plan, kind, size)
@@ -62,6 +62,8 @@ def plan_context(
     fwd = block.fwd_s * stage + pipeline_ends(pre.fwd_s, post.fwd_s, plan.pp)
     bwd = block.bwd_s * stage + pipeline_ends(pre.bwd_s, post.bwd_s, plan.pp)
     recompute = recompute_s(plan.recompute, block, stage)
+    if not profile.layers and plan.recompute == "full":  # checkpointed at module boundaries: forward again
+        recompute = fwd
     return PlanContext(
         plan=plan,
         stack=stack,

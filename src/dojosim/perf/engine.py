@@ -12,11 +12,11 @@ from dojosim.hardware import SizedSystem
 from dojosim.parallel.placement import GroupSpan
 from dojosim.parallel.plan import ModelShape, ParallelPlan, validate_plan
 from dojosim.perf import collectives as coll
-from dojosim.perf import comm, compute
+from dojosim.perf import comm, compute, mapping
 from dojosim.perf.context import PlanContext, SpanKey, plan_context
 from dojosim.perf.device import DeviceModel, device_model
 from dojosim.perf.energy import Facility, device_busy_fraction, energy_j, step_cost
-from dojosim.perf.memory import far_resident, memory_use, tiers
+from dojosim.perf.memory import ModuleMemory, far_resident, memory_use, tiers
 from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Estimate, MemoryUse
@@ -41,6 +41,7 @@ class Engine:
         self.links = coll.level_links(sized)
         self._stage_cache: dict[tuple[Any, ...], tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]] = {}
         self._spans: dict[SpanKey, GroupSpan] = {}
+        self._module_cache: dict[tuple[Any, ...], mapping.ModuleStage] = {}
         self._facility = Facility.of(sized)
         meta = self.profile.graph.meta
         self._shape = ModelShape(
@@ -51,6 +52,8 @@ class Engine:
             hidden=self.profile.hidden,
             has_sequence=self.profile.seq > 1,
             split_units=self.profile.split_units,
+            map_rows=self.profile.map_rows,
+            modules=0 if self.profile.layers else len(self.profile.segments),
         )
 
     @property
@@ -62,16 +65,52 @@ class Engine:
         """Cost further plans on `device` (a trial value of an empirical knob); cached stage costs go with it."""
         self.device = device
         self._stage_cache.clear()
+        self._module_cache.clear()
 
     def stage_costs(
-        self, tp: int, cp: int, sp: bool, precision: str
+        self, tp: int, cp: int, sp: bool, precision: str, spatial: int = 1
     ) -> tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]:
         """(block, pre, post) costs of one micro-batch for a sharding, computed once per sharding."""
-        key = (tp, cp, sp, precision)
+        key = (tp, cp, sp, precision, spatial)
         cached = self._stage_cache.get(key)
         if cached is None:
-            cached = self._stage_cache[key] = compute.stage_costs(self.profile, self.device, tp, cp, sp, precision)
+            cached = self._stage_cache[key] = compute.stage_costs(
+                self.profile, self.device, tp, cp, sp, precision, spatial
+            )
         return cached
+
+    def module_stage(self, plan: ParallelPlan) -> mapping.ModuleStage | None:
+        """A model without repeated blocks pipelined over its module segments: the balanced cuts and the busiest
+        stage, once per sharding and pipeline depth; None for a model with blocks or without a pipeline."""
+        if plan.pp <= 1 or self.profile.layers or not self.profile.segments:
+            return None
+        key = (plan.tp, plan.cp, plan.sequence_parallel, plan.precision, plan.spatial, plan.pp)
+        cached = self._module_cache.get(key)
+        if cached is None:
+            costs = mapping.segment_costs(
+                self.profile, self.device, plan.tp, plan.cp, plan.sequence_parallel, plan.precision, plan.spatial
+            )
+            cached = self._module_cache[key] = mapping.module_stage(costs, self.profile.segments, plan.pp)
+        return cached
+
+    def _module_memory(self, plan: ParallelPlan, stage: mapping.ModuleStage | None) -> list[ModuleMemory]:
+        """What each pipeline stage of a model without blocks holds (the whole model as one stage when it is
+        checkpointed at its modules without a pipeline); empty where the blocks' rules apply."""
+        segments = self.profile.segments
+        if self.profile.layers or not segments or (stage is None and plan.recompute != "full"):
+            return []
+        runs = [range(len(segments))] if stage is None else [stage.stage_segments(s) for s in range(plan.pp)]
+        out = []
+        for s, run in enumerate(runs):
+            here = [segments[i] for i in run]
+            in_flight = min(plan.pp - s, plan.grad_accumulation) if plan.pp > 1 else 1
+            out.append(
+                ModuleMemory(
+                    sum(g.params for g in here), tuple(g.activations for g in here),
+                    sum(segments[i - 1].out_bytes if i else 0.0 for i in run), max(in_flight, 1),
+                )  # fmt: skip
+            )
+        return out
 
     def stage_share(self, plan: ParallelPlan) -> float:
         return compute.stage_share(self.profile, plan)
@@ -83,7 +122,12 @@ class Engine:
         return self._memory(plan, self.stage_share(plan))
 
     def _memory(self, plan: ParallelPlan, stage: float) -> MemoryUse:
-        return memory_use(self.profile, plan, stage, self.stack.keeps_gathered(plan.pp))
+        keeps = self.stack.keeps_gathered(plan.pp)
+        stages = self._module_memory(plan, self.module_stage(plan))
+        if not stages:
+            return memory_use(self.profile, plan, stage, keeps)
+        # A module pipeline's stages hold different things: the fullest one sets what a device needs.
+        return max((memory_use(self.profile, plan, stage, keeps, m) for m in stages), key=lambda u: u.total)
 
     def far_resident(self, mem: MemoryUse) -> dict[str, float]:
         return far_resident(mem, self.device)
@@ -100,8 +144,12 @@ class Engine:
 
     def context(self, plan: ParallelPlan) -> PlanContext:
         """What the cost terms of `plan` read: its stage costs and its busiest stage's compute."""
-        costs = self.stage_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision)
+        costs = self.stage_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision, plan.spatial)
         share = self.stage_share(plan)
+        modules = self.module_stage(plan)
+        if modules is not None:  # the busiest module stage in place of the ends (pipeline_ends takes it whole)
+            none = compute.StageCosts(0.0, 0.0, 0.0, 0.0)
+            costs = (none, compute.StageCosts(modules.fwd_s, modules.bwd_s, 0.0, modules.bytes), none)
         return plan_context(plan, self.profile, self.sized, self.links, costs, share, self._spans, self.stack)
 
     def estimate(self, plan: ParallelPlan, check: bool = True, memory: MemoryUse | None = None) -> Estimate:
@@ -116,10 +164,12 @@ class Engine:
         tp_s, tp_coll = comm.tp_comm(ctx)
         cp_s, cp_coll = comm.cp_comm(ctx)
         ep_s, ep_coll = comm.ep_comm(ctx)
+        modules = self.module_stage(plan)
+        halo_s, halo_coll = mapping.halo_comm(ctx, modules)
         stall = stream_stall_s(ctx, mem, far, dev)
-        t_mb = ctx.compute_s + tp_s + cp_s + ep_s + stall
+        t_mb = ctx.compute_s + tp_s + cp_s + ep_s + halo_s + stall
         bubble = comm.pipeline_bubble(plan.pp, plan.vp, t_mb)
-        pp_s, pp_coll = comm.pp_comm(ctx)
+        pp_s, pp_coll = mapping.module_pp_comm(ctx, modules) if modules is not None else comm.pp_comm(ctx)
         dp_s, dp_coll = comm.dp_comm(ctx, mem.params_per_device)
         buckets = comm.gradient_buckets(ctx, mem.params_per_device)
         dp_exposed = comm.dp_exposed(ctx, dp_s, comm.gather_seconds(dp_coll), buckets)
@@ -132,6 +182,7 @@ class Engine:
             "tp_comm": m * tp_s,
             "cp_comm": m * cp_s,
             "ep_comm": m * ep_s,
+            "halo_comm": m * halo_s,
             "memory_stream": m * stall,
             "pp_comm": pp_s,
             "bubble": bubble,
@@ -157,7 +208,7 @@ class Engine:
             cost=step_cost(self._facility.pricing, step, plan.devices, energy),
             bottleneck=Bottleneck.of(breakdown, step, fits, mfu, dev.far is not None),
             plan=plan,
-            collectives=tp_coll + cp_coll + ep_coll + pp_coll + dp_coll,
+            collectives=tp_coll + cp_coll + ep_coll + halo_coll + pp_coll + dp_coll,
             device_busy_fraction=busy,
             micro_batch_time_s=t_mb,
             model_flops_per_step=model_flops,

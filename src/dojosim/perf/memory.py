@@ -1,9 +1,11 @@
 """Memory per device: training state on the busiest stage, which tier holds it, and what spills to far memory."""
 
+from dataclasses import dataclass, replace
+
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.compute import pipeline_ends
 from dojosim.perf.device import DeviceModel
-from dojosim.perf.profile import WorkloadProfile, busiest_share
+from dojosim.perf.profile import WorkloadProfile, band_share, busiest_share
 from dojosim.perf.result import MemoryUse, TierUse
 
 # Mixed-precision training state per parameter (Megatron-style): bf16 weights, fp32 main gradients,
@@ -15,6 +17,7 @@ ACTIVATION_BYTES = 2.0  # bf16 activations cross pipeline stages and tensor-para
 # Near memory is filled by how often a byte is touched, most often first (see far_resident).
 NEAR_FIRST = ("buffers", "activations", "weights", "gradients", "optimizer")
 FAR_KINDS = (*NEAR_FIRST, "total")
+Rows = tuple[tuple[int, float], ...]  # saved activation bytes by last dim
 
 
 def _stage_params(profile: WorkloadProfile, plan: ParallelPlan, stage: float) -> float:
@@ -42,10 +45,42 @@ def _sharded(rows: tuple[tuple[int, float], ...], hidden: int, tp: int, sp: bool
     return total * scale / cp
 
 
+def banded(rows: Rows, profile: WorkloadProfile, spatial: int) -> Rows:
+    """Saved activations by last dim with a spatial split: a tensor as wide as a feature map keeps its busiest row
+    band; the others stay whole on every rank."""
+    if spatial <= 1 or not profile.map_widths:
+        return rows
+    widths = dict(profile.map_widths)
+    return tuple((d, b * band_share(widths[d], spatial) if d in widths else b) for d, b in rows)
+
+
+def module_activations(profile: WorkloadProfile, plan: ParallelPlan, modules: "ModuleMemory", scale: float) -> float:
+    """A module pipeline's stage (or the whole model at pp = 1, as one stage): its segments' saved activations for
+    each micro-batch in flight; with full recompute, checkpointed at segment boundaries: each segment's input
+    kept, and one segment's activations rebuilt at a time in backward."""
+    p = profile
+    shard = (p.hidden, plan.tp, plan.sequence_parallel, scale, 1.0 / busiest_share(p.split_units, plan.cp))
+    per_segment = [_sharded(banded(rows, p, plan.spatial), *shard) for rows in modules.activations]
+    if plan.recompute == "full":
+        whole = sum(_sharded(banded(rows, p, plan.spatial), *shard) for rows in modules.activations) or 1.0
+        raw = sum(b for rows in modules.activations for _, b in rows) or 1.0
+        kept = modules.checkpoint_bytes * scale * whole / raw  # the inputs, split as the activations are
+        return kept * modules.in_flight + max(per_segment, default=0.0)
+    return sum(per_segment) * modules.in_flight
+
+
 def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, scale: float) -> float:
     """Stashed activations: the busiest stage's blocks for every micro-batch in flight, plus the ends.
     `scale`: the plan's micro-batch tokens over the captured ones."""
     p = profile
+    if plan.spatial > 1:
+        p = replace(
+            p,
+            activation_block=banded(p.activation_block, p, plan.spatial),
+            activation_block_without_scores=banded(p.activation_block_without_scores, p, plan.spatial),
+            activation_pre=banded(p.activation_pre, p, plan.spatial),
+            activation_post=banded(p.activation_post, p, plan.spatial),
+        )
     shard = (p.hidden, plan.tp, plan.sequence_parallel, scale, 1.0 / busiest_share(p.split_units, plan.cp))
     if plan.recompute == "full" and p.layers:
         # Only each layer's input is kept; the rest is rebuilt in backward.
@@ -63,20 +98,44 @@ def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, sca
     return block * in_flight + ends
 
 
-def memory_use(profile: WorkloadProfile, plan: ParallelPlan, stage: float, keeps_gathered: bool = False) -> MemoryUse:
+@dataclass(frozen=True, slots=True)
+class ModuleMemory:
+    """What a module pipeline's fullest stage holds (or a whole model without blocks, checkpointed at its
+    segments): parameters, each segment's saved activations by last dim, the bytes of the segments' inputs (what
+    full recompute keeps), and the micro-batches in flight on it."""
+
+    params: float
+    activations: tuple[tuple[tuple[int, float], ...], ...]
+    checkpoint_bytes: float
+    in_flight: int
+
+
+def memory_use(
+    profile: WorkloadProfile,
+    plan: ParallelPlan,
+    stage: float,
+    keeps_gathered: bool = False,
+    modules: ModuleMemory | None = None,
+) -> MemoryUse:
     """Bytes per device on the busiest pipeline stage (`stage`: its share of the blocks). `keeps_gathered`: the
-    stack keeps ZeRO-3's gathered weights from forward to backward, so the stage's whole bf16 copy is held."""
+    stack keeps ZeRO-3's gathered weights from forward to backward, so the stage's whole bf16 copy is held.
+    `modules`: a model without blocks, pipelined over (or checkpointed at) its module segments."""
     p = profile
-    params = _stage_params(p, plan, stage)
+    params = modules.params if modules is not None else _stage_params(p, plan, stage)
     shard = plan.replicas  # ZeRO shards over the ranks that hold the same weights
     weights = params * WEIGHT_BYTES / (shard if plan.zero >= 3 and not keeps_gathered else 1)
     grads = params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
     opt = params * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
     scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
     buffers = p.max_op_bytes * scale * busiest_share(p.split_units, plan.cp) / plan.tp
+    buffers *= band_share(p.max_op_rows, plan.spatial)
     if plan.zero >= 3 and p.layers:
         buffers += 2 * (p.block_params / p.layers) / plan.tp * WEIGHT_BYTES  # prefetched layer weights
-    return MemoryUse(weights, grads, opt, _activations(p, plan, stage, scale), buffers, params)
+    if modules is not None:
+        activations = module_activations(p, plan, modules, scale)
+    else:
+        activations = _activations(p, plan, stage, scale)
+    return MemoryUse(weights, grads, opt, activations, buffers, params)
 
 
 def far_resident(mem: MemoryUse, device: DeviceModel) -> dict[str, float]:

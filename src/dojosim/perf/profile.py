@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from dojosim.errors import InputError
-from dojosim.workload.graph import Graph, Op, is_routed_expert
+from dojosim.workload.graph import Graph, Op, is_routed_expert, role_of
 from dojosim.workload.op_kinds import vector_unit
 
 # Megatron's tensor-parallel transformer block: one all-reduce after attention and one after the MLP in
@@ -36,6 +36,38 @@ class OpClass:
     # all (weight-only ops do not), and the part of its bytes in tensors over tokens (the rest is weights).
     over_tokens: bool = False
     token_bytes: float = 0.0
+    # Rows of the convolutional feature map the op works on (a spatial split gives each rank a band of them); 0
+    # where the op works on no feature map and runs whole on every rank of a spatial group.
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ConvHalo:
+    """What one forward convolution exchanges with its neighbours when its feature map is split into row bands:
+    `rows` extra rows beyond each band (top and bottom together), each `row_bytes` (images x channels x width x
+    dtype, for one micro-batch), over a map of `map_rows` rows; backward sends the same rows' input gradients back.
+    A transposed convolution sends the partial sums of the output rows its band spills into."""
+
+    map_rows: int
+    rows: int
+    row_bytes: float
+    count: int
+    segment: int = 0  # the module segment it runs in (module pipelining)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of a model's modules in forward order (a model without repeated blocks is pipelined over these):
+    its op classes (forward and backward), parameters, saved activations by last dim, and the bytes it hands to
+    the next segment (the last forward op's outputs)."""
+
+    name: str
+    classes: tuple[OpClass, ...]
+    params: float
+    activations: tuple[tuple[int, float], ...]
+    out_bytes: float
+    view_ops: int = 0
+    out_rows: int = 0  # rows of the feature map it hands on (0: not a map)
 
 
 @dataclass(frozen=True)
@@ -67,6 +99,18 @@ class WorkloadProfile:
     top_k: int = 0  # experts each token is routed to
     # Real tokens per padded position (perf/sequences.py scales a profile to its job's sequences): 1 as captured.
     token_share: float = 1.0
+    # Convolutional feature maps, for a spatial split into row bands: each conv's halo, the rows of the map of each
+    # saved-activation width ((width, rows)), and the rows of the largest op's map (0: not on a map).
+    halos: tuple[ConvHalo, ...] = ()
+    map_widths: tuple[tuple[int, int], ...] = ()
+    max_op_rows: int = 0
+    # A model without repeated blocks as a sequence of module segments (perf/mapping.py pipelines over them).
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def map_rows(self) -> int:
+        """Rows of the tallest feature map a spatial split can cut into bands (0: none)."""
+        return max((c.rows for c in self.classes), default=0)
 
     @property
     def params(self) -> float:
@@ -111,6 +155,7 @@ class _OpTally:
     kv_bytes: float = 0.0
     model_flops: float = 0.0
     max_op_bytes: float = 0.0
+    max_op_rows: int = 0
     opt_ops: int = 0
     opt_bytes: float = 0.0
 
@@ -134,10 +179,50 @@ def token_fraction(op: Op, batch: int, seq: int) -> float:
     return tokens / total if total else 0.0
 
 
-def _tally_ops(graph: Graph, hidden: int) -> _OpTally:
-    bp = graph.block_path
+def _region(i: int, op: Op, bp: str, first_block: dict[str, int | None], last_block: dict[str, int | None]) -> str:
     # Regions: ops outside blocks run before them (embeddings) or after them (head, loss) in forward;
     # backward visits them in the other order.
+    if _is_block(op.module, bp):
+        return "block"
+    if op.phase == "fwd":
+        return "pre" if first_block["fwd"] is None or i < first_block["fwd"] else "post"
+    return "post" if last_block["bwd"] is None or i < (first_block["bwd"] or 0) else "pre"
+
+
+def feature_maps(graph: Graph) -> frozenset[tuple[int, int]]:
+    """(rows, width) of every convolutional feature map: the 4-D (N, C, H, W) inputs and outputs of convolutions."""
+    maps = set()
+    for op in graph.ops:
+        if op.kind == "conv" and op.phase == "fwd":
+            maps.update((s[2], s[3]) for s in (*op.in_shapes[:1], *op.out_shapes[:1]) if len(s) == 4)
+    return frozenset(maps)
+
+
+def map_rows(op: Op, maps: frozenset[tuple[int, int]]) -> int:
+    """Rows of the feature map an op works on (its output's, else its first input's); 0 if it is on none."""
+    for s in (*op.out_shapes, *op.in_shapes):
+        if len(s) == 4 and (s[2], s[3]) in maps:
+            return s[2]
+    return 0
+
+
+def _class_of(op: Op, region: str, hidden: int, graph: Graph, maps: frozenset[tuple[int, int]]) -> OpClass:
+    stream = any(shape and shape[-1] == hidden for shape in op.out_shapes) if hidden else True
+    tp_rule = "tp" if op.kind in MATRIX_KINDS or not stream else "sp"
+    # What selective recompute repeats: a fused attention kernel, or every op of an unfused attention core
+    # (QK^T, softmax, dropout, the product with V), which models keep in a CoreAttention module as Megatron does.
+    attention_core = op.kind in ("attention", "softmax") or CORE_ATTENTION_MODULE in op.module
+    nbytes = op.bytes_read + op.bytes_written
+    unit = "" if op.kind in MATRIX_KINDS else vector_unit(op.name)
+    share = token_fraction(op, graph.batch, graph.tokens_per_sample)
+    return OpClass(
+        op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0, share > 0,
+        nbytes * share, map_rows(op, maps),
+    )  # fmt: skip
+
+
+def _tally_ops(graph: Graph, hidden: int, maps: frozenset[tuple[int, int]]) -> _OpTally:
+    bp = graph.block_path
     first_block, last_block = _block_bounds(graph)
     tally = _OpTally()
     for i, op in enumerate(graph.ops):
@@ -145,33 +230,134 @@ def _tally_ops(graph: Graph, hidden: int) -> _OpTally:
             tally.opt_ops += op.kind != "view"
             tally.opt_bytes += op.bytes_read + op.bytes_written
             continue
-        if _is_block(op.module, bp):
-            region = "block"
-        elif op.phase == "fwd":
-            region = "pre" if first_block["fwd"] is None or i < first_block["fwd"] else "post"
-        else:
-            region = "post" if last_block["bwd"] is None or i < (first_block["bwd"] or 0) else "pre"
+        region = _region(i, op, bp, first_block, last_block)
         if op.kind == "view":  # dispatched by the host, launch no kernel
             tally.views[(region, op.phase)] += 1
             continue
         tally.model_flops += op.flops
-        stream = any(shape and shape[-1] == hidden for shape in op.out_shapes) if hidden else True
-        tp_rule = "tp" if op.kind in MATRIX_KINDS or not stream else "sp"
-        # What selective recompute repeats: a fused attention kernel, or every op of an unfused attention core
-        # (QK^T, softmax, dropout, the product with V), which models keep in a CoreAttention module as Megatron does.
-        attention_core = op.kind in ("attention", "softmax") or CORE_ATTENTION_MODULE in op.module
         if op.kind == "attention" and op.phase == "fwd" and len(op.in_shapes) >= 3:
             tally.kv_bytes += (_numel(op.in_shapes[1]) + _numel(op.in_shapes[2])) * 2.0  # bf16 K and V
         nbytes = op.bytes_read + op.bytes_written
-        tally.max_op_bytes = max(tally.max_op_bytes, nbytes)
-        unit = "" if op.kind in MATRIX_KINDS else vector_unit(op.name)
-        share = token_fraction(op, graph.batch, graph.tokens_per_sample)
-        key = OpClass(
-            op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0, share > 0,
-            nbytes * share,
-        )  # fmt: skip
-        tally.classes[key] += 1
+        if nbytes > tally.max_op_bytes:
+            tally.max_op_bytes, tally.max_op_rows = nbytes, map_rows(op, maps)
+        tally.classes[_class_of(op, region, hidden, graph, maps)] += 1
     return tally
+
+
+ITEM_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}
+# A segment is a run of ops whose modules agree to this depth ('backbone.stages.2.5': one RegNet block).
+SEGMENT_DEPTH = 4
+
+
+def conv_halo(op: Op, geometry: list[int] | None, segment: int = 0) -> ConvHalo | None:
+    """The halo of one forward convolution, from its shapes and its recorded row geometry: a band of output rows
+    [a, b) reads input rows [s*a - p, s*(b - 1) - p + d*(k - 1)], d*(k - 1) + 1 - s more than its own s*(b - a)
+    (top and bottom together; none for a 1x1 or a kernel no taller than its stride). A graph captured before the
+    geometry was recorded is read as dilation 1 and stride input rows / output rows."""
+    if len(op.in_shapes) < 2 or len(op.in_shapes[0]) != 4 or not op.out_shapes or len(op.out_shapes[0]) != 4:
+        return None
+    (n, c_in, h_in, w_in), weight, (_, c_out, h_out, w_out) = op.in_shapes[0], op.in_shapes[1], op.out_shapes[0]
+    if geometry is None:
+        kernel = weight[2] if len(weight) > 2 else 1
+        geometry = [kernel, max(1, round(h_in / max(h_out, 1))), 0, 1, 0]
+    kernel, stride, _padding, dilation, transposed = geometry
+    rows = max(0, dilation * (kernel - 1) + 1 - stride)
+    if not rows:
+        return None
+    item = ITEM_BYTES.get(op.dtype, 2)
+    if transposed:  # partial sums of the output rows that spill into the neighbour's band
+        return ConvHalo(h_in, rows, float(n * c_out * w_out * item), 1, segment)
+    return ConvHalo(h_out, rows, float(n * c_in * w_in * item), 1, segment)
+
+
+def _halos(graph: Graph, segment_of: list[int]) -> tuple[ConvHalo, ...]:
+    geometry = graph.meta.get("conv_geometry") or {}
+    found: Counter[ConvHalo] = Counter()
+    for i, op in enumerate(graph.ops):
+        if op.kind == "conv" and op.phase == "fwd":
+            halo = conv_halo(op, geometry.get(role_of(op.module, graph.block_path)), segment_of[i])
+            if halo is not None:
+                found[halo] += 1
+    return tuple(replace(h, count=n) for h, n in found.items())
+
+
+def _key(module: str) -> str:
+    return ".".join(module.split(".")[:SEGMENT_DEPTH])
+
+
+def _related(a: str, b: str) -> bool:
+    """The same module, or one inside the other (a module's own glue ops between its children's)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def _segment_of_ops(graph: Graph) -> tuple[list[int], list[str]]:
+    """Each op's segment and the segments' keys: forward ops start a new segment where their module is unrelated
+    to the current segment's; backward ops go to the segment of their forward module (else stay where they are)."""
+    keys: list[str] = []
+    first: dict[str, int] = {}
+    out: list[int] = []
+    current = 0
+    for op in graph.ops:
+        key = _key(op.module)
+        if op.phase == "fwd":
+            if key and (not keys or not _related(key, keys[-1])):
+                keys.append(key)
+                first.setdefault(key, len(keys) - 1)
+            current = max(len(keys) - 1, 0)
+        elif op.phase == "bwd" and key:
+            found = first.get(key)
+            if found is None:
+                found = next((j for j, k in enumerate(keys) if _related(key, k)), None)
+                if found is not None:
+                    first[key] = found
+            current = found if found is not None else current
+        out.append(current)
+    return out, keys or [""]
+
+
+def _segment_index(role: str, keys: list[str], cache: dict[str, int]) -> int:
+    """The segment a parameter's or an activation's module belongs to: the first related one (else the first)."""
+    key = _key(role)
+    if key not in cache:
+        cache[key] = next((j for j, k in enumerate(keys) if key and _related(key, k)), 0)
+    return cache[key]
+
+
+def _segments(
+    graph: Graph, hidden: int, maps: frozenset[tuple[int, int]], segment_of: list[int], keys: list[str]
+) -> tuple[Segment, ...]:
+    """The model as its module segments (only for a model without repeated blocks: a block model is pipelined
+    over its blocks)."""
+    n = len(keys)
+    classes: list[Counter[OpClass]] = [Counter() for _ in range(n)]
+    views = [0] * n
+    out_bytes = [0.0] * n
+    out_rows = [0] * n
+    first_block, last_block = _block_bounds(graph)
+    for i, op in enumerate(graph.ops):
+        if op.phase == "opt":
+            continue
+        j = segment_of[i]
+        if op.kind == "view":
+            views[j] += 1
+            continue
+        classes[j][_class_of(op, _region(i, op, "", first_block, last_block), hidden, graph, maps)] += 1
+        if op.phase == "fwd":
+            out_bytes[j], out_rows[j] = op.bytes_written, map_rows(op, maps)
+    cache: dict[str, int] = {}
+    params = [0.0] * n
+    for role, count in graph.param_counts.items():
+        params[_segment_index(role.rsplit(".", 1)[0], keys, cache)] += count
+    acts: list[Counter[int]] = [Counter() for _ in range(n)]
+    for role, last_dim, nbytes in graph.activation_breakdown:
+        acts[_segment_index(role, keys, cache)][last_dim] += nbytes
+    return tuple(
+        Segment(
+            keys[j], tuple(replace(c, count=k) for c, k in classes[j].items()), params[j],
+            tuple(sorted(acts[j].items())), out_bytes[j], views[j], out_rows[j],
+        )  # fmt: skip
+        for j in range(n)
+    )
 
 
 def _is_embedding(role: str) -> bool:
@@ -214,11 +400,21 @@ def busiest_share(units: int, ranks: int) -> float:
     return -(-units // ranks) / units
 
 
+def band_share(rows: int, bands: int) -> float:
+    """The share of a feature map's rows the busiest of `bands` row bands holds: ceil(rows / bands) of them (one
+    row where there are more bands than rows: the rest of the ranks idle on that map)."""
+    if bands <= 1 or rows <= 1:
+        return 1.0
+    return -(-rows // bands) / rows
+
+
 def build_profile(graph: Graph) -> WorkloadProfile:
     hidden = int(graph.meta.get("hidden", 0) or 0)
     experts = int(graph.meta.get("experts", 0) or 0)
     top_k = _top_k(graph, experts)
-    tally = _tally_ops(graph, hidden)
+    maps = feature_maps(graph)
+    tally = _tally_ops(graph, hidden, maps)
+    segment_of, keys = _segment_of_ops(graph)
     classes = tuple(replace(c, count=n) for c, n in tally.classes.items())
     block_params, expert_params, pre_params, post_params = _param_split(graph, experts)
     act = _activation_split(graph)
@@ -246,7 +442,20 @@ def build_profile(graph: Graph) -> WorkloadProfile:
         split_units=graph.tokens_per_sample if graph.tokens_per_sample > 1 else int(graph.meta.get("split_units", 1)),
         experts=experts,
         top_k=top_k,
+        halos=_halos(graph, segment_of),
+        map_widths=_map_widths(maps),
+        max_op_rows=tally.max_op_rows,
+        segments=() if graph.block_path else _segments(graph, hidden, maps, segment_of, keys),
     )
+
+
+def _map_widths(maps: frozenset[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """(width, rows) of the feature maps: a saved activation whose last dim is a map's width is a band of it
+    (the tallest map of that width where several share it)."""
+    rows: dict[int, int] = {}
+    for h, w in maps:
+        rows[w] = max(rows.get(w, 0), h)
+    return tuple(sorted(rows.items()))
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -11,6 +11,7 @@ PARTS = {
     "tp_comm": "tensor-parallel all-reduces",
     "cp_comm": "context-parallel K/V exchange",
     "ep_comm": "expert all-to-alls",
+    "halo_comm": "halo exchange between row bands",
     "memory_stream": "streaming from far memory",
     "pp_comm": "pipeline sends",
     "bubble": "the pipeline bubble",

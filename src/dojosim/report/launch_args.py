@@ -27,7 +27,7 @@ FRAMEWORKS = ("megatron_lm", "nemo", "torchtitan")
 # Every field of a plan (and dp, which follows from them) is a dimension each framework's file must place, in
 # this order: the parallel degrees, then what shards and what is recomputed, then batch, sequence and precision.
 DIMENSIONS = (
-    "devices", "dp", "tp", "pp", "vp", "cp", "ep", "zero", "sequence_parallel", "recompute",
+    "devices", "dp", "tp", "pp", "vp", "cp", "ep", "spatial", "zero", "sequence_parallel", "recompute",
     "micro_batch", "global_batch", "seq", "precision",
 )  # fmt: skip
 TOP = {"name", "command", "source", "families", "families_source"}
@@ -200,6 +200,8 @@ def simulate_line(
     words += ["--micro-batch", plan.micro_batch]
     for name in ("tp", "pp", "vp", "cp", "ep", "zero"):
         words += [f"--{name}", getattr(plan, name)]
+    if plan.spatial > 1:
+        words += ["--spatial", plan.spatial]
     words += ["--recompute", plan.recompute]
     if plan.sequence_parallel:
         words.append("--sequence-parallel")

@@ -23,6 +23,7 @@ from dojosim.parallel.plan import (
     pp_problem,
     precision_of,
     recompute_problem,
+    spatial_problem,
     tp_problem,
 )
 from dojosim.perf.engine import Engine
@@ -37,7 +38,10 @@ MICRO_BATCHES = (1, 2, 4, 8)
 CP_DEGREES = (1, 2, 4, 8, 16, 32)
 VP_DEGREES = (1, 2, 4)
 CHUNK_PLANS = 2000
-PLAN_FIELDS = ("tp", "pp", "vp", "cp", "ep", "zero", "recompute", "sequence_parallel", "micro_batch")
+PLAN_FIELDS = ("tp", "pp", "vp", "cp", "ep", "spatial", "zero", "recompute", "sequence_parallel", "micro_batch")
+# Row bands of a spatial split: up to this many per image (a 960-row image in 64 bands is 15 rows a band, its
+# stride-32 maps a row or less).
+MAX_SPATIAL = 64
 FIGURES = ("step_time_s", "mfu", "cost_owned_usd", "cost_rental_usd", "energy_j", "memory_bytes")
 
 
@@ -151,8 +155,9 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _degrees(spec: SearchSpec, shape: ModelShape, seq: int) -> Iterator[tuple[int, int, int]]:
-    """(tp, cp, pp) that the model and machine allow."""
+def _degrees(spec: SearchSpec, shape: ModelShape, seq: int) -> Iterator[tuple[int, int, int, int]]:
+    """(tp, cp, spatial, pp) that the model and machine allow: pipelines over repeated blocks or, for a model
+    without them, over its module segments; spatial splits wherever the model has feature maps (GPUs too)."""
     n = spec.devices
     for tp in _divisors(n) if shape.hidden else [1]:
         if tp_problem(tp, shape):
@@ -162,16 +167,21 @@ def _degrees(spec: SearchSpec, shape: ModelShape, seq: int) -> Iterator[tuple[in
         for cp in cps:
             if n % (tp * cp) or cp_problem(cp, seq, shape):
                 continue
-            for pp in _divisors(n // (tp * cp)) if shape.layers else [1]:
-                if not pp_problem(pp, 1, shape):
-                    yield tp, cp, pp
+            bands = [d for d in _divisors(n // (tp * cp)) if d <= MAX_SPATIAL] if shape.map_rows else [1]
+            for spatial in bands:
+                if spatial_problem(spatial, shape):
+                    continue
+                rest = n // (tp * cp * spatial)
+                for pp in _divisors(rest) if shape.layers or shape.modules else [1]:
+                    if not pp_problem(pp, 1, shape):
+                        yield tp, cp, spatial, pp
 
 
 def enumerate_plans(spec: SearchSpec, shape: ModelShape, seq: int) -> Iterator[ParallelPlan]:
     """Every plan the model and machine allow: each rule applied at the loop that chooses its dimension."""
     precision = precision_of(spec.precision)
-    for tp, cp, pp in _degrees(spec, shape, seq):
-        dp = spec.devices // (tp * cp * pp)
+    for tp, cp, spatial, pp in _degrees(spec, shape, seq):
+        dp = spec.devices // (tp * cp * spatial * pp)
         for mb in MICRO_BATCHES:
             if batch_problem(spec.global_batch, dp, mb):
                 continue
@@ -189,7 +199,7 @@ def enumerate_plans(spec: SearchSpec, shape: ModelShape, seq: int) -> Iterator[P
                             for sp in (False, True) if tp > 1 else (False,):
                                 yield ParallelPlan(
                                     spec.devices, spec.global_batch, mb, seq, tp, pp, vp, cp, ep, zero, recompute, sp,
-                                    precision,
+                                    precision, spatial,
                                 )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 from dojosim.errors import InputError
 from dojosim.workload.blocks import CAPTURED_BLOCKS, TEMPLATE_BLOCK, Growth, expand_blocks
-from dojosim.workload.graph import Graph, Op, Phase
+from dojosim.workload.graph import Graph, Op, Phase, role_of
 from dojosim.workload.recorder import ModuleStack, NodeOwners, Recorder, storage_key
 
 # Ops a fake tensor can only run by falling back to the real kernel (allocating every byte) because torch ships
@@ -52,6 +52,7 @@ class _RawCapture:
     saved_storages: dict[int, tuple[int, str, int]]  # storage -> (bytes, module of its producer, last dim)
     block_path: str  # where the repeated blocks really are in the built model ("" if none)
     no_formula: set[str] = field(default_factory=set)  # tensor-core ops with no FLOP formula
+    conv_geometry: dict[str, list[int]] = field(default_factory=dict)  # module -> the rows' geometry (recorder)
 
 
 def _meta_to_fake(model: torch.nn.Module) -> torch.nn.Module:
@@ -166,9 +167,15 @@ def _run_step(spec: StepSpec, layers: int | None, optimizer: str, dtype: torch.d
                 saved_storages=saved.saved,
                 block_path=block_path,
                 no_formula=recorder.no_formula,
+                conv_geometry=recorder.conv_geometry,
             )
     finally:
         torch.set_default_dtype(previous_dtype)
+
+
+def _by_role(raw: _RawCapture, block_path: str) -> dict[str, list[int]]:
+    """Each convolution's row geometry by module role (every block's conv under one name, as the ops are grown)."""
+    return {role_of(module, block_path): geometry for module, geometry in raw.conv_geometry.items()}
 
 
 def capture(spec: StepSpec, optimizer: str = "adamw", dtype: str = "bf16", full: bool = False) -> Graph:
@@ -220,5 +227,5 @@ def capture(spec: StepSpec, optimizer: str = "adamw", dtype: str = "bf16", full:
         torch_version=torch.__version__,
         param_counts=growth.by_role(raw.param_counts),
         activation_breakdown=activation,
-        meta={**spec.meta, "dtype": dtype, "captured_blocks": captured},
+        meta={**spec.meta, "dtype": dtype, "captured_blocks": captured, "conv_geometry": _by_role(raw, block_path)},
     )

@@ -79,6 +79,17 @@ class NodeOwners(TorchFunctionMode):
         return out
 
 
+def _conv_rows(args: tuple[Any, ...]) -> list[int]:
+    """aten.convolution(input, weight, bias, stride, padding, dilation, transposed, ...) along the rows (H)."""
+    weight, stride, padding, dilation, transposed = args[1], args[3], args[4], args[5], args[6]
+    kernel = int(weight.shape[2]) if weight.dim() > 2 else 1
+    return [kernel, _first(stride, 1), _first(padding, 0), _first(dilation, 1), int(bool(transposed))]
+
+
+def _first(values: Any, default: int) -> int:
+    return int(values[0]) if values else default
+
+
 class Recorder(TorchDispatchMode):
     """Records each dispatched op; the caller sets `phase` as the step moves from forward to the update."""
 
@@ -93,6 +104,9 @@ class Recorder(TorchDispatchMode):
         self.opt_owner: dict[int, str] = {}  # storage -> parameter name, for optimizer-phase ops
         self.opt_current = ""
         self.no_formula: set[str] = set()  # tensor-core ops with no FLOP formula: the capture refuses them
+        # Each forward convolution's geometry along the rows (what a spatial split's halo depends on), by module:
+        # [kernel rows, stride, padding, dilation, transposed]. Shapes alone cannot tell dilation from padding.
+        self.conv_geometry: dict[str, list[int]] = {}
 
     def _module(self, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> str:
         """The module (or, in the update, the parameter) an op of the current phase belongs to."""
@@ -129,6 +143,8 @@ class Recorder(TorchDispatchMode):
             flops = counted or 0.0
             read, written = _nbytes(ins), _nbytes(outs)
         module = self._module(ins, outs)
+        if kind == OpKind.CONV and self.phase == Phase.FWD and func.overloadpacket.__name__ == "convolution":
+            self.conv_geometry[module] = _conv_rows(args)
         if self.phase == Phase.OPT and kind != OpKind.VIEW:
             kind = OpKind.OPTIMIZER
         if kind in (OpKind.ELEMENTWISE, OpKind.REDUCTION) and module in self.modules.norms:
