@@ -10,7 +10,8 @@ from typing import Any
 
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.device import DeviceModel
-from dojosim.perf.profile import OpClass, WorkloadProfile, band_share, busiest_share
+from dojosim.perf.maps import band_share
+from dojosim.perf.profile import OpClass, WorkloadProfile, busiest_share
 
 # Bytes moved by the casts before a low-precision matmul, per byte of the matmul's own bf16 traffic:
 # read the bf16 operand (1) and write its 8-bit copy (0.5).

@@ -16,7 +16,7 @@ from dojosim.perf import comm, compute, mapping
 from dojosim.perf.context import PlanContext, SpanKey, plan_context
 from dojosim.perf.device import DeviceModel, device_model
 from dojosim.perf.energy import Facility, device_busy_fraction, energy_j, step_cost
-from dojosim.perf.memory import ModuleMemory, far_resident, memory_use, tiers
+from dojosim.perf.memory import ModuleMemory, far_resident, memory_use, segment_activation_bytes, tiers
 from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Estimate, MemoryUse
@@ -41,7 +41,7 @@ class Engine:
         self.links = coll.level_links(sized)
         self._stage_cache: dict[tuple[Any, ...], tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]] = {}
         self._spans: dict[SpanKey, GroupSpan] = {}
-        self._module_cache: dict[tuple[Any, ...], mapping.ModuleStage] = {}
+        self._module_cache: dict[tuple[Any, ...], Any] = {}  # segment costs, stages and activations by sharding
         self._facility = Facility.of(sized)
         meta = self.profile.graph.meta
         self._shape = ModelShape(
@@ -84,12 +84,13 @@ class Engine:
         stage, once per sharding and pipeline depth; None for a model with blocks or without a pipeline."""
         if plan.pp <= 1 or self.profile.layers or not self.profile.segments:
             return None
-        key = (plan.tp, plan.cp, plan.sequence_parallel, plan.precision, plan.spatial, plan.pp)
+        sharding = (plan.tp, plan.cp, plan.sequence_parallel, plan.precision, plan.spatial)
+        key = ("stage", *sharding, plan.pp)
         cached = self._module_cache.get(key)
         if cached is None:
-            costs = mapping.segment_costs(
-                self.profile, self.device, plan.tp, plan.cp, plan.sequence_parallel, plan.precision, plan.spatial
-            )
+            costs = self._module_cache.get(sharding)
+            if costs is None:
+                costs = self._module_cache[sharding] = mapping.segment_costs(self.profile, self.device, *sharding)
             cached = self._module_cache[key] = mapping.module_stage(costs, self.profile.segments, plan.pp)
         return cached
 
@@ -99,18 +100,27 @@ class Engine:
         segments = self.profile.segments
         if self.profile.layers or not segments or (stage is None and plan.recompute != "full"):
             return []
-        runs = [range(len(segments))] if stage is None else [stage.stage_segments(s) for s in range(plan.pp)]
-        out = []
-        for s, run in enumerate(runs):
-            here = [segments[i] for i in run]
-            in_flight = min(plan.pp - s, plan.grad_accumulation) if plan.pp > 1 else 1
-            out.append(
-                ModuleMemory(
-                    sum(g.params for g in here), tuple(g.activations for g in here),
-                    sum(segments[i - 1].out_bytes if i else 0.0 for i in run), max(in_flight, 1),
-                )  # fmt: skip
-            )
-        return out
+        key = ("memory", plan.tp, plan.cp, plan.sequence_parallel, plan.spatial, plan.pp, plan.precision)
+        stages = self._module_cache.get(key)
+        if stages is None:  # per stage: (params, each segment's activations, as captured, inputs), once per sharding
+            acts_key = ("activations", plan.tp, plan.cp, plan.sequence_parallel, plan.spatial)
+            acts = self._module_cache.get(acts_key)
+            if acts is None:
+                acts = self._module_cache[acts_key] = segment_activation_bytes(self.profile, plan)
+            runs = [range(len(segments))] if stage is None else [stage.stage_segments(s) for s in range(plan.pp)]
+            stages = self._module_cache[key] = [
+                (
+                    sum(segments[i].params for i in run),
+                    tuple(acts[i] for i in run),
+                    sum(b for i in run for _, b in segments[i].activations),
+                    sum(segments[i - 1].out_bytes if i else 0.0 for i in run),
+                )
+                for run in runs
+            ]
+        m = plan.grad_accumulation
+        return [
+            ModuleMemory(*parts, max(1, min(plan.pp - s, m)) if plan.pp > 1 else 1) for s, parts in enumerate(stages)
+        ]
 
     def stage_share(self, plan: ParallelPlan) -> float:
         return compute.stage_share(self.profile, plan)
@@ -212,6 +222,7 @@ class Engine:
             device_busy_fraction=busy,
             micro_batch_time_s=t_mb,
             model_flops_per_step=model_flops,
+            module_stages_s=modules.stage_s if modules is not None else (),
         )
 
     def _utilisation(self, plan: ParallelPlan, step_s: float, model_flops: float) -> tuple[float, float]:

@@ -16,11 +16,12 @@ from dojosim.perf import collectives as coll
 from dojosim.perf.compute import class_seconds, peaks, split_divisor
 from dojosim.perf.context import PlanContext
 from dojosim.perf.device import DeviceModel
-from dojosim.perf.profile import ConvHalo, Segment, WorkloadProfile, band_share, busiest_share
+from dojosim.perf.maps import ConvHalo, band_share
+from dojosim.perf.profile import Segment, WorkloadProfile, busiest_share
 from dojosim.perf.result import Collective
 
 Term = tuple[float, tuple[Collective, ...]]
-BALANCE_ITERATIONS = 60  # bisection steps on the busiest stage's time: 2^-60 of the model's total, exact enough
+BALANCE_ITERATIONS = 40  # bisection steps on the busiest stage's time, each halving the gap; stops at 1e-9 of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +84,10 @@ def balanced_starts(costs: list[float], stages: int) -> tuple[int, ...]:
     can be: bisection on that largest run, each trial packed greedily (the classic linear partition)."""
     n = len(costs)
     stages = max(1, min(stages, n))
-    lo, hi = max(costs, default=0.0), sum(costs)
+    hi = sum(costs)
+    lo = max(max(costs, default=0.0), hi / stages)  # no cut does better than the largest piece or the mean
     for _ in range(BALANCE_ITERATIONS):
-        if hi - lo <= 1e-12 * max(hi, 1e-30):
+        if hi - lo <= 1e-9 * max(hi, 1e-30):
             break
         mid = (lo + hi) / 2
         if len(_pack(costs, mid)) <= stages:
@@ -167,25 +169,52 @@ def halo_bytes(halo: ConvHalo, spatial: int, images_share: float) -> float:
 
 
 def halo_comm(ctx: PlanContext, stage: ModuleStage | None = None) -> Term:
-    """Seconds per micro-batch the busiest rank spends exchanging halos: every convolution's in forward (and in a
-    recomputed forward), their input gradients in backward. Charged in full: the exchange of a conv's edge rows
-    is on the path to its output (an implementation may hide part of it under the band's interior rows)."""
+    """Seconds per micro-batch the busiest rank spends in a spatial split's exchanges: every convolution's halo in
+    forward (and in a recomputed forward) and their input gradients in backward, point to point with its
+    neighbours; each batch norm's statistics all-reduced over the bands in both passes (the norm of the whole
+    image, as a synchronised batch norm keeps it); each map handed whole to an op on no map (a transformer) all-
+    gathered in forward. Charged in full: each is on the path to the next op's output (an implementation may
+    hide part of a halo under the band's interior rows)."""
     plan, p = ctx.plan, ctx.profile
-    if plan.spatial <= 1 or not p.halos:
+    if plan.spatial <= 1 or not (p.halos or p.map_exchanges):
         return 0.0, ()
-    span = ctx.span("spatial", 2)
+    neighbours, group = ctx.span("spatial", 2), ctx.span("spatial")
     images = busiest_share(p.split_units, plan.cp) * plan.micro_batch / p.micro_batch
-    passes = 3 if plan.recompute == "full" else 2
+    forwards = 2 if plan.recompute == "full" else 1
+    seconds, inserted = 0.0, []
     per_pass, count, total_bytes = 0.0, 0, 0.0
     for h in halos_here(p, stage):
         nbytes = halo_bytes(h, plan.spatial, images)
         if nbytes:
-            per_pass += h.count * coll.p2p_s(nbytes, span, ctx.links)
+            per_pass += h.count * coll.p2p_s(nbytes, neighbours, ctx.links)
             count += h.count
             total_bytes += h.count * nbytes
-    if not count:
-        return 0.0, ()
-    seconds = passes * per_pass
-    collective = Collective.on("spatial", "halo exchange", total_bytes / count, passes * count * ctx.m, span,
-                               per_pass / count)  # fmt: skip
-    return seconds, (collective,)
+    if count:
+        passes = forwards + 1
+        seconds += passes * per_pass
+        inserted.append(
+            Collective.on("spatial", "halo exchange", total_bytes / count, passes * count * ctx.m, neighbours,
+                          per_pass / count)  # fmt: skip
+        )
+    here = stage.stage_segments(stage.busiest) if stage is not None else None
+    words = {"stats": "all_reduce (norm statistics)", "gather": "all_gather (map to a whole-map op)"}
+    for kind, op in words.items():
+        per_pass, count, total_bytes = 0.0, 0, 0.0
+        for x in p.map_exchanges:
+            if x.kind != kind or x.map_rows <= 1 or (here is not None and x.segment not in here):
+                continue
+            if kind == "stats":
+                nbytes = x.bytes
+                per_pass += x.count * coll.all_reduce_s(nbytes, group, ctx.links)
+            else:
+                nbytes = x.bytes * images
+                per_pass += x.count * coll.all_gather_s(nbytes, group, ctx.links)
+            count += x.count
+            total_bytes += x.count * nbytes
+        if count:
+            passes = forwards + 1 if kind == "stats" else forwards
+            seconds += passes * per_pass
+            inserted.append(
+                Collective.on("spatial", op, total_bytes / count, passes * count * ctx.m, group, per_pass / count)
+            )
+    return seconds, tuple(inserted)

@@ -5,7 +5,8 @@ from dataclasses import dataclass, replace
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.compute import pipeline_ends
 from dojosim.perf.device import DeviceModel
-from dojosim.perf.profile import WorkloadProfile, band_share, busiest_share
+from dojosim.perf.maps import band_share
+from dojosim.perf.profile import WorkloadProfile, busiest_share
 from dojosim.perf.result import MemoryUse, TierUse
 
 # Mixed-precision training state per parameter (Megatron-style): bf16 weights, fp32 main gradients,
@@ -54,19 +55,24 @@ def banded(rows: Rows, profile: WorkloadProfile, spatial: int) -> Rows:
     return tuple((d, b * band_share(widths[d], spatial) if d in widths else b) for d, b in rows)
 
 
-def module_activations(profile: WorkloadProfile, plan: ParallelPlan, modules: "ModuleMemory", scale: float) -> float:
+def segment_activation_bytes(profile: WorkloadProfile, plan: ParallelPlan) -> tuple[float, ...]:
+    """Each module segment's saved activations on the busiest rank at the captured micro-batch: its images' share,
+    a feature map's busiest row band."""
+    p = profile
+    shard = (p.hidden, plan.tp, plan.sequence_parallel, 1.0, 1.0 / busiest_share(p.split_units, plan.cp))
+    return tuple(_sharded(banded(seg.activations, p, plan.spatial), *shard) for seg in p.segments)
+
+
+def module_activations(plan: ParallelPlan, modules: "ModuleMemory", scale: float) -> float:
     """A module pipeline's stage (or the whole model at pp = 1, as one stage): its segments' saved activations for
     each micro-batch in flight; with full recompute, checkpointed at segment boundaries: each segment's input
-    kept, and one segment's activations rebuilt at a time in backward."""
-    p = profile
-    shard = (p.hidden, plan.tp, plan.sequence_parallel, scale, 1.0 / busiest_share(p.split_units, plan.cp))
-    per_segment = [_sharded(banded(rows, p, plan.spatial), *shard) for rows in modules.activations]
+    kept (split as its activations are), and one segment's activations rebuilt at a time in backward."""
+    per_segment = modules.segment_bytes
     if plan.recompute == "full":
-        whole = sum(_sharded(banded(rows, p, plan.spatial), *shard) for rows in modules.activations) or 1.0
-        raw = sum(b for rows in modules.activations for _, b in rows) or 1.0
-        kept = modules.checkpoint_bytes * scale * whole / raw  # the inputs, split as the activations are
-        return kept * modules.in_flight + max(per_segment, default=0.0)
-    return sum(per_segment) * modules.in_flight
+        split = sum(per_segment) / modules.raw_bytes if modules.raw_bytes else 1.0
+        kept = modules.checkpoint_bytes * split
+        return scale * (kept * modules.in_flight + max(per_segment, default=0.0))
+    return scale * sum(per_segment) * modules.in_flight
 
 
 def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, scale: float) -> float:
@@ -100,12 +106,13 @@ def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, sca
 
 @dataclass(frozen=True, slots=True)
 class ModuleMemory:
-    """What a module pipeline's fullest stage holds (or a whole model without blocks, checkpointed at its
-    segments): parameters, each segment's saved activations by last dim, the bytes of the segments' inputs (what
-    full recompute keeps), and the micro-batches in flight on it."""
+    """What one stage of a module pipeline holds (or a whole model without blocks, checkpointed at its segments):
+    parameters, each segment's saved activations on the busiest rank (segment_activation_bytes) and their bytes as
+    captured, the bytes of the segments' inputs (what full recompute keeps), the micro-batches in flight on it."""
 
     params: float
-    activations: tuple[tuple[tuple[int, float], ...], ...]
+    segment_bytes: tuple[float, ...]
+    raw_bytes: float
     checkpoint_bytes: float
     in_flight: int
 
@@ -132,7 +139,7 @@ def memory_use(
     if plan.zero >= 3 and p.layers:
         buffers += 2 * (p.block_params / p.layers) / plan.tp * WEIGHT_BYTES  # prefetched layer weights
     if modules is not None:
-        activations = module_activations(p, plan, modules, scale)
+        activations = module_activations(plan, modules, scale)
     else:
         activations = _activations(p, plan, stage, scale)
     return MemoryUse(weights, grads, opt, activations, buffers, params)

@@ -9,7 +9,16 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from dojosim.errors import InputError
-from dojosim.workload.graph import Graph, Op, is_routed_expert, role_of
+from dojosim.perf.maps import (
+    ConvHalo,
+    MapExchange,
+    feature_maps,
+    halos,
+    map_exchanges,
+    map_rows,
+    map_widths,
+)
+from dojosim.workload.graph import Graph, Op, is_routed_expert
 from dojosim.workload.op_kinds import vector_unit
 
 # Megatron's tensor-parallel transformer block: one all-reduce after attention and one after the MLP in
@@ -39,20 +48,6 @@ class OpClass:
     # Rows of the convolutional feature map the op works on (a spatial split gives each rank a band of them); 0
     # where the op works on no feature map and runs whole on every rank of a spatial group.
     rows: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ConvHalo:
-    """What one forward convolution exchanges with its neighbours when its feature map is split into row bands:
-    `rows` extra rows beyond each band (top and bottom together), each `row_bytes` (images x channels x width x
-    dtype, for one micro-batch), over a map of `map_rows` rows; backward sends the same rows' input gradients back.
-    A transposed convolution sends the partial sums of the output rows its band spills into."""
-
-    map_rows: int
-    rows: int
-    row_bytes: float
-    count: int
-    segment: int = 0  # the module segment it runs in (module pipelining)
 
 
 @dataclass(frozen=True)
@@ -102,6 +97,7 @@ class WorkloadProfile:
     # Convolutional feature maps, for a spatial split into row bands: each conv's halo, the rows of the map of each
     # saved-activation width ((width, rows)), and the rows of the largest op's map (0: not on a map).
     halos: tuple[ConvHalo, ...] = ()
+    map_exchanges: tuple[MapExchange, ...] = ()
     map_widths: tuple[tuple[int, int], ...] = ()
     max_op_rows: int = 0
     # A model without repeated blocks as a sequence of module segments (perf/mapping.py pipelines over them).
@@ -189,23 +185,6 @@ def _region(i: int, op: Op, bp: str, first_block: dict[str, int | None], last_bl
     return "post" if last_block["bwd"] is None or i < (first_block["bwd"] or 0) else "pre"
 
 
-def feature_maps(graph: Graph) -> frozenset[tuple[int, int]]:
-    """(rows, width) of every convolutional feature map: the 4-D (N, C, H, W) inputs and outputs of convolutions."""
-    maps = set()
-    for op in graph.ops:
-        if op.kind == "conv" and op.phase == "fwd":
-            maps.update((s[2], s[3]) for s in (*op.in_shapes[:1], *op.out_shapes[:1]) if len(s) == 4)
-    return frozenset(maps)
-
-
-def map_rows(op: Op, maps: frozenset[tuple[int, int]]) -> int:
-    """Rows of the feature map an op works on (its output's, else its first input's); 0 if it is on none."""
-    for s in (*op.out_shapes, *op.in_shapes):
-        if len(s) == 4 and (s[2], s[3]) in maps:
-            return s[2]
-    return 0
-
-
 def _class_of(op: Op, region: str, hidden: int, graph: Graph, maps: frozenset[tuple[int, int]]) -> OpClass:
     stream = any(shape and shape[-1] == hidden for shape in op.out_shapes) if hidden else True
     tp_rule = "tp" if op.kind in MATRIX_KINDS or not stream else "sp"
@@ -244,41 +223,8 @@ def _tally_ops(graph: Graph, hidden: int, maps: frozenset[tuple[int, int]]) -> _
     return tally
 
 
-ITEM_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "float64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1}
 # A segment is a run of ops whose modules agree to this depth ('backbone.stages.2.5': one RegNet block).
 SEGMENT_DEPTH = 4
-
-
-def conv_halo(op: Op, geometry: list[int] | None, segment: int = 0) -> ConvHalo | None:
-    """The halo of one forward convolution, from its shapes and its recorded row geometry: a band of output rows
-    [a, b) reads input rows [s*a - p, s*(b - 1) - p + d*(k - 1)], d*(k - 1) + 1 - s more than its own s*(b - a)
-    (top and bottom together; none for a 1x1 or a kernel no taller than its stride). A graph captured before the
-    geometry was recorded is read as dilation 1 and stride input rows / output rows."""
-    if len(op.in_shapes) < 2 or len(op.in_shapes[0]) != 4 or not op.out_shapes or len(op.out_shapes[0]) != 4:
-        return None
-    (n, c_in, h_in, w_in), weight, (_, c_out, h_out, w_out) = op.in_shapes[0], op.in_shapes[1], op.out_shapes[0]
-    if geometry is None:
-        kernel = weight[2] if len(weight) > 2 else 1
-        geometry = [kernel, max(1, round(h_in / max(h_out, 1))), 0, 1, 0]
-    kernel, stride, _padding, dilation, transposed = geometry
-    rows = max(0, dilation * (kernel - 1) + 1 - stride)
-    if not rows:
-        return None
-    item = ITEM_BYTES.get(op.dtype, 2)
-    if transposed:  # partial sums of the output rows that spill into the neighbour's band
-        return ConvHalo(h_in, rows, float(n * c_out * w_out * item), 1, segment)
-    return ConvHalo(h_out, rows, float(n * c_in * w_in * item), 1, segment)
-
-
-def _halos(graph: Graph, segment_of: list[int]) -> tuple[ConvHalo, ...]:
-    geometry = graph.meta.get("conv_geometry") or {}
-    found: Counter[ConvHalo] = Counter()
-    for i, op in enumerate(graph.ops):
-        if op.kind == "conv" and op.phase == "fwd":
-            halo = conv_halo(op, geometry.get(role_of(op.module, graph.block_path)), segment_of[i])
-            if halo is not None:
-                found[halo] += 1
-    return tuple(replace(h, count=n) for h, n in found.items())
 
 
 def _key(module: str) -> str:
@@ -400,14 +346,6 @@ def busiest_share(units: int, ranks: int) -> float:
     return -(-units // ranks) / units
 
 
-def band_share(rows: int, bands: int) -> float:
-    """The share of a feature map's rows the busiest of `bands` row bands holds: ceil(rows / bands) of them (one
-    row where there are more bands than rows: the rest of the ranks idle on that map)."""
-    if bands <= 1 or rows <= 1:
-        return 1.0
-    return -(-rows // bands) / rows
-
-
 def build_profile(graph: Graph) -> WorkloadProfile:
     hidden = int(graph.meta.get("hidden", 0) or 0)
     experts = int(graph.meta.get("experts", 0) or 0)
@@ -442,20 +380,12 @@ def build_profile(graph: Graph) -> WorkloadProfile:
         split_units=graph.tokens_per_sample if graph.tokens_per_sample > 1 else int(graph.meta.get("split_units", 1)),
         experts=experts,
         top_k=top_k,
-        halos=_halos(graph, segment_of),
-        map_widths=_map_widths(maps),
+        halos=halos(graph, segment_of),
+        map_exchanges=map_exchanges(graph, maps, segment_of),
+        map_widths=map_widths(maps),
         max_op_rows=tally.max_op_rows,
         segments=() if graph.block_path else _segments(graph, hidden, maps, segment_of, keys),
     )
-
-
-def _map_widths(maps: frozenset[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    """(width, rows) of the feature maps: a saved activation whose last dim is a map's width is a band of it
-    (the tallest map of that width where several share it)."""
-    rows: dict[int, int] = {}
-    for h, w in maps:
-        rows[w] = max(rows.get(w, 0), h)
-    return tuple(sorted(rows.items()))
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -158,6 +158,8 @@ class Estimate:
     device_busy_fraction: float
     micro_batch_time_s: float
     model_flops_per_step: float
+    # A model without repeated blocks pipelined over its modules: each stage's seconds per micro-batch.
+    module_stages_s: tuple[float, ...] = ()
 
     @property
     def cost_usd(self) -> float:
@@ -194,5 +196,6 @@ class Estimate:
                 "micro_batch_time_s": self.micro_batch_time_s,
                 "model_flops_per_step": self.model_flops_per_step,
                 "collectives": [c.as_dict() for c in self.collectives],
+                **({"module_stages_s": list(self.module_stages_s)} if self.module_stages_s else {}),
             },
         }

@@ -38,7 +38,25 @@ def counterfactual_sentence(e: Estimate, found: list[Counterfactual]) -> str:
     text = f"{kind}: {first.speedup_if_free:.2f}x faster with {_free(first.resource)}"
     if len(top) > 1 and top[1].speedup_if_free >= 1.01:
         text += f"; {top[1].speedup_if_free:.2f}x with {_free(top[1].resource)}"
-    return text
+    mapped = mapping_phrase(e)
+    return f"{text}; {mapped}" if mapped else text
+
+
+def mapping_phrase(e: Estimate) -> str:
+    """How a model without a token axis is laid over the machine, where it is more than data parallelism: its
+    module pipeline (and how even its stages are), its images split over ranks, its feature maps in row bands
+    with the halo's share of the step. Empty for other plans."""
+    plan, parts = e.plan, []
+    if e.module_stages_s:
+        stages = e.module_stages_s
+        mean = sum(stages) / len(stages)
+        parts.append(f"pipelined over {len(stages)} module stages (busiest {max(stages) / mean:.2f}x the mean)")
+    if plan.cp > 1 and plan.seq <= 1:
+        parts.append(f"each sample's images split over {plan.cp} ranks")
+    if plan.spatial > 1:
+        halo = e.breakdown_s.get("halo_comm", 0.0) / e.step_time_s if e.step_time_s else 0.0
+        parts.append(f"feature maps in {plan.spatial} row bands, halo {halo:.1%} of the step")
+    return ("mapped as: " + ", ".join(parts)) if parts else ""
 
 
 def _free(resource: str) -> str:

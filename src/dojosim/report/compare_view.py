@@ -18,8 +18,9 @@ SHORTEST_TELLING_DAYS = 1 / 24
 
 
 def _plan_text(b: dict[str, Any]) -> str:
-    """The degrees that are not 1, compactly: 'tp8 pp4 dp32 mb1 z1 full'."""
+    """The degrees that are not 1, compactly: 'tp8 pp4 dp32 mb1 z1 full' ('bands25': a spatial split)."""""
     parts = [f"{k}{b[k]}" for k in ("tp", "pp", "cp", "ep") if b.get(k, 1) > 1]
+    parts += [f"bands{b['spatial']}"] if b.get("spatial", 1) > 1 else []
     parts += [f"dp{b['dp']}", f"mb{b['micro_batch']}"]
     parts += [f"z{b['zero']}"] if b["zero"] else []
     parts += [b["recompute"]] if b["recompute"] != "none" else []

@@ -14,6 +14,8 @@ from dojosim.report.units import count, si
 def print_estimate(console: Console, doc: dict[str, Any]) -> None:
     plan = doc["plan"]
     degrees = " ".join(f"{k}={plan[k]}" for k in ("tp", "pp", "vp", "cp", "ep", "dp"))
+    if plan.get("spatial", 1) > 1:
+        degrees += f" spatial={plan['spatial']}"
     job = (
         f"{degrees}, zero={plan['zero']}, recompute={plan['recompute']}, micro-batch {plan['micro_batch']} x "
         f"{plan['grad_accumulation']} accumulation, global batch {plan['global_batch']}, {plan['precision']}"

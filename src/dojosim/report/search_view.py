@@ -18,7 +18,7 @@ from dojosim.study.sweep import SweepPoint
 
 # What the framework arguments say, and what they leave to the user.
 SCOPE = "framework arguments set the plan; the model's shape, data, optimizer and the stack's overlaps are yours"
-SEARCH_COLUMNS = ("tp", "pp", "vp", "cp", "ep", "dp", "micro_batch", "zero")
+SEARCH_COLUMNS = ("tp", "pp", "vp", "cp", "ep", "spatial", "dp", "micro_batch", "zero")
 
 
 def bottleneck_fields(spec: SearchSpec, r: PlanResult) -> dict[str, Any]:
@@ -130,6 +130,7 @@ def print_search(console: Console, doc: dict[str, Any], top: int) -> None:
 def _plan_phrase(r: dict[str, Any]) -> str:
     """The degrees that are not 1, then dp, micro-batch, ZeRO, recompute and sequence parallelism."""
     parts = [f"{k}{r[k]}" for k in ("tp", "pp", "vp", "cp", "ep") if r[k] > 1]
+    parts += [f"bands{r['spatial']}"] if r.get("spatial", 1) > 1 else []
     parts += [f"dp{r['dp']}", f"mb{r['micro_batch']}", f"z{r['zero']}"]
     parts += [r["recompute"]] if r["recompute"] != "none" else []
     return " ".join(parts + (["sp"] if r["sequence_parallel"] else []))
