@@ -193,3 +193,24 @@ def test_the_search_never_misses_a_faster_plan_that_simulate_accepts(fsd):
             hand.append(eng.estimate(plan).step_time_s)
     assert len(hand) > 50
     assert best.step_time_s <= min(hand) * (1 + 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("system", "devices", "overrides"),
+    [
+        ("dojo-v1", 75, ["d1.hbm_bytes=16e9", "d1.hbm_bytes_per_s=1e12"]),  # D1 with on-package HBM
+        ("dgx-h100", 8, ["h100.sram_bytes_per_core=256e3", "h100.sram_bytes_per_s_per_core=1e11"]),  # H100 + SRAM
+    ],
+)
+def test_any_device_with_sram_and_hbm_keeps_both_tiers(system, devices, overrides):
+    """Whatever the preset, a device given SRAM and HBM works in SRAM and keeps HBM (then any far memory) beyond
+    it: capacity is every tier's, and state past SRAM fills HBM before any slower tier."""
+    from dojosim.perf.device import device_model
+    from dojosim.perf.memory import tiers
+
+    dev = device_model(size_system(load_system(system, overrides), devices))
+    assert dev.near.name == "SRAM" and dev.far_tiers[0].name == "HBM"
+    assert dev.capacity_bytes == pytest.approx(dev.near.bytes + sum(t.bytes for t in dev.far_tiers))
+    used = [t.used for t in tiers(dev, dev.near.bytes + 1e9)]
+    assert used[:2] == pytest.approx([dev.near.bytes, 1e9]) and not any(used[2:])
+    assert dev.far_seconds(1e9, 1e9) == pytest.approx(1e9 / dev.far_tiers[0].bytes_per_s)

@@ -39,9 +39,6 @@ CP_DEGREES = (1, 2, 4, 8, 16, 32)
 VP_DEGREES = (1, 2, 4)
 CHUNK_PLANS = 2000
 PLAN_FIELDS = ("tp", "pp", "vp", "cp", "ep", "spatial", "zero", "recompute", "sequence_parallel", "micro_batch")
-# Row bands of a spatial split: up to this many per image (a 960-row image in 64 bands is 15 rows a band, its
-# stride-32 maps a row or less).
-MAX_SPATIAL = 64
 FIGURES = ("step_time_s", "mfu", "cost_owned_usd", "cost_rental_usd", "energy_j", "memory_bytes")
 
 
@@ -167,7 +164,8 @@ def _degrees(spec: SearchSpec, shape: ModelShape, seq: int) -> Iterator[tuple[in
         for cp in cps:
             if n % (tp * cp) or cp_problem(cp, seq, shape):
                 continue
-            bands = [d for d in _divisors(n // (tp * cp)) if d <= MAX_SPATIAL] if shape.map_rows else [1]
+            # Row bands: any divisor up to the tallest map's rows (spatial_problem), as simulate accepts.
+            bands = _divisors(n // (tp * cp)) if shape.map_rows else [1]
             for spatial in bands:
                 if spatial_problem(spatial, shape):
                     continue
