@@ -231,42 +231,41 @@ def _key(module: str) -> str:
     return ".".join(module.split(".")[:SEGMENT_DEPTH])
 
 
-def _related(a: str, b: str) -> bool:
-    """The same module, or one inside the other (a module's own glue ops between its children's)."""
-    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
-
-
 def _segment_of_ops(graph: Graph) -> tuple[list[int], list[str]]:
-    """Each op's segment and the segments' keys: forward ops start a new segment where their module is unrelated
-    to the current segment's; backward ops go to the segment of their forward module (else stay where they are)."""
+    """Each op's segment and the segments' keys. A forward op starts a new segment where its module differs from
+    the current segment's, unless it is that module's parent (a module's own glue ops between its children's
+    stay with the child before them); backward ops go to the segment of their forward module (else stay)."""
     keys: list[str] = []
-    first: dict[str, int] = {}
     out: list[int] = []
+    cache: dict[str, int] = {}
     current = 0
     for op in graph.ops:
         key = _key(op.module)
         if op.phase == "fwd":
-            if key and (not keys or not _related(key, keys[-1])):
+            if key and (not keys or (key != keys[-1] and not keys[-1].startswith(key + "."))):
                 keys.append(key)
-                first.setdefault(key, len(keys) - 1)
             current = max(len(keys) - 1, 0)
         elif op.phase == "bwd" and key:
-            found = first.get(key)
-            if found is None:
-                found = next((j for j, k in enumerate(keys) if _related(key, k)), None)
-                if found is not None:
-                    first[key] = found
-            current = found if found is not None else current
+            current = _segment_index(key, keys, cache, current)
         out.append(current)
     return out, keys or [""]
 
 
-def _segment_index(role: str, keys: list[str], cache: dict[str, int]) -> int:
-    """The segment a parameter's or an activation's module belongs to: the first related one (else the first)."""
+def _segment_index(role: str, keys: list[str], cache: dict[str, int], default: int = 0) -> int:
+    """The segment a module (of a backward op, a parameter, an activation) belongs to: the first with its key,
+    else the first inside it, else the first it is inside (its parent's glue); `default` where none is."""
     key = _key(role)
-    if key not in cache:
-        cache[key] = next((j for j, k in enumerate(keys) if key and _related(key, k)), 0)
-    return cache[key]
+    found = cache.get(key)
+    if found is None and key:
+        found = next((j for j, k in enumerate(keys) if k == key), None)
+        if found is None:
+            found = next((j for j, k in enumerate(keys) if k.startswith(key + ".")), None)
+        if found is None:
+            parents = [(len(k), j) for j, k in enumerate(keys) if key.startswith(k + ".")]
+            found = max(parents, key=lambda p: (p[0], -p[1]))[1] if parents else None
+        if found is not None:
+            cache[key] = found
+    return default if found is None else found
 
 
 def _segments(
