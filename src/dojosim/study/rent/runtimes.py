@@ -21,7 +21,7 @@ from dojosim.study.search import SearchSpec, search
 # A checkpoint holds what restarts training: bf16 weights (2 B), fp32 master weights (4 B) and AdamW's two fp32
 # moments (8 B) per parameter, as mixed-precision training with Adam keeps them.
 CHECKPOINT_BYTES_PER_PARAM = 14
-TABLE_VERSION = 1  # bump when what a row means changes
+TABLE_VERSION = 2  # bump when what a row means changes (2: plans may split feature maps and pipeline modules)
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def _key(shape: Shape) -> str:
 
 def _plan_text(plan: object) -> str:
     p = plan
-    return f"gb{p.global_batch} tp{p.tp} pp{p.pp} cp{p.cp} dp{p.dp} mb{p.micro_batch} zero{p.zero} {p.recompute}"  # type: ignore[attr-defined]
+    bands = f" bands{p.spatial}" if getattr(p, "spatial", 1) > 1 else ""
+    return f"gb{p.global_batch} tp{p.tp} pp{p.pp} cp{p.cp}{bands} dp{p.dp} mb{p.micro_batch} zero{p.zero} {p.recompute}"  # type: ignore[attr-defined]
 
 
 def _odd_part(n: int) -> int:
