@@ -5,6 +5,7 @@ Engine(graph, system) does the plan-independent work once; Engine.estimate(plan)
 fast enough to cost thousands of plans a second.
 """
 
+from dataclasses import replace
 from typing import Any
 
 from dojosim.errors import InputError
@@ -16,10 +17,19 @@ from dojosim.perf import comm, compute, mapping
 from dojosim.perf.context import PlanContext, SpanKey, plan_context
 from dojosim.perf.device import DeviceModel, device_model
 from dojosim.perf.energy import Facility, device_busy_fraction, energy_j, step_cost
-from dojosim.perf.memory import ModuleMemory, far_resident, memory_use, segment_activation_bytes, tiers
+from dojosim.perf.memory import (
+    ModuleMemory,
+    activation_scale,
+    far_resident,
+    memory_use,
+    module_activations,
+    segment_activation_bytes,
+    state_bytes_per_param,
+    tiers,
+)
 from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
-from dojosim.perf.result import Bottleneck, Estimate, MemoryUse
+from dojosim.perf.result import Bottleneck, Collective, Estimate, MemoryUse
 from dojosim.perf.streaming import stream_stall_s
 from dojosim.stack import DEFAULT_STACK, Stack, load_stack
 from dojosim.workload.graph import Graph
@@ -136,8 +146,12 @@ class Engine:
         stages = self._module_memory(plan, self.module_stage(plan))
         if not stages:
             return memory_use(self.profile, plan, stage, keeps)
-        # A module pipeline's stages hold different things: the fullest one sets what a device needs.
-        return max((memory_use(self.profile, plan, stage, keeps, m) for m in stages), key=lambda u: u.total)
+        # A module pipeline's stages hold different things: the fullest one sets what a device needs (the rest of
+        # a device's memory, its working set, is the same on every stage).
+        per_param = sum(state_bytes_per_param(self.profile, plan, keeps))
+        scale = activation_scale(self.profile, plan)
+        fullest = max(stages, key=lambda m: m.params * per_param + module_activations(plan, m, scale))
+        return memory_use(self.profile, plan, stage, keeps, fullest)
 
     def far_resident(self, mem: MemoryUse) -> dict[str, float]:
         return far_resident(mem, self.device)
@@ -175,7 +189,7 @@ class Engine:
         cp_s, cp_coll = comm.cp_comm(ctx)
         ep_s, ep_coll = comm.ep_comm(ctx)
         modules = self.module_stage(plan)
-        halo_s, halo_coll = mapping.halo_comm(ctx, modules)
+        halo_s, halo_coll = self._halo(ctx, modules)
         stall = stream_stall_s(ctx, mem, far, dev)
         t_mb = ctx.compute_s + tp_s + cp_s + ep_s + halo_s + stall
         bubble = comm.pipeline_bubble(plan.pp, plan.vp, t_mb)
@@ -224,6 +238,22 @@ class Engine:
             model_flops_per_step=model_flops,
             module_stages_s=modules.stage_s if modules is not None else (),
         )
+
+    def _halo(self, ctx: PlanContext, modules: mapping.ModuleStage | None) -> tuple[float, tuple[Collective, ...]]:
+        """A spatial split's exchanges per micro-batch, once per placement and sharding (the search meets each many
+        times); the collectives' counts per step follow the plan's micro-batches."""
+        plan = ctx.plan
+        if plan.spatial <= 1:
+            return 0.0, ()
+        key = ("halo", plan.tp, plan.cp, plan.spatial, plan.pp, plan.ep, plan.devices, plan.micro_batch, plan.recompute,
+               plan.sequence_parallel, plan.precision)  # fmt: skip
+        cached = self._module_cache.get(key)
+        if cached is None:
+            cached = self._module_cache[key] = (*mapping.halo_comm(ctx, modules), ctx.m)
+        seconds, inserted, m = cached
+        if m != ctx.m:
+            inserted = tuple(replace(c, count_per_step=c.count_per_step / m * ctx.m) for c in inserted)
+        return seconds, inserted
 
     def _utilisation(self, plan: ParallelPlan, step_s: float, model_flops: float) -> tuple[float, float]:
         """(MFU, HFU): model FLOPs, and with recomputed FLOPs, per second of the devices' aggregate peak. Model

@@ -10,7 +10,9 @@
   divisible) are charged at the busiest band (perf/profile.band_share).
 """
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 
 from dojosim.perf import collectives as coll
 from dojosim.perf.compute import class_seconds, peaks, split_divisor
@@ -21,7 +23,7 @@ from dojosim.perf.profile import Segment, WorkloadProfile, busiest_share
 from dojosim.perf.result import Collective
 
 Term = tuple[float, tuple[Collective, ...]]
-BALANCE_ITERATIONS = 40  # bisection steps on the busiest stage's time, each halving the gap; stops at 1e-9 of it
+BALANCE_ITERATIONS = 40  # bisection steps on the busiest stage's time, each halving the gap; stops at 1e-7 of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,20 +83,22 @@ def segment_costs(
 
 def balanced_starts(costs: list[float], stages: int) -> tuple[int, ...]:
     """Cut `costs` (in order) into `stages` contiguous non-empty runs so that the largest run is as small as it
-    can be: bisection on that largest run, each trial packed greedily (the classic linear partition)."""
+    can be: bisection on that largest run, each trial packed greedily (the classic linear partition), each run's
+    end found by bisection on the prefix sums."""
     n = len(costs)
     stages = max(1, min(stages, n))
-    hi = sum(costs)
+    prefix = list(accumulate(costs, initial=0.0))
+    hi = prefix[-1]
     lo = max(max(costs, default=0.0), hi / stages)  # no cut does better than the largest piece or the mean
     for _ in range(BALANCE_ITERATIONS):
-        if hi - lo <= 1e-9 * max(hi, 1e-30):
+        if hi - lo <= 1e-7 * max(hi, 1e-30):
             break
         mid = (lo + hi) / 2
-        if len(_pack(costs, mid)) <= stages:
+        if len(_pack(prefix, mid, stages + 1)) <= stages:
             hi = mid
         else:
             lo = mid
-    starts = _pack(costs, hi)
+    starts = _pack(prefix, hi, n)
     # Fewer runs than stages: split runs (never raising the largest) until there are `stages`.
     while len(starts) < stages:
         ends = [*starts[1:], n]
@@ -103,13 +107,17 @@ def balanced_starts(costs: list[float], stages: int) -> tuple[int, ...]:
     return tuple(starts)
 
 
-def _pack(costs: list[float], limit: float) -> list[int]:
-    starts, run = [0], 0.0
-    for i, c in enumerate(costs):
-        if run + c > limit * (1 + 1e-12) and i > starts[-1]:
-            starts.append(i)
-            run = 0.0
-        run += c
+def _pack(prefix: list[float], limit: float, most: int) -> list[int]:
+    """Greedy runs of at most `limit` each (a piece larger than it alone), stopping once there are `most`."""
+    n = len(prefix) - 1
+    starts, i = [0], 0
+    while len(starts) < most:
+        j = bisect_right(prefix, prefix[i] + limit * (1 + 1e-12)) - 1  # the furthest end within the limit
+        j = max(j, i + 1)
+        if j >= n:
+            break
+        starts.append(j)
+        i = j
     return starts
 
 

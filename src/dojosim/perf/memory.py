@@ -117,6 +117,25 @@ class ModuleMemory:
     in_flight: int
 
 
+def state_bytes_per_param(
+    profile: WorkloadProfile, plan: ParallelPlan, keeps_gathered: bool = False
+) -> tuple[float, float, float]:
+    """Bytes per parameter held on a device of weights, gradients and optimizer state, after ZeRO's sharding over
+    the ranks that hold the same weights."""
+    shard = plan.replicas
+    return (
+        WEIGHT_BYTES / (shard if plan.zero >= 3 and not keeps_gathered else 1),
+        GRAD_BYTES / (shard if plan.zero >= 2 else 1),
+        OPTIMIZER_BYTES[profile.graph.optimizer] / (shard if plan.zero >= 1 else 1),
+    )
+
+
+def activation_scale(profile: WorkloadProfile, plan: ParallelPlan) -> float:
+    """The plan's micro-batch tokens over the captured ones."""
+    p = profile
+    return plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
+
+
 def memory_use(
     profile: WorkloadProfile,
     plan: ParallelPlan,
@@ -129,11 +148,8 @@ def memory_use(
     `modules`: a model without blocks, pipelined over (or checkpointed at) its module segments."""
     p = profile
     params = modules.params if modules is not None else _stage_params(p, plan, stage)
-    shard = plan.replicas  # ZeRO shards over the ranks that hold the same weights
-    weights = params * WEIGHT_BYTES / (shard if plan.zero >= 3 and not keeps_gathered else 1)
-    grads = params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
-    opt = params * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
-    scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
+    weights, grads, opt = (params * b for b in state_bytes_per_param(p, plan, keeps_gathered))
+    scale = activation_scale(p, plan)
     buffers = p.max_op_bytes * scale * busiest_share(p.split_units, plan.cp) / plan.tp
     buffers *= band_share(p.max_op_rows, plan.spatial)
     if plan.zero >= 3 and p.layers:
