@@ -47,6 +47,14 @@ def test_devices_follow_the_budget_in_whole_units():
     assert devices_for("dojo-v1", Budget("power", exapod_w)) == 3000
 
 
+def test_a_budget_buys_devices_at_the_figures_set_on_the_command_line():
+    budget = Budget("power", 2e6)
+    preset = devices_for("dgx-h100", budget)
+    hotter = devices_for("dgx-h100", budget, ("device.tdp_w=1400",))
+    assert hotter < preset  # twice the watts per GPU: fewer GPUs for the same megawatts
+    assert hotter % 8 == 0  # still whole nodes
+
+
 def test_claims_are_recomputed_from_the_presets():
     claims = {c["claim"]: c for c in claims_check()}
     assert "2,250" in claims["Dojo 2 ~1,000 TOPS vs B200 ~900"]["recomputed"]
