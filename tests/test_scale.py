@@ -34,3 +34,74 @@ def test_even_layouts_keep_whole_member_counts():
     assert group_span(sized, ParallelPlan(64, 64, tp=2, pp=2), "pp").members_per_level == (2, 1)
     assert group_span(sized, ParallelPlan(64, 64, tp=16), "tp").members_per_level == (8, 2)
     assert all(group_span(sized, ParallelPlan(64, 64, tp=4), k).even for k in ("tp", "pp", "dp"))
+
+
+def test_hierarchical_all_reduce_on_two_nodes_by_hand():
+    """16 A100s in 2 DGX nodes (no NVLS), one data-parallel group: a ring reduce-scatter and all-gather over the
+    8 GPUs of a node on NVLink, and between the nodes an all-reduce of the 1/8 shard each GPU holds, on its own
+    200 Gb/s NIC (a ring of 2: the tree is no faster with 2 members)."""
+    from dojosim.perf import collectives as coll
+
+    sized = size_system(load_system("dgx-a100"), 16)
+    span = group_span(sized, ParallelPlan(16, 16), "dp")
+    assert span.members_per_level == (8, 2)
+    nbytes = 1e9
+    nvlink = 300e9 * 0.78  # per direction x the measured collective share
+    nic = 25e9 * 0.9
+    intra = 2 * 7 / 8 * nbytes / nvlink + 2 * 7 * 2.3e-6
+    inter = 2 * 1 / 2 * (nbytes / 8) / nic + 2 * 1 * 5e-6
+    assert coll.all_reduce_s(nbytes, span, coll.level_links(sized)) == pytest.approx(intra + inter)
+
+
+def test_ring_and_tree_cross_over_where_their_alpha_beta_terms_say():
+    """Across 1,024 DGX H100 nodes (one member per node) a small all-reduce runs as NCCL's tree (2 log2 g hops,
+    not 2(g-1)), a large one as the ring (which moves less data); the switch is at the size where the tree's
+    extra data costs what its saved hops save. With 2 nodes the ring always wins."""
+    from dojosim.perf import collectives as coll
+
+    sized = size_system(load_system("dgx-h100"), 8 * 1024)
+    links = coll.level_links(sized)
+    span = group_span(sized, ParallelPlan(8 * 1024, 8 * 1024, tp=8), "dp")
+    assert span.members_per_level == (1, 1024)
+    link, g = links[1], 1024
+    assert link.tree and not links[0].tree  # trees between nodes, not on NVLink
+    bw, lat = link.bytes_per_s, link.latency_s
+    crossover = 2 * lat * (g - 1 - 10) / (2 / (bw * coll.TREE_EMPIRICAL_FRACTION_OF_RING) - 2 * (g - 1) / g / bw)
+    for nbytes in (crossover / 4, crossover / 1.1):
+        assert coll.all_reduce_s(nbytes, span, links) == pytest.approx(coll.tree_all_reduce_s(nbytes, g, link))
+        assert coll.tree_all_reduce_s(nbytes, g, link) < coll.ring_all_reduce_s(nbytes, g, link)
+    for nbytes in (crossover * 1.1, crossover * 4):
+        assert coll.all_reduce_s(nbytes, span, links) == pytest.approx(coll.ring_all_reduce_s(nbytes, g, link))
+    small = 1e6  # 1 MB: ~10 ms of ring steps against ~0.1 ms of tree hops
+    assert coll.ring_all_reduce_s(small, g, link) > 50 * coll.tree_all_reduce_s(small, g, link)
+    for nbytes in (1e3, 1e6, 1e9):
+        assert coll.ring_all_reduce_s(nbytes, 2, link) <= coll.tree_all_reduce_s(nbytes, 2, link)
+
+
+def test_nvls_all_reduce_on_one_nvlink_domain_is_the_data_once_at_the_measured_share():
+    """On an H100 NVSwitch domain the in-network reduction beats the ring at every size: S / (0.6 x 450 GB/s)
+    plus two switch crossings, against a ring's 2(g-1)/g S / (0.8 x 450 GB/s) plus 2(g-1) steps."""
+    from dojosim.perf import collectives as coll
+
+    sized = size_system(load_system("dgx-h100"), 8)
+    links = coll.level_links(sized)
+    span = group_span(sized, ParallelPlan(8, 8, tp=8), "tp")
+    for nbytes in (1e4, 1e6, 1e9):
+        nvls = nbytes / (450e9 * 0.6) + 2 * 2.3e-6
+        assert coll.all_reduce_s(nbytes, span, links) == pytest.approx(nvls)
+        assert nvls < coll.ring_all_reduce_s(nbytes, 8, links[0])
+
+
+def test_an_oversubscribed_rail_optimised_fabric_slows_only_groups_wider_than_a_leaf():
+    """With 2:1 oversubscription above the leaves (64-port switches: 32 nodes per rail leaf), a data-parallel
+    group of 32 nodes stays under its rail's leaf at the full NIC rate; one of 64 nodes crosses the spine."""
+    from dojosim.perf import collectives as coll
+
+    def dp_all_reduce(nodes: int, overrides: list[str]) -> float:
+        sized = size_system(load_system("dgx-h100", overrides), 8 * nodes)
+        span = group_span(sized, ParallelPlan(8 * nodes, 8 * nodes, tp=8), "dp")
+        return coll.all_reduce_s(1e9, span, coll.level_links(sized))
+
+    oversubscribed = ["cluster.oversubscription=2"]
+    assert dp_all_reduce(32, oversubscribed) == pytest.approx(dp_all_reduce(32, []))
+    assert dp_all_reduce(64, oversubscribed) > 1.9 * dp_all_reduce(64, [])
