@@ -1,5 +1,7 @@
 """Jobs at scale: groups that straddle NVLink domains, any device count, collectives as NCCL runs them."""
 
+import dataclasses
+
 import pytest
 
 from dojosim.hardware import load_system, size_system
@@ -105,3 +107,65 @@ def test_an_oversubscribed_rail_optimised_fabric_slows_only_groups_wider_than_a_
     oversubscribed = ["cluster.oversubscription=2"]
     assert dp_all_reduce(32, oversubscribed) == pytest.approx(dp_all_reduce(32, []))
     assert dp_all_reduce(64, oversubscribed) > 1.9 * dp_all_reduce(64, [])
+
+
+def test_every_low_precision_recipe_is_sourced_and_ordered_by_what_its_casts_move():
+    """Delayed scaling casts in one pass from the amax history; current (tensorwise) scaling adds an amax pass;
+    rowwise adds a transposed bf16 copy; every stack names a recipe of the table."""
+    from dojosim.stack import Fp8Recipe, cast_costs, list_stacks, load_stack
+
+    def moved(name: str) -> float:
+        c = cast_costs(name)
+        return c.input_fwd + c.input_bwd + c.weight_fwd + c.weight_bwd + c.grad_output_bwd
+
+    for recipe in (*Fp8Recipe, "fp4-block"):
+        assert "@" in cast_costs(recipe).source  # a repository and commit
+    assert moved("delayed") < moved("delayed-uncached") < moved("tensorwise") < moved("rowwise")
+    assert cast_costs("delayed").weight_fwd == 0.0  # weights cast once per step, not per micro-batch
+    assert {load_stack(s).fp8_recipe for s in list_stacks()} <= set(Fp8Recipe)
+    assert load_stack("nemo-24.07").fp8_recipe is Fp8Recipe.DELAYED
+    assert load_stack("torchtitan-compile-2024").fp8_recipe is Fp8Recipe.TENSORWISE
+
+
+def _h100_engine(stack: str):
+    from dojosim.job import Job
+    from dojosim.perf.jobs import engine_for
+
+    job = Job.of("gpt(layers=2,hidden=4096,heads=32,vocab=32000)", "dgx-h100", ParallelPlan(8, 16, 2, seq=4096),
+                 stack=stack)  # fmt: skip
+    return engine_for(job)
+
+
+def test_fp8_runs_the_blocks_linears_at_the_measured_fp8_rate_and_keeps_the_output_layer_in_bf16():
+    from dojosim.perf import compute
+
+    eng = _h100_engine("megatron-core-2024")
+    dev = eng.device
+    assert compute.peaks(dev, "fp8")["matrix"] == pytest.approx(1979e12 * 0.78)  # torchao's measured H100 share
+    assert compute.peaks(dev, "bf16")["matrix"] == pytest.approx(989e12 * 0.75)
+    bf16, fp8 = eng.stage_costs(1, 1, False, "bf16"), eng.stage_costs(1, 1, False, "fp8")
+    assert fp8[2] == bf16[2]  # the output layer and loss ("post") run in bf16 whatever the recipe
+    assert fp8[0].fwd_s < bf16[0].fwd_s  # the blocks' GEMMs run in fp8
+
+
+def test_backward_fp8_gemms_pay_split_accumulation_where_the_device_has_the_mode():
+    """On H100 backward's FP8 GEMMs promote partial sums (Transformer Engine, torchao): they run at 0.87 of the
+    fast rate; a recipe without it (MXFP8, Blackwell) pays nothing, nor does forward."""
+    from dojosim.perf import compute
+    from dojosim.perf.profile import OpClass
+
+    dev = _h100_engine("megatron-core-2024").device
+    peaks = compute.peaks(dev, "fp8")
+    split = compute.recipe_casts("fp8", "delayed")
+    none = dataclasses.replace(split, split_accumulation_bwd=False)
+    assert compute.recipe_casts("fp8", "mxfp8").split_accumulation_bwd is False
+    big = dict(flops=1e14, bytes=1e8, count=1, over_tokens=True, token_bytes=0.0)
+    bwd = OpClass("bwd", "block", "matmul", "tp", False, "", "bf16", **big)
+    fwd = OpClass("fwd", "block", "matmul", "tp", False, "", "bf16", **big)
+    t_split = compute.class_seconds(dev, bwd, 1, 1, False, "fp8", peaks, split)[0]
+    t_fast = compute.class_seconds(dev, bwd, 1, 1, False, "fp8", peaks, none)[0]
+    gemm = 1e14 / peaks["matrix"]
+    assert t_split - t_fast == pytest.approx(gemm / 0.87 - gemm, rel=1e-6)
+    assert compute.class_seconds(dev, fwd, 1, 1, False, "fp8", peaks, split)[0] == pytest.approx(
+        compute.class_seconds(dev, fwd, 1, 1, False, "fp8", peaks, none)[0]
+    )
