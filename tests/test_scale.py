@@ -1,6 +1,7 @@
 """Jobs at scale: groups that straddle NVLink domains, any device count, collectives as NCCL runs them."""
 
 import dataclasses
+import math
 
 import pytest
 
@@ -169,3 +170,31 @@ def test_backward_fp8_gemms_pay_split_accumulation_where_the_device_has_the_mode
     assert compute.class_seconds(dev, fwd, 1, 1, False, "fp8", peaks, split)[0] == pytest.approx(
         compute.class_seconds(dev, fwd, 1, 1, False, "fp8", peaks, none)[0]
     )
+
+
+@pytest.mark.parametrize(
+    "system, gpus, tp, pp",
+    [
+        ("gb200-nvl72", 10240, 8, 4),  # 160 racks of 64
+        ("gb200-nvl72", 1000, 8, 1),  # 13 full racks and one of 64: the data-parallel groups straddle
+        ("gb300-nvl72", 128, 8, 2),
+        ("gb300-nvl72", 512, 8, 1),
+        ("gb300-nvl72", 1024, 16, 1),
+        ("dgx-b200", 100, 4, 1),  # 12 nodes and one holding 4
+        ("dgx-h100", 12, 4, 1),
+    ],
+)
+def test_simulate_takes_any_device_count_on_a_gpu_preset(system, gpus, tp, pp):
+    import json
+
+    from tests.cli_run import dojosim
+
+    dp = gpus // (tp * pp)
+    model = "llama(layers=4,hidden=256,heads=16,kv_heads=16,ffn=512,vocab=128)"
+    ran = dojosim("simulate", "--model", model, "--system", system, "--gpus", gpus, "--tp", tp, "--pp", pp,
+                  "--global-batch", dp * pp, "--seq", 128, "--json")  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    doc = json.loads(ran.stdout)
+    assert doc["step_time_s"] > 0
+    spans = {c["group"]: c["members_per_level"] for c in doc["details"]["collectives"]}
+    assert math.prod(spans["dp"]) == pytest.approx(dp)  # every data-parallel member placed somewhere
