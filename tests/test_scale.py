@@ -93,6 +93,13 @@ def test_nvls_all_reduce_on_one_nvlink_domain_is_the_data_once_at_the_measured_s
         nvls = nbytes / (450e9 * 0.6) + 2 * 2.3e-6
         assert coll.all_reduce_s(nbytes, span, links) == pytest.approx(nvls)
         assert nvls < coll.ring_all_reduce_s(nbytes, 8, links[0])
+    # Blackwell's NVSwitch reduces too (an estimate from NCCL's tuner): the whole 72-GPU rack as one group.
+    rack = size_system(load_system("gb200-nvl72"), 72)
+    rack_links = coll.level_links(rack)
+    rack_span = group_span(rack, ParallelPlan(72, 72, tp=72), "tp")
+    assert rack_span.members_per_level == (72,)
+    nvls = 1e9 / (900e9 * 0.52) + 2 * 2.3e-6
+    assert coll.all_reduce_s(1e9, rack_span, rack_links) == pytest.approx(nvls)
 
 
 def test_an_oversubscribed_rail_optimised_fabric_slows_only_groups_wider_than_a_leaf():
