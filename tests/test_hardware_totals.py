@@ -153,7 +153,7 @@ def test_user_file_with_plain_numbers(system_file):
     assert math.isclose(t.power_w.value, 16 * 500)
 
 
-@pytest.mark.parametrize("system, devices, units, last", [("dgx-h100", 12, 2, 4), ("gb200-nvl72", 10240, 143, 16)])
+@pytest.mark.parametrize("system, devices, units, last", [("dgx-h100", 12, 2, 4), ("gb200-nvl72", 1000, 14, 64)])
 def test_gpu_jobs_take_any_device_count_holding_a_partly_used_node_or_rack(system, devices, units, last):
     sized = size_system(load_system(system), devices)
     domain, top = sized.levels
@@ -161,3 +161,12 @@ def test_gpu_jobs_take_any_device_count_holding_a_partly_used_node_or_rack(syste
     assert devices - (units - 1) * domain.devices_per_unit == last  # what the partly used one holds
     full = size_system(load_system(system), units * domain.devices_per_unit)
     assert derive_totals(sized).power_w.value < derive_totals(full).power_w.value  # fewer devices, same units
+
+
+@pytest.mark.parametrize("devices, racks", [(10240, 160), (1024, 16), (512, 8), (128, 2)])
+def test_a_job_of_a_power_of_two_spreads_evenly_over_nvl72_racks_of_64(devices, racks):
+    """10,240 GPUs are 160 racks of 64 (not 142 full racks and one holding 16): no group straddles racks."""
+    sized = size_system(load_system("gb200-nvl72"), devices)
+    domain, top = sized.levels
+    assert (domain.children, domain.devices_per_unit, domain.units, top.children) == (64, 64, racks, racks)
+    assert derive_totals(sized).devices == devices

@@ -70,14 +70,16 @@ class Engine:
         key = (tp, cp, sp, precision)
         cached = self._stage_cache.get(key)
         if cached is None:
-            cached = self._stage_cache[key] = compute.stage_costs(self.profile, self.device, tp, cp, sp, precision)
+            cached = self._stage_cache[key] = compute.stage_costs(
+                self.profile, self.device, tp, cp, sp, precision, self.stack.fp8_recipe
+            )
         return cached
 
     def stage_share(self, plan: ParallelPlan) -> float:
         return compute.stage_share(self.profile, plan)
 
     def roofline(self, plan: ParallelPlan) -> dict[str, Any]:
-        return compute.roofline(self.profile, self.device, plan)
+        return compute.roofline(self.profile, self.device, plan, self.stack.fp8_recipe)
 
     def memory(self, plan: ParallelPlan) -> MemoryUse:
         return self._memory(plan, self.stage_share(plan))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dojosim.errors import InputError, allowed, closest
-from dojosim.stack.model import Attention, KernelMode, Kernels, Reshard, Stack, TpOverlap
+from dojosim.stack.model import Attention, Fp8Recipe, KernelMode, Kernels, Reshard, Stack, TpOverlap
 
 PRESET_PACKAGE = "dojosim.stack.presets"
 # Current best practice for a new run: Megatron-Core as NeMo and Megatron-LM ship it (see the preset).
@@ -22,6 +22,7 @@ FIELDS: dict[str, Any] = {
     "tp_overlap": TpOverlap,
     "reshard_after_forward": Reshard,
     "kernels": KernelMode,
+    "fp8_recipe": Fp8Recipe,
 }
 TOP = {"name", "summary", "extends"}
 

@@ -35,6 +35,16 @@ class TpOverlap(StrEnum):
     PIPELINED = "pipelined"
 
 
+class Fp8Recipe(StrEnum):
+    """How FP8 GEMM operands are scaled and cast (their cast costs: stack/data/low_precision.toml)."""
+
+    DELAYED = "delayed"  # per-tensor scale from the amax history (Transformer Engine DelayedScaling)
+    DELAYED_UNCACHED = "delayed-uncached"  # the same, weights cast again every micro-batch
+    TENSORWISE = "tensorwise"  # per-tensor scale from the tensor's own amax (torchao tensorwise, TE current)
+    ROWWISE = "rowwise"  # a scale per row (torchao rowwise)
+    MXFP8 = "mxfp8"  # a scale per 32-element block (OCP MX, Blackwell)
+
+
 class Reshard(StrEnum):
     """When ZeRO-3 / FSDP frees a layer's gathered weights after its forward (to gather them again for backward)."""
 
@@ -60,6 +70,8 @@ class Stack:
     # Which chains of captured ops run as one kernel (on top of `attention` and `pointwise`, which the capture
     # itself follows for the families that have them).
     kernels: KernelMode = KernelMode.EAGER
+    # How an fp8 run scales and casts its GEMM operands (read only when the plan's precision is fp8).
+    fp8_recipe: Fp8Recipe = Fp8Recipe.DELAYED
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
