@@ -41,15 +41,21 @@ def flops(profile, kinds=None, region=None):
     )
 
 
-def attention_hand_count(batch, row_lengths_squared):
+def attention_hand_count(batch, row_lengths_squared, causal=True, hidden=HIDDEN, layers=LAYERS):
     """Q K^T and P V forward (2 x 2 FLOPs per multiply-add over heads x head dim = hidden), backward twice that,
-    on the full square as the capture counts it (a causal kernel skips half of every square alike)."""
-    forward = 2 * 2 * HIDDEN * row_lengths_squared * LAYERS * batch
-    return forward * 3
+    over each square's lower triangle where the attention is causal (half of it: FlashAttention's convention)."""
+    forward = 2 * 2 * hidden * row_lengths_squared * layers * batch
+    return forward * 3 * (0.5 if causal else 1.0)
 
 
 def test_the_full_row_attention_is_the_hand_count(gpt):
+    # GPT's attention is causal: half of each 512 x 512 square
     assert flops(gpt, ("attention",)) == pytest.approx(attention_hand_count(4, SEQ**2))
+
+
+def test_bidirectional_attention_charges_the_whole_square(bert):
+    # BERT's attention is not causal: every query attends to every key (2 layers, hidden 128, micro-batch 2)
+    assert flops(bert, ("attention",)) == pytest.approx(attention_hand_count(2, SEQ**2, False, 128, 2))
 
 
 def test_a_packed_row_of_four_documents_of_128_tokens_charges_a_quarter_of_the_row_attention(gpt):
