@@ -60,6 +60,9 @@ class Stack:
     # Which chains of captured ops run as one kernel (on top of `attention` and `pointwise`, which the capture
     # itself follows for the families that have them).
     kernels: KernelMode = KernelMode.EAGER
+    # The whole step captured once as a CUDA graph and replayed (MLPerf's --use_cuda_graph, Megatron-Core
+    # --enable-cuda-graph): the host no longer issues each op, so its per-op dispatch cost leaves the step.
+    cuda_graphs: bool = False
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
