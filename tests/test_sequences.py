@@ -77,6 +77,18 @@ def test_an_unpadded_micro_batch_of_known_lengths_charges_their_sum(gpt):
     assert flops(unpadded, ("attention",)) == pytest.approx(attention_hand_count(1, sum(n * n for n in lengths)))
 
 
+def test_a_fixed_length_kernel_runs_each_real_query_over_the_padded_keys(bert):
+    """apex FMHA v1 is built per key length: on unpadded rows its queries stop at each row's length, its keys do
+    not, so a micro-batch of known lengths charges their sum times the padded length, not their squares."""
+    lengths = (100, 300)
+    own = sequenced(bert, Sequences(lengths=lengths))
+    fixed = sequenced(bert, Sequences(lengths=lengths), padded_keys=True)
+    assert flops(own, ("attention",)) == pytest.approx(attention_hand_count(1, 100**2 + 300**2, False, 128, 2))
+    assert flops(fixed, ("attention",)) == pytest.approx(attention_hand_count(1, (100 + 300) * SEQ, False, 128, 2))
+    # every other op runs on the real tokens alike
+    assert flops(fixed, ("matmul",)) == flops(own, ("matmul",))
+
+
 def test_an_mlm_head_over_76_of_512_positions_charges_76_over_512_of_the_full_head(bert):
     gathered = sequenced(bert, Sequences(loss_positions=76))
     assert flops(gathered, region="post") == pytest.approx(flops(bert, region="post") * 76 / 512)

@@ -7,6 +7,9 @@ from enum import StrEnum
 class Attention(StrEnum):
     FUSED = "fused"  # one kernel per pass (FlashAttention, cuDNN fused attention): scores never reach memory
     UNFUSED = "unfused"  # scores and probabilities materialised between separate kernels (Megatron before 2023)
+    # Fused, but built for a fixed key length (apex FMHA v1: 128, 256, 384 or 512, chosen by the longest row of the
+    # batch): on unpadded rows each real query still runs over every key position of that length.
+    FIXED_LENGTH = "fixed-length"
 
 
 class Kernels(StrEnum):
