@@ -59,8 +59,7 @@ def test_head_dim_sets_the_attention_width_and_its_flops_by_hand():
     assert flops("layers.0.o_proj") == 2 * tokens * heads * head_dim * hidden
     attention = [op for op in fwd if op.kind == "attention"]
     assert len(attention) == 1
-    # QK^T and PV over every query head, on the causal half of the square
-    assert attention[0].flops == 2 * 2 * b * heads * s * s * head_dim / 2
+    assert attention[0].flops == 2 * 2 * b * heads * s * s * head_dim  # QK^T and PV over every query head
     assert g.param_counts["layers.*.q_proj.weight"] == hidden * heads * head_dim
 
 
@@ -112,7 +111,7 @@ def test_latent_attention_has_deepseeks_projections_and_flops():
     (sdpa,) = [op for op in g.ops if op.phase == Phase.FWD and op.kind == "attention"]
     # One fused kernel, as FlashAttention-2 runs MLA: values padded to the query-key width, so QK^T and PV both
     # over qk (24) and never the (s, s) scores materialised.
-    assert sdpa.flops == 2 * b * heads * s * s * (qk + qk) / 2  # causal: half of each square
+    assert sdpa.flops == 2 * b * heads * s * s * (qk + qk)
     assert not [op for op in g.ops if op.name == "aten.bmm"]  # the math path's QK^T and PV
 
 

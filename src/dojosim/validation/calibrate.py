@@ -115,9 +115,8 @@ def _conv_work(device: str) -> Work:
 
 
 def _attention_work(device: str) -> Work:
-    """Forward and backward of the fused attention op, FLOPs counted on the full score matrix for both kinds: the
-    capture charges a causal kernel half of it, so the causal rate here is half what it reaches on those FLOPs and
-    the two kinds bracket the rate."""
+    """Forward and backward of the fused attention op, FLOPs counted on the full (non-causal) score matrix as
+    the capture counts them: a causal kernel skips about half, so the two kinds bracket the rate."""
     sdpa = torch.nn.functional.scaled_dot_product_attention
     work: Work = []
     for b, h, s, d in ATTENTION_SHAPES:

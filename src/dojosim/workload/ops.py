@@ -19,35 +19,15 @@ def _attention_fwd_flops(query: torch.Tensor, key: torch.Tensor, value: torch.Te
     return 2.0 * heads * sq * sk * d + 2.0 * heads * sq * sk * dv
 
 
-# Where each fused SDPA op takes `is_causal`: (positional index, keyword name).
-_CAUSAL_ARG = {
-    "_scaled_dot_product_flash_attention_for_cpu": 4,  # (q, k, v, dropout_p, is_causal, ...)
-    "_scaled_dot_product_flash_attention_for_cpu_backward": 7,  # (grad_out, q, k, v, out, lse, dropout_p, is_causal)
-    "_scaled_dot_product_fused_attention_overrideable": 5,  # (q, k, v, attn_bias, dropout_p, is_causal, ...)
-}
-
-
-def causal_share(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
-    """The part of the full score matrix a fused kernel computes: a half where it is causal (each query attends to
-    the keys at or before it; FlashAttention's FLOP convention), the whole square otherwise. An unfused core
-    computes the whole square and masks it, so only the fused ops are halved."""
-    at = _CAUSAL_ARG.get(name)
-    if at is None:
-        return 1.0
-    causal = args[at] if len(args) > at else kwargs.get("is_causal", False)
-    return 0.5 if causal else 1.0
-
-
-def _sdpa_cpu_flops(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float | None:
+def _sdpa_cpu_flops(name: str, args: tuple[Any, ...]) -> float | None:
     """The fused CPU SDPA ops that torch's flop registry lacks (fake CPU tensors dispatch to them)."""
-    half = causal_share(name, args, kwargs)
     if name == "_scaled_dot_product_flash_attention_for_cpu":
-        return half * _attention_fwd_flops(args[0], args[1], args[2])
+        return _attention_fwd_flops(args[0], args[1], args[2])
     if name == "_scaled_dot_product_flash_attention_for_cpu_backward":
         # (grad_out, query, key, value, out, logsumexp, ...): dV, dP, dQ, dK are 4 matmuls = 2x forward.
-        return half * 2.0 * _attention_fwd_flops(args[1], args[2], args[3])
+        return 2.0 * _attention_fwd_flops(args[1], args[2], args[3])
     if name == "_scaled_dot_product_fused_attention_overrideable":
-        return half * _attention_fwd_flops(args[0], args[1], args[2])
+        return _attention_fwd_flops(args[0], args[1], args[2])
     return None
 
 
@@ -106,7 +86,7 @@ def flops_of(
     if packet in flop_registry:
         return float(flop_registry[packet](*args, **kwargs, out_val=out))
     if kind == OpKind.ATTENTION:
-        flops = _sdpa_cpu_flops(packet.__name__, args, kwargs)
+        flops = _sdpa_cpu_flops(packet.__name__, args)
         if flops is not None:
             return flops
     if needs_formula(packet.__name__, kind):
