@@ -71,10 +71,12 @@ def _common_depth(a: str, b: str) -> int:
 
 
 def _same_scope(a: str, b: str) -> bool:
-    """The same module, or modules whose nearest common ancestor (not the top level) is at most two levels above
-    the shallower: siblings, parent and child, a block's last layer and the next block's first."""
+    """The same module, siblings, one the parent of the other, or modules whose nearest common ancestor (not the
+    top level) is at most two levels above the shallower: a block's last layer and the next block's first."""
+    if a == b or _parent(a) == _parent(b) or a == _parent(b) or b == _parent(a):
+        return True
     common = _common_depth(a, b)
-    return a == b or (common > 0 and common >= min(_depth(a), _depth(b)) - 2)
+    return common > 0 and common >= min(_depth(a), _depth(b)) - 2
 
 
 def _transparent(op: Op) -> bool:
