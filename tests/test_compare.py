@@ -87,12 +87,15 @@ def test_compare_writes_a_self_contained_report(tmp_path):
         "devices",
         "--budget",
         "48",
+        "--kernels",
+        "framework",
         "--out",
         str(out),
         "--json",
     )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
+    assert (doc["stack"], doc["kernels"]) == ("megatron-core-2024", "framework")  # which kernels every system ran
     assert [r["system"] for r in doc["results"]] == ["dgx-h100", "dojo-v1"]
     assert all(r["best"] and r["best"]["samples_per_s"] > 0 for r in doc["results"])
     assert doc["campaign"] and doc["claims"]
@@ -105,6 +108,7 @@ def test_compare_writes_a_self_contained_report(tmp_path):
     assert "<script" not in page and "http" not in page.replace(namespaces[0], "").replace(namespaces[1], "")
     assert not list(tmp_path.glob("*.part"))
     assert "every system at the same devices budget of <b>48 devices</b>" in page  # the intro's figures filled in
+    assert "<b>megatron-core-2024</b> stack with <b>framework</b>" in page
     # Opens with the verdict, the same as the JSON's; every plot has ticks on both axes; a phone can read it.
     body = page[page.index("<body>") + len("<body>") :]
     assert body.startswith('<p class="verdict" id="verdict">') and html.escape(doc["verdict"]["text"]) in body

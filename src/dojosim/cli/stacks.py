@@ -25,6 +25,7 @@ def stacks_command(as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
                 "tp_overlap": stack.tp_overlap.value,
                 "reshard_after_forward": stack.reshard_after_forward.value,
                 "fp8_recipe": stack.fp8_recipe.value,
+                "cuda_graphs": stack.cuda_graphs,
                 "sources": stack.sources,
             }
         )

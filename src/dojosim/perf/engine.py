@@ -5,6 +5,7 @@ Engine(graph, system) does the plan-independent work once; Engine.estimate(plan)
 fast enough to cost thousands of plans a second.
 """
 
+from dataclasses import replace
 from typing import Any
 
 from dojosim.errors import InputError
@@ -38,6 +39,8 @@ class Engine:
         self.profile = graph if isinstance(graph, WorkloadProfile) else build_profile(graph)
         self.sized = sized
         self.device: DeviceModel = device_model(sized)
+        if self.stack.cuda_graphs:  # a replayed graph: the host issues no op of the step
+            self.device = replace(self.device, host_overhead_s=0.0)
         self.links = coll.level_links(sized)
         self._stage_cache: dict[tuple[Any, ...], tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]] = {}
         self._spans: dict[SpanKey, GroupSpan] = {}

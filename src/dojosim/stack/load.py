@@ -23,6 +23,7 @@ FIELDS: dict[str, Any] = {
     "reshard_after_forward": Reshard,
     "kernels": KernelMode,
     "fp8_recipe": Fp8Recipe,
+    "cuda_graphs": bool,
 }
 TOP = {"name", "summary", "extends"}
 

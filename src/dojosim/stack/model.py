@@ -7,6 +7,9 @@ from enum import StrEnum
 class Attention(StrEnum):
     FUSED = "fused"  # one kernel per pass (FlashAttention, cuDNN fused attention): scores never reach memory
     UNFUSED = "unfused"  # scores and probabilities materialised between separate kernels (Megatron before 2023)
+    # Fused, but built for a fixed key length (apex FMHA v1: 128, 256, 384 or 512, chosen by the longest row of the
+    # batch): on unpadded rows each real query still runs over every key position of that length.
+    FIXED_LENGTH = "fixed-length"
 
 
 class Kernels(StrEnum):
@@ -72,6 +75,9 @@ class Stack:
     kernels: KernelMode = KernelMode.EAGER
     # How an fp8 run scales and casts its GEMM operands (read only when the plan's precision is fp8).
     fp8_recipe: Fp8Recipe = Fp8Recipe.DELAYED
+    # The whole step captured once as a CUDA graph and replayed (MLPerf's --use_cuda_graph, Megatron-Core
+    # --enable-cuda-graph): the host no longer issues each op, so its per-op dispatch cost leaves the step.
+    cuda_graphs: bool = False
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
