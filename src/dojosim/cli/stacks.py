@@ -24,6 +24,7 @@ def stacks_command(as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
                 "overlap_param_gather": stack.overlap_param_gather,
                 "tp_overlap": stack.tp_overlap.value,
                 "reshard_after_forward": stack.reshard_after_forward.value,
+                "training_state": stack.training_state.value,
                 "sources": stack.sources,
             }
         )
