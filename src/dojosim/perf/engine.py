@@ -84,7 +84,7 @@ class Engine:
 
     def _memory(self, plan: ParallelPlan, stage: float) -> MemoryUse:
         no_master = self.stack.training_state is TrainingState.FP16_WEIGHTS
-        return memory_use(self.profile, plan, stage, self.stack.keeps_gathered(plan.pp), no_master)
+        return memory_use(self.profile, plan, stage, self.stack.keeps_gathered(plan.pp), no_master=no_master)
 
     def far_resident(self, mem: MemoryUse) -> dict[str, float]:
         return far_resident(mem, self.device)

@@ -67,7 +67,7 @@ def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, sca
 
 
 def memory_use(
-    profile: WorkloadProfile, plan: ParallelPlan, stage: float, keeps_gathered: bool = False, no_master: bool = False
+    profile: WorkloadProfile, plan: ParallelPlan, stage: float, keeps_gathered: bool = False, *, no_master: bool = False
 ) -> MemoryUse:
     """Bytes per device on the busiest pipeline stage (`stage`: its share of the blocks). `keeps_gathered`: the
     stack keeps ZeRO-3's gathered weights from forward to backward, so the stage's whole bf16 copy is held.
