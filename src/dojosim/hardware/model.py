@@ -57,6 +57,10 @@ class Device:
     # checkpoint gets.
     failures_per_hour: Figure | None = None
     checkpoint_bytes_per_s: Figure | None = None
+    # An SRAM machine whose cores hold only their own slice of each operand and trade slices over an on-chip
+    # fabric in exchange phases between compute phases (Graphcore's bulk-synchronous IPU-Exchange): the fabric's
+    # total bandwidth per device. Matrix ops then pay the exchange of their operand blocks (perf/exchange.py).
+    exchange_bytes_per_s: Figure | None = None
     summary: str = ""
 
     def peak(self, dtype: str) -> Figure | None:

@@ -45,6 +45,7 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "random_per_s": (POSITIVE, False),
     "failures_per_hour": (NONNEGATIVE, False),
     "checkpoint_bytes_per_s": (POSITIVE, False),
+    "exchange_bytes_per_s": (POSITIVE, False),
 }
 LEVEL_FIELDS: dict[str, tuple[str, bool]] = {
     "name": ("str", True),

@@ -10,6 +10,7 @@ from typing import Any
 
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.device import DeviceModel
+from dojosim.perf.exchange import MATRIX_OPS, exchange_s
 from dojosim.perf.profile import OpClass, WorkloadProfile, busiest_share
 from dojosim.stack import DEFAULT_STACK, CastCosts, cast_costs, load_stack
 from dojosim.stack.recipes import FP4_RECIPE
@@ -140,7 +141,9 @@ def class_seconds(
     # The empirical fraction is what large matmuls reach; a matmul also pays a fixed fill-and-drain
     # time, so its achieved fraction grows with its size: F / (F + peak x fraction x ramp).
     compute = flops / peak + ramp if peak and flops else 0.0
-    t = (max(compute, nbytes / bw) + device.kernel_overhead_s) * c.count
+    # A bulk-synchronous SRAM machine trades the op's operand blocks between its cores before computing.
+    trade = exchange_s(device, flops, precision) if c.kind in MATRIX_OPS else 0.0
+    t = (max(compute, nbytes / bw) + trade + device.kernel_overhead_s) * c.count
     if precision in LOW_PRECISIONS and c.kind == "matmul":
         # The recipe's casts of the bf16 operands (and, where it scales dynamically, their amax) by
         # memory-bound kernels beside each low-precision matmul.

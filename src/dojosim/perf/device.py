@@ -34,6 +34,10 @@ class DeviceModel:
     far_tiers: tuple[MemoryTier, ...]
     tdp_w: float
     idle_w: float
+    # The on-chip fabric over which the cores trade operand blocks between compute phases (perf/exchange.py);
+    # 0: none charged (a GPU's SMs read shared HBM and L2; no bulk-synchronous exchange phase).
+    exchange_bytes_per_s: float = 0.0
+    cores: int = 1
 
     @property
     def far(self) -> MemoryTier | None:
@@ -138,4 +142,6 @@ def device_model(sized: SizedSystem) -> DeviceModel:
         far_tiers=tuple(far_tiers),
         tdp_w=dev.tdp_w.value,
         idle_w=dev.idle_w.value,
+        exchange_bytes_per_s=_value(dev.exchange_bytes_per_s),
+        cores=int(dev.cores.value),
     )

@@ -22,7 +22,7 @@ from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Estimate, MemoryUse
 from dojosim.perf.streaming import stream_stall_s
-from dojosim.stack import DEFAULT_STACK, Stack, load_stack
+from dojosim.stack import DEFAULT_STACK, Stack, TrainingState, load_stack
 from dojosim.workload.graph import Graph
 
 # Full recompute repeats each block's forward: a third more FLOPs than forward + backward (backward does twice
@@ -88,7 +88,8 @@ class Engine:
         return self._memory(plan, self.stage_share(plan))
 
     def _memory(self, plan: ParallelPlan, stage: float) -> MemoryUse:
-        return memory_use(self.profile, plan, stage, self.stack.keeps_gathered(plan.pp))
+        no_master = self.stack.training_state is TrainingState.FP16_WEIGHTS
+        return memory_use(self.profile, plan, stage, self.stack.keeps_gathered(plan.pp), no_master=no_master)
 
     def far_resident(self, mem: MemoryUse) -> dict[str, float]:
         return far_resident(mem, self.device)

@@ -57,6 +57,16 @@ class Reshard(StrEnum):
     NEVER = "never"
 
 
+class TrainingState(StrEnum):
+    """The precision of what training keeps per parameter between steps (perf/memory.py counts its bytes)."""
+
+    # bf16/fp16 weights, fp32 main gradients, an fp32 master copy and fp32 moments (Megatron, apex AMP, FSDP).
+    MIXED = "mixed"
+    # fp16 weights updated in place with stochastic rounding, no fp32 master copy; gradient accumulators of the
+    # weights' type (fp16) and fp32 moments (Graphcore's PopART applications on IPUs).
+    FP16_WEIGHTS = "fp16-weights"
+
+
 @dataclass(frozen=True)
 class Stack:
     name: str
@@ -78,6 +88,7 @@ class Stack:
     # The whole step captured once as a CUDA graph and replayed (MLPerf's --use_cuda_graph, Megatron-Core
     # --enable-cuda-graph): the host no longer issues each op, so its per-op dispatch cost leaves the step.
     cuda_graphs: bool = False
+    training_state: TrainingState = TrainingState.MIXED
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
