@@ -51,6 +51,9 @@ class Device:
     # checkpoint gets.
     failures_per_hour: Figure | None = None
     checkpoint_bytes_per_s: Figure | None = None
+    # Silicon that one device's compute sits on (all its compute dies; not HBM or interposer), for the
+    # plausibility checks of hardware/plausibility.py: W/mm^2, FLOP/s per mm^2, SRAM bytes per mm^2.
+    die_area_mm2: Figure | None = None
     summary: str = ""
 
     def peak(self, dtype: str) -> Figure | None:
