@@ -2,7 +2,7 @@
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -205,6 +205,14 @@ def _compare_systems(systems: str, fleet_eflops: float, epochs: float | None, fl
     return names
 
 
+def _tesla_section(overrides: list[str] | None, stack: str, kernels: str | None) -> dict[str, Any]:
+    """Tesla's workload claims against A100, recomputed with the overrides that apply to each side."""
+    from dojosim.report.workload_claims_view import workload_claims_document
+    from dojosim.study.workload_claims import tesla_claims
+
+    return workload_claims_document(*tesla_claims(tuple(overrides or ()), stack_of(stack, kernels)))
+
+
 @command(app, "compare", old=("--workload",), job_file=True)
 def compare_command(
     model: Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")] = "fsd-video",
@@ -244,12 +252,10 @@ def compare_command(
     a fleet of --fleet-eflops, Dojo's share of training, and the public claims recomputed."""
     from dojosim.report import compare_html, compare_view
     from dojosim.report.compare_doc import compare_document
-    from dojosim.report.workload_claims_view import workload_claims_document
     from dojosim.study import campaign as camp
     from dojosim.study.budget import default_budget, parse_budget
     from dojosim.study.claims import claims_check
     from dojosim.study.compare import compare
-    from dojosim.study.workload_claims import applicable, workload_claims
 
     tables = tables_console(as_json, as_csv)
     check_output(out, "--out")
@@ -267,10 +273,6 @@ def compare_command(
         progress.update(task, description="fleet and share of training")
         fleet = camp.fleet(results, fleet_eflops, size.samples, size.epochs)
         share = camp.training_share(results, fleet_gpu, fleet_eflops)
-        progress.update(task, description="Tesla's workload claims vs A100")
-        sets = tuple(overrides or ())
-        tesla_sets = {name: applicable(name, sets) for name in ("dojo-v1", "dgx-a100")}
-        tesla = workload_claims("dojo-v1", "dgx-a100", *tesla_sets.values(), stack=stack_of(stack, kernels))
     doc = compare_document(
         workload=model,
         stack=loaded_stack(stack, kernels),
@@ -283,8 +285,7 @@ def compare_command(
         fleet=fleet,
         share=share,
         h100_equivalents=camp.h100_equivalents(results, "dojo-v1", "dgx-h100", camp.MUSK_H100_EQUIVALENTS),
-        claims=claims_check(),
-        workload_claims=workload_claims_document(tesla, tesla_sets),
+        claims=claims_check(), workload_claims=_tesla_section(overrides, stack, kernels),
         break_even=camp.break_even_price(results, "dojo-v1", "dgx-b200"),
         report=out,
     )

@@ -216,3 +216,12 @@ def workload_claims(
 
 
 WORKLOADS = (AUTO_LABELING, OCCUPANCY)
+
+
+def tesla_claims(
+    overrides: tuple[str, ...] = (), stack: str | Stack = DEFAULT_STACK
+) -> tuple[list[WorkloadClaim], dict[str, tuple[str, ...]]]:
+    """The claims on the systems Tesla named (Dojo V1, DGX A100), each side with the overrides that apply to it;
+    and which those were."""
+    applied = {name: applicable(name, overrides) for name in ("dojo-v1", "dgx-a100")}
+    return workload_claims("dojo-v1", "dgx-a100", *applied.values(), stack=stack), applied
