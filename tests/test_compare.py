@@ -59,7 +59,10 @@ def test_claims_are_recomputed_from_the_presets():
     claims = {c["claim"]: c for c in claims_check()}
     assert "2,250" in claims["Dojo 2 ~1,000 TOPS vs B200 ~900"]["recomputed"]
     assert "20x" in claims["36 TB/s = 3.6x NVLink 5"]["recomputed"]
-    assert "40x" in claims["Dojo 3 = 40x Dojo 2"]["recomputed"]
+    assert "per wafer 42.5 vs 14.6 PFLOP/s = 2.9x" in claims["Dojo 3 = 40x Dojo 2"]["recomputed"]
+    assert "= 1.6x D1; 10x per die needs 5.6 TFLOP/s per mm^2" in claims["Dojo 2 = 10x Dojo 1 (Musk, Mar 2025)"][
+        "recomputed"
+    ]
     assert "92 V1 ExaPODs" in claims["100 EFLOPS by the end of 2024"]["recomputed"]
     assert "-1.3% from 1.1" in claims["ExaPOD 1.1 EFLOPS from 3,000 D1"]["verdict"]
 

@@ -300,7 +300,7 @@ def test_streaming_stall_is_far_traffic_over_far_bandwidth_beyond_compute(profil
 def test_a_device_with_sram_and_hbm_keeps_both_tiers_and_streams_the_fastest_first(profile):
     """Dojo 3 (projected) has SRAM, on-package HBM and interface-card HBM: ops work in SRAM, state beyond it
     fills the HBM first and the edge memory last, each carrying the traffic of what it holds."""
-    dev = engine(profile, system="dojo-3-projected", devices=150).device
+    dev = engine(profile, system="dojo-3-projected", devices=240).device
     assert dev.near.name == "SRAM" and [t.name for t in dev.far_tiers] == ["HBM", "edge HBM"]
     hbm, edge = dev.far_tiers
     assert dev.capacity_bytes == pytest.approx(dev.near.bytes + hbm.bytes + edge.bytes)

@@ -120,12 +120,14 @@ def test_derived_totals_carry_the_confidence_of_their_least_trusted_input():
     assert totals("dojo-v1", overrides=["d1.peak_flops_per_s.bf16=1e15"]).peak_flops_per_s["bf16"].status == "user"
 
 
-def test_dojo_generations_follow_their_stated_ratios():
-    v1 = totals("dojo-v1").peak_flops_per_s["bf16"].value
-    v2 = totals("dojo-2").peak_flops_per_s["bf16"].value
-    v3 = totals("dojo-3-projected").peak_flops_per_s["bf16"].value
-    assert v2 / v1 == pytest.approx(10.0)
-    assert v3 / v2 == pytest.approx(40.0)
+def test_dojo_generations_follow_their_process_derivations():
+    """Dojo 2 and 3 are D1's architecture moved to N5 (same die) and N2 (reticle-size die): compute per die
+    scales with the cores that fit, and a Dojo 3 wafer holds 40 positions."""
+    per_core = 1.024e12  # D1: 512 FLOP/cycle at 2 GHz
+    assert totals("dojo-v1", 1).peak_flops_per_s["bf16"].value == pytest.approx(354 * per_core, rel=2e-3)
+    assert totals("dojo-2", 1).peak_flops_per_s["bf16"].value == pytest.approx(569 * per_core, rel=1e-3)
+    assert totals("dojo-3-projected", 1).peak_flops_per_s["bf16"].value == pytest.approx(1037 * per_core, rel=1e-3)
+    assert totals("dojo-3-projected", 40).sram_bytes.value == pytest.approx(40 * 1037 * 1.25e6)
     assert totals("dojo-2-claimed", 1).peak_flops_per_s["bf16"].value == pytest.approx(1e15)
 
 

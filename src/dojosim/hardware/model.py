@@ -61,6 +61,9 @@ class Device:
     # fabric in exchange phases between compute phases (Graphcore's bulk-synchronous IPU-Exchange): the fabric's
     # total bandwidth per device. Matrix ops then pay the exchange of their operand blocks (perf/exchange.py).
     exchange_bytes_per_s: Figure | None = None
+    # Silicon that one device's compute sits on (all its compute dies; not HBM or interposer), for the
+    # plausibility checks of hardware/plausibility.py: W/mm^2, FLOP/s per mm^2, SRAM bytes per mm^2.
+    die_area_mm2: Figure | None = None
     summary: str = ""
 
     def peak(self, dtype: str) -> Figure | None:

@@ -27,6 +27,7 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "sram_bytes_per_s_per_core": (POSITIVE, False),
     "hbm_bytes": (POSITIVE, False),
     "hbm_bytes_per_s": (POSITIVE, False),
+    "die_area_mm2": (POSITIVE, False),
     "tdp_w": (POSITIVE, True),
     "idle_w": (NONNEGATIVE, True),
     "matmul_empirical_fraction_of_peak": (FRACTION, True),
