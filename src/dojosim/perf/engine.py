@@ -31,7 +31,7 @@ from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Collective, Estimate, MemoryUse
 from dojosim.perf.streaming import stream_stall_s
-from dojosim.stack import DEFAULT_STACK, Stack, load_stack
+from dojosim.stack import DEFAULT_STACK, Stack, TrainingState, load_stack
 from dojosim.workload.graph import Graph
 
 # Full recompute repeats each block's forward: a third more FLOPs than forward + backward (backward does twice
@@ -48,6 +48,8 @@ class Engine:
         self.profile = graph if isinstance(graph, WorkloadProfile) else build_profile(graph)
         self.sized = sized
         self.device: DeviceModel = device_model(sized)
+        if self.stack.cuda_graphs:  # a replayed graph: the host issues no op of the step
+            self.device = replace(self.device, host_overhead_s=0.0)
         self.links = coll.level_links(sized)
         self._stage_cache: dict[tuple[Any, ...], tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]] = {}
         self._spans: dict[SpanKey, GroupSpan] = {}
@@ -85,7 +87,7 @@ class Engine:
         cached = self._stage_cache.get(key)
         if cached is None:
             cached = self._stage_cache[key] = compute.stage_costs(
-                self.profile, self.device, tp, cp, sp, precision, spatial
+                self.profile, self.device, tp, cp, sp, precision, self.stack.fp8_recipe, spatial
             )
         return cached
 
@@ -136,22 +138,23 @@ class Engine:
         return compute.stage_share(self.profile, plan)
 
     def roofline(self, plan: ParallelPlan) -> dict[str, Any]:
-        return compute.roofline(self.profile, self.device, plan)
+        return compute.roofline(self.profile, self.device, plan, self.stack.fp8_recipe)
 
     def memory(self, plan: ParallelPlan) -> MemoryUse:
         return self._memory(plan, self.stage_share(plan))
 
     def _memory(self, plan: ParallelPlan, stage: float) -> MemoryUse:
         keeps = self.stack.keeps_gathered(plan.pp)
+        no_master = self.stack.training_state is TrainingState.FP16_WEIGHTS
         stages = self._module_memory(plan, self.module_stage(plan))
         if not stages:
-            return memory_use(self.profile, plan, stage, keeps)
+            return memory_use(self.profile, plan, stage, keeps, no_master=no_master)
         # A module pipeline's stages hold different things: the fullest one sets what a device needs (the rest of
         # a device's memory, its working set, is the same on every stage).
-        per_param = sum(state_bytes_per_param(self.profile, plan, keeps))
+        per_param = sum(state_bytes_per_param(self.profile, plan, keeps, no_master))
         scale = activation_scale(self.profile, plan)
         fullest = max(stages, key=lambda m: m.params * per_param + module_activations(plan, m, scale))
-        return memory_use(self.profile, plan, stage, keeps, fullest)
+        return memory_use(self.profile, plan, stage, keeps, no_master=no_master, modules=fullest)
 
     def far_resident(self, mem: MemoryUse) -> dict[str, float]:
         return far_resident(mem, self.device)

@@ -14,6 +14,9 @@ from dojosim.perf.result import MemoryUse, TierUse
 WEIGHT_BYTES = 2.0
 GRAD_BYTES = 4.0
 OPTIMIZER_BYTES = {"adamw": 12.0, "sgd": 8.0}
+# The state of a stack that keeps no fp32 master copy (training_state "fp16-weights"): fp16 weights updated with
+# stochastic rounding, gradient accumulators of the weights' type, fp32 moments (two for Adam/LAMB, one for SGD).
+NO_MASTER_STATE_BYTES = (WEIGHT_BYTES, WEIGHT_BYTES, {"adamw": 8.0, "sgd": 4.0})
 ACTIVATION_BYTES = 2.0  # bf16 activations cross pipeline stages and tensor-parallel all-reduces
 # Near memory is filled by how often a byte is touched, most often first (see far_resident).
 NEAR_FIRST = ("buffers", "activations", "weights", "gradients", "optimizer")
@@ -118,15 +121,17 @@ class ModuleMemory:
 
 
 def state_bytes_per_param(
-    profile: WorkloadProfile, plan: ParallelPlan, keeps_gathered: bool = False
+    profile: WorkloadProfile, plan: ParallelPlan, keeps_gathered: bool = False, no_master: bool = False
 ) -> tuple[float, float, float]:
     """Bytes per parameter held on a device of weights, gradients and optimizer state, after ZeRO's sharding over
-    the ranks that hold the same weights."""
+    the ranks that hold the same weights. `no_master`: the stack keeps no fp32 master copy of the weights
+    (NO_MASTER_STATE_BYTES)."""
     shard = plan.replicas
+    w_bytes, g_bytes, o_bytes = NO_MASTER_STATE_BYTES if no_master else (WEIGHT_BYTES, GRAD_BYTES, OPTIMIZER_BYTES)
     return (
-        WEIGHT_BYTES / (shard if plan.zero >= 3 and not keeps_gathered else 1),
-        GRAD_BYTES / (shard if plan.zero >= 2 else 1),
-        OPTIMIZER_BYTES[profile.graph.optimizer] / (shard if plan.zero >= 1 else 1),
+        w_bytes / (shard if plan.zero >= 3 and not keeps_gathered else 1),
+        g_bytes / (shard if plan.zero >= 2 else 1),
+        o_bytes[profile.graph.optimizer] / (shard if plan.zero >= 1 else 1),
     )
 
 
@@ -141,14 +146,17 @@ def memory_use(
     plan: ParallelPlan,
     stage: float,
     keeps_gathered: bool = False,
+    *,
+    no_master: bool = False,
     modules: ModuleMemory | None = None,
 ) -> MemoryUse:
     """Bytes per device on the busiest pipeline stage (`stage`: its share of the blocks). `keeps_gathered`: the
     stack keeps ZeRO-3's gathered weights from forward to backward, so the stage's whole bf16 copy is held.
-    `modules`: a model without blocks, pipelined over (or checkpointed at) its module segments."""
+    `no_master`: the stack keeps no fp32 master copy of the weights (NO_MASTER_STATE_BYTES). `modules`: a model
+    without blocks, pipelined over (or checkpointed at) its module segments."""
     p = profile
     params = modules.params if modules is not None else _stage_params(p, plan, stage)
-    weights, grads, opt = (params * b for b in state_bytes_per_param(p, plan, keeps_gathered))
+    weights, grads, opt = (params * b for b in state_bytes_per_param(p, plan, keeps_gathered, no_master))
     scale = activation_scale(p, plan)
     buffers = p.max_op_bytes * scale * busiest_share(p.split_units, plan.cp) / plan.tp
     buffers *= band_share(p.max_op_rows, plan.spatial)
