@@ -102,7 +102,9 @@ class Engine:
         if cached is None:
             costs = self._module_cache.get(sharding)
             if costs is None:
-                costs = self._module_cache[sharding] = mapping.segment_costs(self.profile, self.device, *sharding)
+                costs = self._module_cache[sharding] = mapping.segment_costs(
+                    self.profile, self.device, *sharding, self.stack.fp8_recipe
+                )
             cached = self._module_cache[key] = mapping.module_stage(costs, self.profile.segments, plan.pp)
         return cached
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from dojosim.perf import collectives as coll
-from dojosim.perf.compute import class_seconds, peaks, split_divisor
+from dojosim.perf.compute import cast_kernels, class_seconds, peaks, recipe_casts, split_divisor
 from dojosim.perf.context import PlanContext
 from dojosim.perf.device import DeviceModel
 from dojosim.perf.maps import ConvHalo, band_share
@@ -59,22 +59,29 @@ class ModuleStage:
 
 
 def segment_costs(
-    profile: WorkloadProfile, device: DeviceModel, tp: int, cp: int, sp: bool, precision: str, spatial: int
+    profile: WorkloadProfile,
+    device: DeviceModel,
+    tp: int,
+    cp: int,
+    sp: bool,
+    precision: str,
+    spatial: int,
+    fp8_recipe: str | None = None,
 ) -> SegmentCosts:
     """Each segment's forward and backward seconds on the device (a pass takes the longer of the device's work
     and the host's issuing of it, as compute.stage_costs charges a region)."""
     host_s, peak_of = device.host_overhead_s, peaks(device, precision)
+    casts = recipe_casts(precision, fp8_recipe)
     images = 1.0 / busiest_share(profile.split_units, cp)
     fwd, bwd, nbytes = [], [], []
     for seg in profile.segments:
         acc = {"fwd": 0.0, "bwd": 0.0, "fwd_host": 0.0, "bwd_host": 0.0, "bytes": 0.0}
         for c in seg.classes:
-            t, _, b = class_seconds(device, c, tp, split_divisor(c, images, spatial), sp, precision, peak_of)
+            t, _, b = class_seconds(device, c, tp, split_divisor(c, images, spatial), sp, precision, peak_of, casts)
             acc[c.phase] += t
-            acc[c.phase + "_host"] += host_s * c.count
+            acc[c.phase + "_host"] += host_s * c.count * (1 + cast_kernels(casts, c))
             acc["bytes"] += b
-        # view ops are dispatched by the host in both passes; counted once, in forward, as captured
-        acc["fwd_host"] += host_s * seg.view_ops
+        acc["fwd_host"] += host_s * seg.view_ops  # the segment's view ops (both passes'), dispatched by the host
         fwd.append(max(acc["fwd"], acc["fwd_host"]))
         bwd.append(max(acc["bwd"], acc["bwd_host"]))
         nbytes.append(acc["bytes"])
