@@ -8,7 +8,6 @@ from torch.utils.flop_counter import flop_registry
 from dojosim.workload.graph import OpKind
 from dojosim.workload.op_kinds import needs_formula
 
-
 # Values narrower than queries and keys (MLA: 192-wide q/k, 128-wide v) are zero-padded to one width so that CPU
 # SDPA runs its fused kernel (its math path would record the scores materialised); the padded tensor's storage is
 # noted here with (padded, real) width, and P V is counted at the real width: a kernel with two head widths

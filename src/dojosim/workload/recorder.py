@@ -101,7 +101,8 @@ def _two_widths(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
 def _sdpa_padded_values(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
     """SDPA with values zero-padded to the query-key width, so that CPU SDPA runs its fused kernel rather than its
     math path (which would record the scores materialised, as no GPU training stack runs MLA); the padded values
-    are noted with their real width (ops.note_padded_values), so that P V is counted at it, and the output is cut back."""
+    are noted with their real width (ops.note_padded_values), so that P V is counted at it; the output is cut
+    back."""
     names = ("query", "key", "value")
     given = dict(zip(names, args[:3], strict=False)) | {k: kwargs[k] for k in names if k in kwargs}
     rest = {k: v for k, v in kwargs.items() if k not in names}
