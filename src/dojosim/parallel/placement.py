@@ -31,9 +31,12 @@ def _stride(plan: ParallelPlan, kind: str) -> int:
 
 
 def group_span(sized: SizedSystem, plan: ParallelPlan, kind: str, size: int | None = None) -> GroupSpan:
-    """How a `kind` group (tp, cp, pp, dp, or ep inside dp) spreads over the levels of the machine."""
+    """How a `kind` group (tp, cp, pp, dp; ep inside dp, and edp: the ranks of dp that hold the same experts, one
+    in each ep group) spreads over the levels of the machine."""
     if kind == "ep":
         stride, n = _stride(plan, "dp"), plan.ep
+    elif kind == "edp":
+        stride, n = _stride(plan, "dp") * plan.ep, plan.dp // plan.ep
     else:
         stride, n = _stride(plan, kind), getattr(plan, kind)
     if size is not None:

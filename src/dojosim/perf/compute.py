@@ -10,6 +10,7 @@ from typing import Any
 
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.device import DeviceModel
+from dojosim.perf.moe import BALANCED, Routing, routed_work
 from dojosim.perf.profile import OpClass, WorkloadProfile, busiest_share
 
 # Bytes moved by the casts before a low-precision matmul, per byte of the matmul's own bf16 traffic:
@@ -66,15 +67,24 @@ def peaks(device: DeviceModel, precision: str) -> dict[str, float]:
 
 
 def class_seconds(
-    device: DeviceModel, c: OpClass, tp: int, cp: float, sp: bool, precision: str, peak_of: dict[str, float]
+    device: DeviceModel,
+    c: OpClass,
+    tp: int,
+    cp: float,
+    sp: bool,
+    precision: str,
+    peak_of: dict[str, float],
+    route: Routing = BALANCED,
 ) -> tuple[float, float, float]:
     """(seconds, FLOPs, bytes) of every op of one class on one device, for one micro-batch; `cp` divides each
-    sample's work (the busiest context-parallel rank's divisor)."""
+    sample's work (the busiest context-parallel rank's divisor); `route`: where routed experts' tokens go."""
     bw = device.near.bytes_per_s
     share = 1.0 / cp
     if c.tp_rule == "tp" or sp:
         share /= tp
     flops, nbytes = c.flops * share, c.bytes * share
+    if c.routed:
+        flops, nbytes = routed_work(flops, nbytes, c.expert_bytes * share, route)
     ramp = 0.0
     if c.kind == "attention":
         peak, ramp = peak_of["attention"], device.matmul_ramp_s
@@ -98,16 +108,23 @@ def class_seconds(
 
 
 def stage_costs(
-    profile: WorkloadProfile, device: DeviceModel, tp: int, cp: int, sp: bool, precision: str
+    profile: WorkloadProfile,
+    device: DeviceModel,
+    tp: int,
+    cp: int,
+    sp: bool,
+    precision: str,
+    route: Routing = BALANCED,
 ) -> tuple[StageCosts, StageCosts, StageCosts]:
     """(block, pre, post) costs of one micro-batch; block covers every block (the engine scales it to a stage).
-    With context parallelism, the busiest rank's: its share of each sample's tokens or images."""
+    With context parallelism, the busiest rank's: its share of each sample's tokens or images; with expert
+    parallelism, the busiest rank's routed tokens (`route`)."""
     host_s, peak_of = device.host_overhead_s, peaks(device, precision)
     cp = 1.0 / busiest_share(profile.split_units, cp)
     names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "bytes")
     acc = {r: dict.fromkeys(names, 0.0) for r in REGIONS}
     for c in profile.classes:
-        t, _, nbytes = class_seconds(device, c, tp, cp, sp, precision, peak_of)
+        t, _, nbytes = class_seconds(device, c, tp, cp, sp, precision, peak_of, route)
         a = acc[c.region]
         a[c.phase] += t
         a[c.phase + "_host"] += host_s * c.count
@@ -124,14 +141,18 @@ def stage_costs(
     return block, pre, post
 
 
-def roofline(profile: WorkloadProfile, device: DeviceModel, plan: ParallelPlan) -> dict[str, Any]:
+def roofline(
+    profile: WorkloadProfile, device: DeviceModel, plan: ParallelPlan, route: Routing = BALANCED
+) -> dict[str, Any]:
     """The plan's ops on the device's roofline: per op kind and phase, FLOPs, bytes and modelled seconds on the
     busiest stage for one micro-batch, with the ceilings they sit under."""
     groups: dict[tuple[str, str], list[float]] = {}
     stage, peak_of = stage_share(profile, plan), peaks(device, plan.precision)
     cp = 1.0 / busiest_share(profile.split_units, plan.cp)
     for c in profile.classes:
-        t, flops, nbytes = class_seconds(device, c, plan.tp, cp, plan.sequence_parallel, plan.precision, peak_of)
+        t, flops, nbytes = class_seconds(
+            device, c, plan.tp, cp, plan.sequence_parallel, plan.precision, peak_of, route
+        )
         weight = stage if c.region == "block" else 1.0
         g = groups.setdefault((str(c.kind), str(c.phase)), [0.0, 0.0, 0.0])
         g[0] += t * weight

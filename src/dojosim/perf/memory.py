@@ -68,10 +68,13 @@ def memory_use(profile: WorkloadProfile, plan: ParallelPlan, stage: float, keeps
     stack keeps ZeRO-3's gathered weights from forward to backward, so the stage's whole bf16 copy is held."""
     p = profile
     params = _stage_params(p, plan, stage)
-    shard = plan.replicas  # ZeRO shards over the ranks that hold the same weights
-    weights = params * WEIGHT_BYTES / (shard if plan.zero >= 3 and not keeps_gathered else 1)
-    grads = params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
-    opt = params * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
+    # ZeRO shards over the ranks that hold the same weights: every data- and context-parallel rank for the dense
+    # weights, only dp x cp / ep of them for experts split over ep ranks (their expert-data-parallel group).
+    experts = p.expert_params / plan.ep * stage / plan.tp if plan.ep > 1 else 0.0
+    parts = ((params - experts, plan.replicas), (experts, max(1, plan.replicas // plan.ep)))
+    weights = sum(n * WEIGHT_BYTES / (shard if plan.zero >= 3 and not keeps_gathered else 1) for n, shard in parts)
+    grads = sum(n * GRAD_BYTES / (shard if plan.zero >= 2 else 1) for n, shard in parts)
+    opt = sum(n * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1) for n, shard in parts)
     scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
     buffers = p.max_op_bytes * scale * busiest_share(p.split_units, plan.cp) / plan.tp
     if plan.zero >= 3 and p.layers:

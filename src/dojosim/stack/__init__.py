@@ -2,18 +2,20 @@
 overlaps), each figure with its source. Torch-free; read by the job (kernels), the engine (overlaps, optimizer)
 and validation (each measured row names the stack it ran)."""
 
-from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack, with_kernel_mode
-from dojosim.stack.model import Attention, KernelMode, Kernels, Reshard, Stack, TpOverlap
+from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack, with_kernel_mode, with_moe_routing
+from dojosim.stack.model import Attention, KernelMode, Kernels, PipelineSchedule, Reshard, Stack, TpOverlap
 
 __all__ = [
     "DEFAULT_STACK",
     "Attention",
     "KernelMode",
     "Kernels",
+    "PipelineSchedule",
     "Reshard",
     "Stack",
     "TpOverlap",
     "list_stacks",
     "load_stack",
     "with_kernel_mode",
+    "with_moe_routing",
 ]

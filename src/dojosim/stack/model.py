@@ -35,6 +35,14 @@ class TpOverlap(StrEnum):
     PIPELINED = "pipelined"
 
 
+class PipelineSchedule(StrEnum):
+    # One forward, one backward (interleaved with virtual stages): (pp - 1) / vp micro-batches idle.
+    ONE_F_ONE_B = "1f1b"
+    # DeepSeek's DualPipe (DeepSeek-V3 report, §3.2.1, Table 2): micro-batches fed from both ends of the pipeline,
+    # a forward and a backward chunk overlapped; the bubble is (pp/2 - 1)(F&B + B - 3W).
+    DUALPIPE = "dualpipe"
+
+
 class Reshard(StrEnum):
     """When ZeRO-3 / FSDP frees a layer's gathered weights after its forward (to gather them again for backward)."""
 
@@ -60,6 +68,15 @@ class Stack:
     # Which chains of captured ops run as one kernel (on top of `attention` and `pointwise`, which the capture
     # itself follows for the families that have them).
     kernels: KernelMode = KernelMode.EAGER
+    # Mixture-of-experts routing as the run's router and data left it (perf/moe.py): the busiest expert-parallel
+    # rank's routed tokens over the mean (1: balanced, as a forced-balance benchmark routes), and the capacity
+    # factor that drops tokens beyond capacity x the mean (0: dropless, every routed token computed).
+    moe_load_imbalance: float = 1.0
+    moe_capacity_factor: float = 0.0
+    # Share of the expert-parallel all-to-alls hidden under other micro-batches' compute (DeepSeek's DualPipe,
+    # Megatron-Core's --overlap-moe-expert-parallel-comm); 0: dispatch and combine wait for the experts.
+    ep_overlap: float = 0.0
+    pipeline_schedule: PipelineSchedule = PipelineSchedule.ONE_F_ONE_B
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
@@ -72,3 +89,11 @@ class Stack:
     @property
     def fused_optimizer(self) -> bool:
         return self.optimizer is Kernels.FUSED
+
+    @property
+    def moe_load_factor(self) -> float:
+        """The busiest expert-parallel rank's routed tokens over the mean: the imbalance, capped by the capacity
+        where tokens beyond it are dropped."""
+        if self.moe_capacity_factor > 0:
+            return min(self.moe_load_imbalance, self.moe_capacity_factor)
+        return self.moe_load_imbalance
