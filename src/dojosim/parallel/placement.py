@@ -12,6 +12,9 @@ from dojosim.parallel.plan import ParallelPlan
 
 # Innermost first. EP groups are carved from DP ranks next to cp (Megatron's expert-data layout).
 RANK_ORDER = ("tp", "cp", "pp", "dp")
+# Expert groups are placed as Megatron-Core places them (parallel_state order "tp-cp-ep-dp-pp"; torchtitan's ep
+# mesh is inside its dp_shard dimension too): an EP group's members right after tp and cp, so up to a node's worth
+# of EP ranks share its NVLink; the ranks holding the same experts (expert data parallel) one EP group apart.
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,9 @@ def group_span(sized: SizedSystem, plan: ParallelPlan, kind: str, size: int | No
     """How a `kind` group (tp, cp, pp, dp; ep inside dp, and edp: the ranks of dp that hold the same experts, one
     in each ep group) spreads over the levels of the machine."""
     if kind == "ep":
-        stride, n = _stride(plan, "dp"), plan.ep
+        stride, n = plan.tp * plan.cp, plan.ep
     elif kind == "edp":
-        stride, n = _stride(plan, "dp") * plan.ep, plan.dp // plan.ep
+        stride, n = plan.tp * plan.cp * plan.ep, plan.dp // plan.ep
     else:
         stride, n = _stride(plan, kind), getattr(plan, kind)
     if size is not None:

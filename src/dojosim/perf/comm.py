@@ -9,6 +9,7 @@ import math
 from dojosim.perf import collectives as coll
 from dojosim.perf.context import PlanContext
 from dojosim.perf.memory import GRAD_BYTES, WEIGHT_BYTES
+from dojosim.perf.moe import dispatch_s
 from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK
 from dojosim.perf.result import Collective
 from dojosim.perf.schedule import bucket_tail_s
@@ -98,17 +99,27 @@ def cp_comm(ctx: PlanContext) -> Term:
 def ep_comm(ctx: PlanContext) -> Term:
     """Expert parallelism's all-to-alls: each token's hidden state to its top_k experts and back (dispatch and
     combine, forward and backward), over the links the EP group spans. The busiest rank receives (and returns)
-    the stack's load factor x the mean; what the stack overlaps with other micro-batches' compute (DualPipe,
+    the stack's load factor x the mean, deduplicated per node where the stack's dispatcher does; what the stack
+    overlaps with other micro-batches' compute (DualPipe,
     Megatron-Core's EP overlap) is hidden, up to that compute."""
     plan, p = ctx.plan, ctx.profile
     if not p.experts or plan.ep <= 1:
         return NONE
     span = ctx.span("ep")
     dispatched = ctx.stream_bytes * p.top_k / plan.tp
-    one = coll.all_to_all_s(dispatched, span, ctx.links) * ctx.stack.moe_load_factor
+    tokens = ctx.stream_bytes / plan.tp
+    one = dispatch_s(tokens, p.top_k, span, ctx.links, ctx.stack.ep_dispatch_dedup) * ctx.stack.moe_load_factor
     seconds = 4 * moe_layers(ctx) * one
-    seconds -= min(ctx.stack.ep_overlap * seconds, ctx.compute_s)
+    hidden = min(ctx.stack.ep_overlap * seconds, ctx.compute_s)
+    seconds -= hidden - hidden * comm_kernels_slowdown(ctx, ctx.stack.ep_comm_sms)
     return seconds, (Collective.on("ep", "all_to_all", dispatched, ctx.m * 4 * moe_layers(ctx), span, one),)
+
+
+def comm_kernels_slowdown(ctx: PlanContext, sms: float) -> float:
+    """Extra compute time per second of communication hidden under it, where the communication kernels hold
+    `sms` of the device's cores (streaming multiprocessors) meanwhile: the compute runs on the rest."""
+    cores = ctx.sized.system.device.cores.value
+    return sms / (cores - sms) if 0 < sms < cores else 0.0
 
 
 def moe_layers(ctx: PlanContext) -> float:

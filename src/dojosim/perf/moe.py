@@ -12,7 +12,9 @@ lose efficiency, wide ones do not.
 import math
 from typing import NamedTuple
 
+from dojosim.parallel.placement import GroupSpan
 from dojosim.parallel.plan import ParallelPlan
+from dojosim.perf.collectives import LevelLink
 from dojosim.perf.profile import WorkloadProfile
 from dojosim.stack import Stack
 
@@ -57,3 +59,24 @@ def routed_work(flops: float, nbytes: float, expert_bytes: float, route: Routing
     traffic (`expert_bytes` of `nbytes`) with the experts the rank holds."""
     tokens_bytes = max(0.0, nbytes - expert_bytes)
     return flops * route.load * route.tile_padding, tokens_bytes * route.load + expert_bytes / route.ep
+
+
+def dispatch_s(
+    token_bytes: float, top_k: int, span: GroupSpan, links: tuple[LevelLink, ...], dedup: bool = False
+) -> float:
+    """One all-to-all of a dispatch (or combine): `token_bytes` of hidden states on each member, every token sent
+    to the members holding its top_k experts (spread evenly over the group). Level by level, as the collectives
+    run: the members first met at a level get their share of the k copies over that level's link. With `dedup`
+    (DeepEP, DeepSeek's kernels) a token crosses a level above the innermost once per remote unit that holds any
+    of its experts, and is forwarded inside that unit over its faster links: of the g - 1 remote units, each
+    holding 1/g of the experts met so far, (g - 1)(1 - (1 - units' share)^k) are hit on average."""
+    t, reached = 0.0, 1
+    n = max(1, span.size)
+    for i, (g, link) in enumerate(zip(span.members_per_level, links, strict=False)):
+        if g > 1:
+            copies = top_k * reached * (g - 1) / n
+            if dedup and i > 0:
+                copies = min(copies, (g - 1) * (1.0 - (1.0 - reached / n) ** top_k))
+            t += token_bytes * copies / link.bytes_per_s + (g - 1) * link.latency_s
+            reached *= g
+    return t

@@ -25,6 +25,8 @@ FIELDS: dict[str, Any] = {
     "moe_load_imbalance": float,
     "moe_capacity_factor": float,
     "ep_overlap": float,
+    "ep_dispatch_dedup": bool,
+    "ep_comm_sms": float,
     "pipeline_schedule": PipelineSchedule,
 }
 # Where each MoE figure must lie, checked when a preset or an option sets it.
@@ -32,6 +34,7 @@ MOE_RANGES = {
     "moe_load_imbalance": (1.0, 64.0, "--moe-imbalance", ">= 1 (1: balanced)"),
     "moe_capacity_factor": (0.0, 64.0, "--capacity-factor", "0 (dropless) or > 0"),
     "ep_overlap": (0.0, 1.0, "--ep-overlap", "from 0 to 1"),
+    "ep_comm_sms": (0.0, 1024.0, "ep_comm_sms", "a count of cores >= 0"),
 }
 TOP = {"name", "summary", "extends"}
 

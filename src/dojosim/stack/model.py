@@ -76,6 +76,12 @@ class Stack:
     # Share of the expert-parallel all-to-alls hidden under other micro-batches' compute (DeepSeek's DualPipe,
     # Megatron-Core's --overlap-moe-expert-parallel-comm); 0: dispatch and combine wait for the experts.
     ep_overlap: float = 0.0
+    # The dispatcher sends a token across the network once per node holding any of its experts and forwards it
+    # inside the node (DeepEP, DeepSeek's kernels); False: one copy per routed expert (NCCL all-to-all).
+    ep_dispatch_dedup: bool = False
+    # Cores (GPU SMs) the dispatch and combine kernels hold while they run under compute: the compute beside them
+    # runs on the rest (DeepEP and DeepSeek's kernels: 20 SMs).
+    ep_comm_sms: float = 0.0
     pipeline_schedule: PipelineSchedule = PipelineSchedule.ONE_F_ONE_B
 
     def keeps_gathered(self, pp: int) -> bool:
