@@ -27,6 +27,7 @@ FIELDS: dict[str, Any] = {
     "ep_overlap": float,
     "ep_dispatch_dedup": bool,
     "ep_comm_sms": float,
+    "ep_dispatch_fp8": bool,
     "pipeline_schedule": PipelineSchedule,
 }
 # Where each MoE figure must lie, checked when a preset or an option sets it.

@@ -82,6 +82,8 @@ class Stack:
     # Cores (GPU SMs) the dispatch and combine kernels hold while they run under compute: the compute beside them
     # runs on the rest (DeepEP and DeepSeek's kernels: 20 SMs).
     ep_comm_sms: float = 0.0
+    # Tokens dispatched to the experts in FP8 (and backward's gradients to them), combines in bf16 (DeepSeek-V3).
+    ep_dispatch_fp8: bool = False
     pipeline_schedule: PipelineSchedule = PipelineSchedule.ONE_F_ONE_B
 
     def keeps_gathered(self, pp: int) -> bool:
