@@ -180,3 +180,11 @@ def test_a_public_moe_row_predicts():
     result = predict_row(qwen)
     assert result.predicted is not None and result.predicted > 0
     assert abs(result.predicted / qwen.measured - 1) < 0.5  # a real MoE step, not a unit slip
+
+
+def test_dense_first_blocks_dispatch_nothing(profile):
+    dense_first = build_profile(get_graph(MODEL.replace("top_k=2", "top_k=2,dense_layers=1"), 1, SEQ))
+    assert dense_first.graph.meta["dense_layers"] == 1
+    p = plan(ep=4)
+    all_moe = comm.ep_comm(engine(profile).context(p))[0]
+    assert comm.ep_comm(engine(dense_first).context(p))[0] == pytest.approx(all_moe * 3 / 4)
