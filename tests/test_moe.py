@@ -60,15 +60,17 @@ def test_dispatch_over_an_ep_group_spanning_two_nodes_by_hand():
 
 
 def test_ep_comm_is_dispatch_and_combine_both_ways_per_moe_block_hidden_by_the_stack(profile):
-    p = plan(ep=4)
+    p = plan(ep=4, global_batch=256)  # 16 micro-batches on each of 16 data-parallel ranks
     eng = engine(profile)
     ctx = eng.context(p)
     tokens = SEQ * HIDDEN * 2  # one micro-batch's residual stream, bf16
     one = moe.dispatch_s(tokens, TOP_K, group_span(eng.sized, p, "ep"), eng.links)
     seconds, (c,) = comm.ep_comm(ctx)
     assert seconds == pytest.approx(4 * LAYERS * one) and c.bytes == tokens * TOP_K
+    # 16 micro-batches without a pipeline: the first forward and the last backward have no partner to hide under
     hidden = with_moe_routing(BALANCED, ep_overlap=0.75)
-    assert comm.ep_comm(engine(profile, stack=hidden).context(p))[0] == pytest.approx(0.25 * seconds)
+    paired = 1 - 1 / 16
+    assert comm.ep_comm(engine(profile, stack=hidden).context(p))[0] == pytest.approx((1 - 0.75 * paired) * seconds)
     loaded = with_moe_routing(BALANCED, imbalance=1.5)
     assert comm.ep_comm(engine(profile, stack=loaded).context(p))[0] == pytest.approx(1.5 * seconds)
 
@@ -188,3 +190,13 @@ def test_dense_first_blocks_dispatch_nothing(profile):
     p = plan(ep=4)
     all_moe = comm.ep_comm(engine(profile).context(p))[0]
     assert comm.ep_comm(engine(dense_first).context(p))[0] == pytest.approx(all_moe * 3 / 4)
+
+
+@pytest.mark.parametrize("pp, vp, warmup", [(1, 1, 1), (4, 1, 3), (4, 2, 2 * 3 + 1 * 4)])
+def test_a_batch_level_ep_overlap_leaves_the_warm_up_and_cool_down_chunks_exposed(profile, pp, vp, warmup):
+    p = plan(devices=16, global_batch=64, pp=pp, vp=vp)  # dp 16 / pp micro-batches of 1
+    ctx = engine(profile).context(p)
+    chunks = ctx.m * vp
+    assert comm.paired_share(ctx) == pytest.approx(1 - warmup / chunks)
+    dual = dataclasses.replace(BALANCED, pipeline_schedule=PipelineSchedule.DUALPIPE)
+    assert comm.paired_share(engine(profile, stack=dual).context(p)) == 1.0

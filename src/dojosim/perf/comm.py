@@ -112,9 +112,27 @@ def ep_comm(ctx: PlanContext) -> Term:
     tokens = ctx.stream_bytes / plan.tp * (0.75 if ctx.stack.ep_dispatch_fp8 else 1.0)
     one = dispatch_s(tokens, p.top_k, span, ctx.links, ctx.stack.ep_dispatch_dedup) * ctx.stack.moe_load_factor
     seconds = 4 * moe_layers(ctx) * one
-    hidden = min(ctx.stack.ep_overlap * seconds, ctx.compute_s)
+    hidden = min(ctx.stack.ep_overlap * paired_share(ctx) * seconds, ctx.compute_s)
     seconds -= hidden - hidden * comm_kernels_slowdown(ctx, ctx.stack.ep_comm_sms)
     return seconds, (Collective.on("ep", "all_to_all", dispatched, ctx.m * 4 * moe_layers(ctx), span, one),)
+
+
+def paired_share(ctx: PlanContext) -> float:
+    """The share of a rank's forward (and backward) chunks that a 1F1B batch-level overlap pairs with a backward
+    (a forward) of another micro-batch, whose compute hides their all-to-alls: all but the warm-up forwards and the
+    cool-down backwards, Megatron-Core's count for the first rank (2(pp - 1) + (vp - 1)pp chunks interleaved, pp - 1
+    plain, the first micro-batch without a pipeline). DualPipe's schedule is taken as stated: fully hidden."""
+    plan = ctx.plan
+    if ctx.stack.pipeline_schedule is PipelineSchedule.DUALPIPE:
+        return 1.0
+    chunks = ctx.m * plan.vp
+    if plan.pp == 1:
+        warmup = 1
+    elif plan.vp > 1:
+        warmup = 2 * (plan.pp - 1) + (plan.vp - 1) * plan.pp
+    else:
+        warmup = plan.pp - 1
+    return max(0.0, 1.0 - warmup / chunks)
 
 
 def comm_kernels_slowdown(ctx: PlanContext, sms: float) -> float:
