@@ -13,11 +13,12 @@ from dojosim.hardware import SizedSystem
 from dojosim.parallel.placement import GroupSpan
 from dojosim.parallel.plan import ModelShape, ParallelPlan, validate_plan
 from dojosim.perf import collectives as coll
-from dojosim.perf import comm, compute
+from dojosim.perf import comm, compute, moe
 from dojosim.perf.context import PlanContext, SpanKey, plan_context
 from dojosim.perf.device import DeviceModel, device_model
 from dojosim.perf.energy import Facility, device_busy_fraction, energy_j, step_cost
 from dojosim.perf.memory import far_resident, memory_use, tiers
+from dojosim.perf.moe import BALANCED, Routing
 from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Estimate, MemoryUse
@@ -67,14 +68,15 @@ class Engine:
         self._stage_cache.clear()
 
     def stage_costs(
-        self, tp: int, cp: int, sp: bool, precision: str
+        self, tp: int, cp: int, sp: bool, precision: str, route: Routing = BALANCED
     ) -> tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]:
-        """(block, pre, post) costs of one micro-batch for a sharding, computed once per sharding."""
-        key = (tp, cp, sp, precision)
+        """(block, pre, post) costs of one micro-batch for a sharding (and, with experts, a routing), computed once
+        per sharding."""
+        key = (tp, cp, sp, precision, route)
         cached = self._stage_cache.get(key)
         if cached is None:
             cached = self._stage_cache[key] = compute.stage_costs(
-                self.profile, self.device, tp, cp, sp, precision, self.stack.fp8_recipe
+                self.profile, self.device, tp, cp, sp, precision, self.stack.fp8_recipe, route
             )
         return cached
 
@@ -82,7 +84,8 @@ class Engine:
         return compute.stage_share(self.profile, plan)
 
     def roofline(self, plan: ParallelPlan) -> dict[str, Any]:
-        return compute.roofline(self.profile, self.device, plan, self.stack.fp8_recipe)
+        route = moe.routing(self.profile, plan, self.stack)
+        return compute.roofline(self.profile, self.device, plan, self.stack.fp8_recipe, route)
 
     def memory(self, plan: ParallelPlan) -> MemoryUse:
         return self._memory(plan, self.stage_share(plan))
@@ -106,7 +109,8 @@ class Engine:
 
     def context(self, plan: ParallelPlan) -> PlanContext:
         """What the cost terms of `plan` read: its stage costs and its busiest stage's compute."""
-        costs = self.stage_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision)
+        route = moe.routing(self.profile, plan, self.stack)
+        costs = self.stage_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision, route)
         share = self.stage_share(plan)
         return plan_context(plan, self.profile, self.sized, self.links, costs, share, self._spans, self.stack)
 
@@ -124,7 +128,7 @@ class Engine:
         ep_s, ep_coll = comm.ep_comm(ctx)
         stall = stream_stall_s(ctx, mem, far, dev)
         t_mb = ctx.compute_s + tp_s + cp_s + ep_s + stall
-        bubble = comm.pipeline_bubble(plan.pp, plan.vp, t_mb)
+        bubble = comm.schedule_bubble(ctx, t_mb)
         pp_s, pp_coll = comm.pp_comm(ctx)
         dp_s, dp_coll = comm.dp_comm(ctx, mem.params_per_device)
         buckets = comm.gradient_buckets(ctx, mem.params_per_device)

@@ -74,11 +74,14 @@ def memory_use(
     `no_master`: the stack keeps no fp32 master copy of the weights (NO_MASTER_STATE_BYTES)."""
     p = profile
     params = _stage_params(p, plan, stage)
-    shard = plan.replicas  # ZeRO shards over the ranks that hold the same weights
     w_bytes, g_bytes, o_bytes = NO_MASTER_STATE_BYTES if no_master else (WEIGHT_BYTES, GRAD_BYTES, OPTIMIZER_BYTES)
-    weights = params * w_bytes / (shard if plan.zero >= 3 and not keeps_gathered else 1)
-    grads = params * g_bytes / (shard if plan.zero >= 2 else 1)
-    opt = params * o_bytes[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
+    # ZeRO shards over the ranks that hold the same weights: every data- and context-parallel rank for the dense
+    # weights, only dp x cp / ep of them for experts split over ep ranks (their expert-data-parallel group).
+    experts = p.expert_params / plan.ep * stage / plan.tp if plan.ep > 1 else 0.0
+    parts = ((params - experts, plan.replicas), (experts, max(1, plan.replicas // plan.ep)))
+    weights = sum(n * w_bytes / (shard if plan.zero >= 3 and not keeps_gathered else 1) for n, shard in parts)
+    grads = sum(n * g_bytes / (shard if plan.zero >= 2 else 1) for n, shard in parts)
+    opt = sum(n * o_bytes[p.graph.optimizer] / (shard if plan.zero >= 1 else 1) for n, shard in parts)
     scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
     buffers = p.max_op_bytes * scale * busiest_share(p.split_units, plan.cp) / plan.tp
     if plan.zero >= 3 and p.layers:

@@ -36,6 +36,10 @@ class OpClass:
     # all (weight-only ops do not), and the part of its bytes in tensors over tokens (the rest is weights).
     over_tokens: bool = False
     token_bytes: float = 0.0
+    # A routed expert's matmul (perf/moe.py): its work follows the tokens routed to a rank's experts, and
+    # `expert_bytes` of its bytes are the experts' weights (or their gradients), split over expert-parallel ranks.
+    routed: bool = False
+    expert_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -134,8 +138,26 @@ def token_fraction(op: Op, batch: int, seq: int) -> float:
     return tokens / total if total else 0.0
 
 
+def routed_expert_bytes(op: Op, experts: int, rows_per_expert: int) -> float | None:
+    """For a routed expert's matmul (one that takes or makes the stacked experts' weights, or their gradients, as
+    (experts, rows, columns)), the bytes of those weights; None for any other op. Token tensors stacked by expert,
+    (experts, rows per expert, width) or its transpose, are told apart by their `rows_per_expert`."""
+    if not experts or op.kind != "matmul":
+        return None
+    shapes = (*op.in_shapes, *op.out_shapes)
+    stacked = [s for s in shapes if len(s) == 3 and s[0] == experts]
+    weights = [s for s in stacked if rows_per_expert not in s[1:]]
+    if not weights:
+        return None
+    total = sum(_numel(s) for s in shapes)
+    return (op.bytes_read + op.bytes_written) * sum(_numel(s) for s in weights) / total if total else 0.0
+
+
 def _tally_ops(graph: Graph, hidden: int) -> _OpTally:
     bp = graph.block_path
+    experts = int(graph.meta.get("experts", 0) or 0)
+    top_k = int(graph.meta.get("top_k", 0) or 0)
+    rows_per_expert = graph.batch * graph.tokens_per_sample * top_k // max(experts, 1)
     # Regions: ops outside blocks run before them (embeddings) or after them (head, loss) in forward;
     # backward visits them in the other order.
     first_block, last_block = _block_bounds(graph)
@@ -166,9 +188,10 @@ def _tally_ops(graph: Graph, hidden: int) -> _OpTally:
         tally.max_op_bytes = max(tally.max_op_bytes, nbytes)
         unit = "" if op.kind in MATRIX_KINDS else vector_unit(op.name)
         share = token_fraction(op, graph.batch, graph.tokens_per_sample)
+        expert_bytes = routed_expert_bytes(op, experts, rows_per_expert) if region == "block" else None
         key = OpClass(
             op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0, share > 0,
-            nbytes * share,
+            nbytes * share, expert_bytes is not None, expert_bytes or 0.0,
         )  # fmt: skip
         tally.classes[key] += 1
     return tally
