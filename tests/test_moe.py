@@ -94,8 +94,8 @@ def test_the_busiest_rank_computes_load_times_the_tokens_and_reads_its_own_exper
     (c,) = [c for c in profile.classes if c.routed and c.phase == "fwd"][:1]
     base = moe.Routing(ep=4, load=1.0, rows_per_expert=1024)  # 8 whole tiles: no padding
     heavy = base._replace(load=1.5, rows_per_expert=1536)
-    _, f1, b1 = compute.class_seconds(dev, c, 1, 1, False, "bf16", peaks, base)
-    _, f2, b2 = compute.class_seconds(dev, c, 1, 1, False, "bf16", peaks, heavy)
+    _, f1, b1 = compute.class_seconds(dev, c, 1, 1, False, "bf16", peaks, route=base)
+    _, f2, b2 = compute.class_seconds(dev, c, 1, 1, False, "bf16", peaks, route=heavy)
     assert f1 == pytest.approx(c.flops * c.count) and f2 == pytest.approx(1.5 * f1)
     tokens = c.bytes - c.expert_bytes
     assert b1 == pytest.approx((tokens + c.expert_bytes / 4) * c.count)
@@ -103,7 +103,7 @@ def test_the_busiest_rank_computes_load_times_the_tokens_and_reads_its_own_exper
     # An expert with 100 rows runs a whole 128-row tile: 28% more work than routed.
     few = base._replace(rows_per_expert=100)
     assert few.tile_padding == pytest.approx(1.28)
-    assert compute.class_seconds(dev, c, 1, 1, False, "bf16", peaks, few)[1] == pytest.approx(1.28 * f1)
+    assert compute.class_seconds(dev, c, 1, 1, False, "bf16", peaks, route=few)[1] == pytest.approx(1.28 * f1)
 
 
 def test_imbalance_slows_the_experts_by_their_share_and_a_capacity_factor_caps_it(profile):
