@@ -105,7 +105,11 @@ def test_a_job_file_gives_the_options_and_flags_win(tmp_path):
 @pytest.mark.parametrize(
     "command, text, message",
     [
-        ("simulate", "modle = 'gpt3-175b'", "unknown key 'modle'; did you mean 'model'? allowed keys: cp, devices"),
+        (
+            "simulate",
+            "modle = 'gpt3-175b'",
+            "unknown key 'modle'; did you mean 'model'? allowed keys: capacity_factor, cp, devices",
+        ),
         ("simulate", "devices = '8'", "'devices' must be an integer, got '8'"),
         ("simulate", "seq = 0", "--seq: must be between 1 and 1,048,576"),
         ("simulate", "set = 'x=1'", "'set' must be a list of strings"),

@@ -109,9 +109,11 @@ def test_latent_attention_has_deepseeks_projections_and_flops():
     assert g.param_counts[f"{attn}.kv_b_proj.weight"] == 16 * heads * (16 + 12)
     assert g.param_counts[f"{attn}.o_proj.weight"] == heads * 12 * h
     (sdpa,) = [op for op in g.ops if op.phase == Phase.FWD and op.kind == "attention"]
-    # One fused kernel, as FlashAttention-2 runs MLA: values padded to the query-key width, so QK^T and PV both
-    # over qk (24) and never the (s, s) scores materialised.
-    assert sdpa.flops == 2 * b * heads * s * s * (qk + qk)
+    (sdpa_bwd,) = [op for op in g.ops if op.phase == Phase.BWD and op.kind == "attention"]
+    # One fused kernel, never the (s, s) scores materialised; by hand, QK^T over the query-key width (24) and PV
+    # over the value width (12): the zeros the CPU kernel pads the values with are not counted.
+    assert sdpa.flops == 2 * b * heads * s * s * qk + 2 * b * heads * s * s * ranks["v_head_dim"]
+    assert sdpa_bwd.flops == 2 * sdpa.flops
     assert not [op for op in g.ops if op.name == "aten.bmm"]  # the math path's QK^T and PV
 
 

@@ -95,24 +95,45 @@ KernelsOption = Annotated[
         "--kernels", help="Which op chains run as one kernel: eager, framework or compiled (default: the stack's)."
     ),
 ]
+MoeImbalanceOption = Annotated[
+    float | None,
+    typer.Option(
+        "--moe-imbalance",
+        help="MoE routing: the busiest expert-parallel rank's tokens over the mean, >= 1 (default: the stack's).",
+    ),
+]
+CapacityFactorOption = Annotated[
+    float | None,
+    typer.Option(
+        "--capacity-factor",
+        help="MoE routing: tokens beyond this x the mean per expert are dropped; 0: dropless (default: the stack's).",
+    ),
+]
+EpOverlapOption = Annotated[
+    float | None,
+    typer.Option(
+        "--ep-overlap", help="Share 0-1 of expert-parallel all-to-alls hidden under compute (default: the stack's)."
+    ),
+]
 ObjectiveOption = Annotated[str, typer.Option("--objective", help="time, cost or energy.")]
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="Processes (default: one per core).")]
 BackendOption = Annotated[str, typer.Option("--backend", help="process (local pool) or ray.")]
 RayAddressOption = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster to join.")]
 
 
-def stack_of(stack: str, kernels: str | None) -> "str | Stack":
-    """The stack preset (or file) with `--kernels` replacing its kernel mode where given; without it, the name
-    or path as given (checked here), so what is printed back (`search`'s simulate line) is what the user typed."""
-    loaded = loaded_stack(stack, kernels)  # an unknown stack or mode fails here, before any work
-    return stack if kernels is None else loaded
+def stack_of(stack: str, kernels: str | None, *routing: float | None) -> "str | Stack":
+    """The stack preset (or file) with `--kernels` replacing its kernel mode where given, and `routing`
+    (`--moe-imbalance`, `--capacity-factor`, `--ep-overlap`) its MoE figures; without them, the name or path as
+    given (checked here), so what is printed back (`search`'s simulate line) is what the user typed."""
+    loaded = loaded_stack(stack, kernels, *routing)  # an unknown stack or mode fails here, before any work
+    return stack if kernels is None and all(r is None for r in routing) else loaded
 
 
-def loaded_stack(stack: str, kernels: str | None) -> "Stack":
-    """The stack itself, `--kernels` applied: for a report that names it and its kernel mode."""
-    from dojosim.stack import load_stack, with_kernel_mode
+def loaded_stack(stack: str, kernels: str | None, *routing: float | None) -> "Stack":
+    """The stack itself, `--kernels` and the MoE routing options applied: for a report that names it."""
+    from dojosim.stack import load_stack, with_kernel_mode, with_moe_routing
 
-    return with_kernel_mode(load_stack(stack), kernels)
+    return with_moe_routing(with_kernel_mode(load_stack(stack), kernels), *routing)
 
 
 def sequences_of(

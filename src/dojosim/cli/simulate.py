@@ -6,15 +6,18 @@ import typer
 from rich.console import Console
 
 from dojosim.cli.app import (
+    CapacityFactorOption,
     CsvFlag,
     DevicesOption,
     DocsPerRowOption,
+    EpOverlapOption,
     GlobalBatchOption,
     JsonFlag,
     KernelsOption,
     LossPositionsOption,
     MicroBatchOption,
     ModelOption,
+    MoeImbalanceOption,
     PrecisionOption,
     SeqOption,
     SetOption,
@@ -62,6 +65,9 @@ def simulate_command(
     overrides: SetOption = None,
     stack: StackOption = DEFAULT_STACK,
     kernels: KernelsOption = None,
+    moe_imbalance: MoeImbalanceOption = None,
+    capacity_factor: CapacityFactorOption = None,
+    ep_overlap: EpOverlapOption = None,
     timeline: Annotated[
         str | None, typer.Option("--timeline", help="Also draw the step per pipeline stage (an SVG file).")
     ] = None,
@@ -81,7 +87,8 @@ def simulate_command(
         precision, spatial,
     )  # fmt: skip
     sequences = sequences_of(model, seq, tokens_per_seq, docs_per_row, loss_positions)
-    job = Job.of(model, system, plan, overrides or (), optimizer, stack=stack_of(stack, kernels), sequences=sequences)
+    loaded = stack_of(stack, kernels, moe_imbalance, capacity_factor, ep_overlap)
+    job = Job.of(model, system, plan, overrides or (), optimizer, stack=loaded, sequences=sequences)
     engine = engine_for(job)
     estimate = engine.estimate(job.plan)
     if timeline:

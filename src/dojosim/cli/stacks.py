@@ -27,6 +27,13 @@ def stacks_command(as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
                 "fp8_recipe": stack.fp8_recipe.value,
                 "cuda_graphs": stack.cuda_graphs,
                 "training_state": stack.training_state.value,
+                "pipeline_schedule": stack.pipeline_schedule.value,
+                "moe_load_imbalance": stack.moe_load_imbalance,
+                "moe_capacity_factor": stack.moe_capacity_factor,
+                "ep_overlap": stack.ep_overlap,
+                "ep_dispatch_dedup": stack.ep_dispatch_dedup,
+                "ep_dispatch_fp8": stack.ep_dispatch_fp8,
+                "ep_comm_sms": stack.ep_comm_sms,
                 "sources": stack.sources,
             }
         )

@@ -22,6 +22,9 @@ from dojosim.parallel.plan import ParallelPlan
 RANK_ORDER = ("tp", "spatial", "cp", "pp", "dp")
 # Above this many devices an irregular layout is checked on the groups of its first and last periods only.
 ENUMERATE_ALL_GROUPS_UP_TO = 1 << 16
+# Expert groups are placed as Megatron-Core places them (parallel_state order "tp-cp-ep-dp-pp"; torchtitan's ep
+# mesh is inside its dp_shard dimension too): an EP group's members right after tp and cp, so up to a node's worth
+# of EP ranks share its NVLink; the ranks holding the same experts (expert data parallel) one EP group apart.
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,13 @@ def _fewest_in_a_unit(devices: int, unit: int, stride: int, n: int) -> int:
 
 
 def group_span(sized: SizedSystem, plan: ParallelPlan, kind: str, size: int | None = None) -> GroupSpan:
-    """How a `kind` group (tp, cp, pp, dp, or ep inside dp) spreads over the levels of the machine."""
+    """How a `kind` group (tp, cp, pp, dp; ep inside dp, and edp: the ranks of dp that hold the same experts, one
+    in each ep group) spreads over the levels of the machine."""
+    inner = plan.tp * plan.spatial * plan.cp  # the ranks of one sample (spatial bands sit between tp and cp)
     if kind == "ep":
-        stride, n = _stride(plan, "dp"), plan.ep
+        stride, n = inner, plan.ep
+    elif kind == "edp":
+        stride, n = inner * plan.ep, plan.dp // plan.ep
     else:
         stride, n = _stride(plan, kind), getattr(plan, kind)
     if size is not None:

@@ -9,10 +9,11 @@ import math
 from dojosim.perf import collectives as coll
 from dojosim.perf.context import PlanContext
 from dojosim.perf.memory import GRAD_BYTES, WEIGHT_BYTES
+from dojosim.perf.moe import dispatch_s
 from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK
 from dojosim.perf.result import Collective
 from dojosim.perf.schedule import bucket_tail_s
-from dojosim.stack import TpOverlap
+from dojosim.stack import PipelineSchedule, TpOverlap
 
 # With asynchronous tensor-parallel communication (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication,
 # 2022 on), backward's all-reduce (or, with sequence parallelism, reduce-scatter) of a column-parallel layer's input
@@ -96,15 +97,56 @@ def cp_comm(ctx: PlanContext) -> Term:
 
 
 def ep_comm(ctx: PlanContext) -> Term:
-    """Expert parallelism's all-to-alls: each token's hidden state to its top_k experts and back."""
+    """Expert parallelism's all-to-alls: each token's hidden state to its top_k experts and back (dispatch and
+    combine, forward and backward), over the links the EP group spans. The busiest rank receives (and returns)
+    the stack's load factor x the mean, deduplicated per node where the stack's dispatcher does; what the stack
+    overlaps with other micro-batches' compute (DualPipe,
+    Megatron-Core's EP overlap) is hidden, up to that compute."""
     plan, p = ctx.plan, ctx.profile
     if not p.experts or plan.ep <= 1:
         return NONE
     span = ctx.span("ep")
     dispatched = ctx.stream_bytes * p.top_k / plan.tp
-    one = coll.all_to_all_s(dispatched, span, ctx.links)
-    seconds = 4 * ctx.layers_here * one  # dispatch and combine, forward and backward
-    return seconds, (Collective.on("ep", "all_to_all", dispatched, ctx.m * 4 * ctx.layers_here, span, one),)
+    # FP8 dispatch: the tokens going to the experts (forward) and the gradients going back to them (backward's
+    # combine) move at one byte an element instead of two; the combines stay bf16: 3/4 of the bytes on average.
+    tokens = ctx.stream_bytes / plan.tp * (0.75 if ctx.stack.ep_dispatch_fp8 else 1.0)
+    one = dispatch_s(tokens, p.top_k, span, ctx.links, ctx.stack.ep_dispatch_dedup) * ctx.stack.moe_load_factor
+    seconds = 4 * moe_layers(ctx) * one
+    hidden = min(ctx.stack.ep_overlap * paired_share(ctx) * seconds, ctx.compute_s)
+    seconds -= hidden - hidden * comm_kernels_slowdown(ctx, ctx.stack.ep_comm_sms)
+    return seconds, (Collective.on("ep", "all_to_all", dispatched, ctx.m * 4 * moe_layers(ctx), span, one),)
+
+
+def paired_share(ctx: PlanContext) -> float:
+    """The share of a rank's forward (and backward) chunks that a 1F1B batch-level overlap pairs with a backward
+    (a forward) of another micro-batch, whose compute hides their all-to-alls: all but the warm-up forwards and the
+    cool-down backwards, Megatron-Core's count for the first rank (2(pp - 1) + (vp - 1)pp chunks interleaved, pp - 1
+    plain, the first micro-batch without a pipeline). DualPipe's schedule is taken as stated: fully hidden."""
+    plan = ctx.plan
+    if ctx.stack.pipeline_schedule is PipelineSchedule.DUALPIPE:
+        return 1.0
+    chunks = ctx.m * plan.vp
+    if plan.pp == 1:
+        warmup = 1
+    elif plan.vp > 1:
+        warmup = 2 * (plan.pp - 1) + (plan.vp - 1) * plan.pp
+    else:
+        warmup = plan.pp - 1
+    return max(0.0, 1.0 - warmup / chunks)
+
+
+def comm_kernels_slowdown(ctx: PlanContext, sms: float) -> float:
+    """Extra compute time per second of communication hidden under it, where the communication kernels hold
+    `sms` of the device's cores (streaming multiprocessors) meanwhile: the compute runs on the rest."""
+    cores = ctx.sized.system.device.cores.value
+    return sms / (cores - sms) if 0 < sms < cores else 0.0
+
+
+def moe_layers(ctx: PlanContext) -> float:
+    """MoE blocks on the busiest stage (dense-first blocks, as DeepSeek's, route nothing)."""
+    layers = ctx.profile.layers
+    dense = int(ctx.profile.graph.meta.get("dense_layers", 0) or 0) if layers else 0
+    return ctx.layers_here * (layers - dense) / layers if layers else 0.0
 
 
 def pp_comm(ctx: PlanContext) -> Term:
@@ -125,17 +167,33 @@ def pipeline_bubble(pp: int, vp: int, micro_batch_s: float) -> float:
     return (pp - 1) / vp * micro_batch_s if pp > 1 else 0.0
 
 
+def schedule_bubble(ctx: PlanContext, micro_batch_s: float) -> float:
+    """The idle time of the stack's pipeline schedule. DualPipe's (DeepSeek-V3 report, Table 2) is
+    (pp/2 - 1)(F&B + B - 3W): with the overlapped forward-and-backward chunk F&B taking F + B (its communication
+    hidden) and the weight-gradient part W half of backward (one of backward's two GEMMs per weight), that is
+    (pp/2 - 1)(F + B/2) of the micro-batch's own compute, whatever its communication."""
+    plan = ctx.plan
+    if ctx.stack.pipeline_schedule is PipelineSchedule.DUALPIPE and plan.pp > 1:
+        return max(0.0, plan.pp / 2 - 1) * (ctx.fwd_s + ctx.recompute_s + ctx.bwd_s / 2)
+    return pipeline_bubble(plan.pp, plan.vp, micro_batch_s)
+
+
 def dp_comm(ctx: PlanContext, params_per_device: float) -> Term:
     """Gradient reduction (and ZeRO's weight gathers) over the data-parallel ranks and, since context-parallel
     ranks hold the same weights, over the context-parallel ranks; the whole time, before any overlap."""
     plan = ctx.plan
     total = 0.0
     inserted: list[Collective] = []
-    grad_bytes = params_per_device * GRAD_BYTES
-    weight_bytes = params_per_device * WEIGHT_BYTES
-    for kind, size in (("dp", plan.dp), ("cp", plan.cp), ("spatial", plan.spatial)):
-        if size <= 1:
+    # Experts split over ep ranks are replicated only over the dp / ep ranks of their expert-data-parallel group.
+    experts_here = expert_params_per_device(ctx) if plan.ep > 1 else 0.0
+    groups = [("dp", plan.dp, params_per_device - experts_here), ("edp", plan.dp // plan.ep, experts_here)]
+    groups.append(("cp", plan.cp, params_per_device))
+    groups.append(("spatial", plan.spatial, params_per_device))
+    for kind, size, params in groups:
+        if size <= 1 or params <= 0:
             continue
+        grad_bytes = params * GRAD_BYTES
+        weight_bytes = params * WEIGHT_BYTES
         span = ctx.span(kind)
         if plan.zero == 0:
             t = coll.all_reduce_s(grad_bytes, span, ctx.links)
@@ -154,6 +212,12 @@ def dp_comm(ctx: PlanContext, params_per_device: float) -> Term:
             inserted.append(Collective.on(kind, WEIGHT_GATHER, weight_bytes, gathers, span, gather))
         total += t
     return total, tuple(inserted)
+
+
+def expert_params_per_device(ctx: PlanContext) -> float:
+    """Routed experts' parameters on the busiest stage's device: split over ep (and tp) ranks."""
+    p, plan = ctx.profile, ctx.plan
+    return p.expert_params * ctx.stage / plan.tp / plan.ep
 
 
 def gather_seconds(collectives: tuple[Collective, ...]) -> float:

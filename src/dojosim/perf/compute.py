@@ -12,6 +12,7 @@ from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.device import DeviceModel
 from dojosim.perf.exchange import MATRIX_OPS, exchange_s
 from dojosim.perf.maps import band_share
+from dojosim.perf.moe import BALANCED, Routing, routed_work
 from dojosim.perf.profile import OpClass, WorkloadProfile, busiest_share
 from dojosim.stack import DEFAULT_STACK, CastCosts, cast_costs, load_stack
 from dojosim.stack.recipes import FP4_RECIPE
@@ -113,17 +114,20 @@ def class_seconds(
     precision: str,
     peak_of: dict[str, float],
     casts: CastCosts | None = None,
+    route: Routing = BALANCED,
 ) -> tuple[float, float, float]:
     """(seconds, FLOPs, bytes) of every op of one class on one device, for one micro-batch; `cp` divides each
     sample's work (the busiest context-parallel rank's divisor); `casts`: the low-precision recipe's casts
-    (recipe_casts), for a matmul of an fp8 or fp4 run."""
+    (recipe_casts), for a matmul of an fp8 or fp4 run; `route`: where routed experts' tokens go."""
     if precision in LOW_PRECISIONS and c.region not in LOW_PRECISION_REGIONS:
-        return class_seconds(device, c, tp, cp, sp, "bf16", peaks(device, "bf16"))
+        return class_seconds(device, c, tp, cp, sp, "bf16", peaks(device, "bf16"), route=route)
     bw = device.near.bytes_per_s
     share = 1.0 / cp
     if c.tp_rule == "tp" or sp:
         share /= tp
     flops, nbytes = c.flops * share, c.bytes * share
+    if c.routed:
+        flops, nbytes = routed_work(flops, nbytes, c.expert_bytes * share, route)
     ramp = 0.0
     if casts is None and precision in LOW_PRECISIONS:
         casts = recipe_casts(precision)
@@ -170,17 +174,20 @@ def stage_costs(
     precision: str,
     fp8_recipe: str | None = None,
     spatial: int = 1,
+    route: Routing = BALANCED,
 ) -> tuple[StageCosts, StageCosts, StageCosts]:
     """(block, pre, post) costs of one micro-batch; block covers every block (the engine scales it to a stage).
     With context parallelism, the busiest rank's: its share of each sample's tokens or images; with a spatial
-    split, its busiest row band of each feature map. `fp8_recipe`: the stack's (default: the default stack's)."""
+    split, its busiest row band of each feature map; with expert parallelism, the busiest rank's routed tokens
+    (`route`). `fp8_recipe`: the stack's (default: the default stack's)."""
     host_s, peak_of = device.host_overhead_s, peaks(device, precision)
     casts = recipe_casts(precision, fp8_recipe)
     cp = 1.0 / busiest_share(profile.split_units, cp)
     names = ("fwd", "bwd", "fwd_host", "bwd_host", "att_fwd", "bytes")
     acc = {r: dict.fromkeys(names, 0.0) for r in REGIONS}
     for c in profile.classes:
-        t, _, nbytes = class_seconds(device, c, tp, split_divisor(c, cp, spatial), sp, precision, peak_of, casts)
+        divisor = split_divisor(c, cp, spatial)
+        t, _, nbytes = class_seconds(device, c, tp, divisor, sp, precision, peak_of, casts, route)
         a = acc[c.region]
         a[c.phase] += t
         a[c.phase + "_host"] += host_s * c.count * (1 + cast_kernels(casts, c))
@@ -198,7 +205,11 @@ def stage_costs(
 
 
 def roofline(
-    profile: WorkloadProfile, device: DeviceModel, plan: ParallelPlan, fp8_recipe: str | None = None
+    profile: WorkloadProfile,
+    device: DeviceModel,
+    plan: ParallelPlan,
+    fp8_recipe: str | None = None,
+    route: Routing = BALANCED,
 ) -> dict[str, Any]:
     """The plan's ops on the device's roofline: per op kind and phase, FLOPs, bytes and modelled seconds on the
     busiest stage for one micro-batch, with the ceilings they sit under."""
@@ -209,7 +220,7 @@ def roofline(
     for c in profile.classes:
         divisor = split_divisor(c, cp, plan.spatial)
         t, flops, nbytes = class_seconds(
-            device, c, plan.tp, divisor, plan.sequence_parallel, plan.precision, peak_of, casts
+            device, c, plan.tp, divisor, plan.sequence_parallel, plan.precision, peak_of, casts, route
         )
         weight = stage if c.region == "block" else 1.0
         g = groups.setdefault((str(c.kind), str(c.phase)), [0.0, 0.0, 0.0])

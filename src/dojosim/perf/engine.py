@@ -13,7 +13,7 @@ from dojosim.hardware import SizedSystem
 from dojosim.parallel.placement import GroupSpan
 from dojosim.parallel.plan import ModelShape, ParallelPlan, validate_plan
 from dojosim.perf import collectives as coll
-from dojosim.perf import comm, compute, mapping
+from dojosim.perf import comm, compute, mapping, moe
 from dojosim.perf.context import PlanContext, SpanKey, plan_context
 from dojosim.perf.device import DeviceModel, device_model
 from dojosim.perf.energy import Facility, device_busy_fraction, energy_j, step_cost
@@ -27,6 +27,7 @@ from dojosim.perf.memory import (
     state_bytes_per_param,
     tiers,
 )
+from dojosim.perf.moe import BALANCED, Routing
 from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Collective, Estimate, MemoryUse
@@ -80,14 +81,15 @@ class Engine:
         self._module_cache.clear()
 
     def stage_costs(
-        self, tp: int, cp: int, sp: bool, precision: str, spatial: int = 1
+        self, tp: int, cp: int, sp: bool, precision: str, route: Routing = BALANCED, spatial: int = 1
     ) -> tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]:
-        """(block, pre, post) costs of one micro-batch for a sharding, computed once per sharding."""
-        key = (tp, cp, sp, precision, spatial)
+        """(block, pre, post) costs of one micro-batch for a sharding (and, with experts, a routing; with feature
+        maps, their row bands), computed once per sharding."""
+        key = (tp, cp, sp, precision, route, spatial)
         cached = self._stage_cache.get(key)
         if cached is None:
             cached = self._stage_cache[key] = compute.stage_costs(
-                self.profile, self.device, tp, cp, sp, precision, self.stack.fp8_recipe, spatial
+                self.profile, self.device, tp, cp, sp, precision, self.stack.fp8_recipe, spatial, route
             )
         return cached
 
@@ -140,7 +142,8 @@ class Engine:
         return compute.stage_share(self.profile, plan)
 
     def roofline(self, plan: ParallelPlan) -> dict[str, Any]:
-        return compute.roofline(self.profile, self.device, plan, self.stack.fp8_recipe)
+        route = moe.routing(self.profile, plan, self.stack)
+        return compute.roofline(self.profile, self.device, plan, self.stack.fp8_recipe, route)
 
     def memory(self, plan: ParallelPlan) -> MemoryUse:
         return self._memory(plan, self.stage_share(plan))
@@ -173,7 +176,8 @@ class Engine:
 
     def context(self, plan: ParallelPlan) -> PlanContext:
         """What the cost terms of `plan` read: its stage costs and its busiest stage's compute."""
-        costs = self.stage_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision, plan.spatial)
+        route = moe.routing(self.profile, plan, self.stack)
+        costs = self.stage_costs(plan.tp, plan.cp, plan.sequence_parallel, plan.precision, route, plan.spatial)
         share = self.stage_share(plan)
         modules = self.module_stage(plan)
         if modules is not None:  # the busiest module stage in place of the ends (pipeline_ends takes it whole)
@@ -197,7 +201,7 @@ class Engine:
         halo_s, halo_coll = self._halo(ctx, modules)
         stall = stream_stall_s(ctx, mem, far, dev)
         t_mb = ctx.compute_s + tp_s + cp_s + ep_s + halo_s + stall
-        bubble = comm.pipeline_bubble(plan.pp, plan.vp, t_mb)
+        bubble = comm.schedule_bubble(ctx, t_mb)
         pp_s, pp_coll = mapping.module_pp_comm(ctx, modules) if modules is not None else comm.pp_comm(ctx)
         dp_s, dp_coll = comm.dp_comm(ctx, mem.params_per_device)
         buckets = comm.gradient_buckets(ctx, mem.params_per_device)

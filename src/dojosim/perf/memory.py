@@ -121,12 +121,16 @@ class ModuleMemory:
 
 
 def state_bytes_per_param(
-    profile: WorkloadProfile, plan: ParallelPlan, keeps_gathered: bool = False, no_master: bool = False
+    profile: WorkloadProfile,
+    plan: ParallelPlan,
+    keeps_gathered: bool = False,
+    no_master: bool = False,
+    shard: int | None = None,
 ) -> tuple[float, float, float]:
     """Bytes per parameter held on a device of weights, gradients and optimizer state, after ZeRO's sharding over
-    the ranks that hold the same weights. `no_master`: the stack keeps no fp32 master copy of the weights
-    (NO_MASTER_STATE_BYTES)."""
-    shard = plan.replicas
+    `shard` ranks (default: all that hold the same weights). `no_master`: the stack keeps no fp32 master copy of
+    the weights (NO_MASTER_STATE_BYTES)."""
+    shard = plan.replicas if shard is None else shard
     w_bytes, g_bytes, o_bytes = NO_MASTER_STATE_BYTES if no_master else (WEIGHT_BYTES, GRAD_BYTES, OPTIMIZER_BYTES)
     return (
         w_bytes / (shard if plan.zero >= 3 and not keeps_gathered else 1),
@@ -156,7 +160,12 @@ def memory_use(
     without blocks, pipelined over (or checkpointed at) its module segments."""
     p = profile
     params = modules.params if modules is not None else _stage_params(p, plan, stage)
-    weights, grads, opt = (params * b for b in state_bytes_per_param(p, plan, keeps_gathered, no_master))
+    # ZeRO shards over the ranks that hold the same weights: every data- and context-parallel rank for the dense
+    # weights, only dp x cp / ep of them for experts split over ep ranks (their expert-data-parallel group).
+    experts = p.expert_params / plan.ep * stage / plan.tp if plan.ep > 1 else 0.0
+    parts = ((params - experts, plan.replicas), (experts, max(1, plan.replicas // plan.ep)))
+    per_param = [state_bytes_per_param(p, plan, keeps_gathered, no_master, shard) for _, shard in parts]
+    weights, grads, opt = (sum(n * b[kind] for (n, _), b in zip(parts, per_param, strict=True)) for kind in range(3))
     scale = activation_scale(p, plan)
     buffers = p.max_op_bytes * scale * busiest_share(p.split_units, plan.cp) / plan.tp
     buffers *= band_share(p.max_op_rows, plan.spatial)

@@ -45,6 +45,10 @@ class OpClass:
     # all (weight-only ops do not), and the part of its bytes in tensors over tokens (the rest is weights).
     over_tokens: bool = False
     token_bytes: float = 0.0
+    # A routed expert's matmul (perf/moe.py): its work follows the tokens routed to a rank's experts, and
+    # `expert_bytes` of its bytes are the experts' weights (or their gradients), split over expert-parallel ranks.
+    routed: bool = False
+    expert_bytes: float = 0.0
     # Rows of the convolutional feature map the op works on (a spatial split gives each rank a band of them); 0
     # where the op works on no feature map and runs whole on every rank of a spatial group.
     rows: int = 0
@@ -175,6 +179,21 @@ def token_fraction(op: Op, batch: int, seq: int) -> float:
     return tokens / total if total else 0.0
 
 
+def routed_expert_bytes(op: Op, experts: int, rows_per_expert: int) -> float | None:
+    """For a routed expert's matmul (one that takes or makes the stacked experts' weights, or their gradients, as
+    (experts, rows, columns)), the bytes of those weights; None for any other op. Token tensors stacked by expert,
+    (experts, rows per expert, width) or its transpose, are told apart by their `rows_per_expert`."""
+    if not experts or op.kind != "matmul":
+        return None
+    shapes = (*op.in_shapes, *op.out_shapes)
+    stacked = [s for s in shapes if len(s) == 3 and s[0] == experts]
+    weights = [s for s in stacked if rows_per_expert not in s[1:]]
+    if not weights:
+        return None
+    total = sum(_numel(s) for s in shapes)
+    return (op.bytes_read + op.bytes_written) * sum(_numel(s) for s in weights) / total if total else 0.0
+
+
 def _region(i: int, op: Op, bp: str, first_block: dict[str, int | None], last_block: dict[str, int | None]) -> str:
     # Regions: ops outside blocks run before them (embeddings) or after them (head, loss) in forward;
     # backward visits them in the other order.
@@ -185,7 +204,10 @@ def _region(i: int, op: Op, bp: str, first_block: dict[str, int | None], last_bl
     return "post" if last_block["bwd"] is None or i < (first_block["bwd"] or 0) else "pre"
 
 
-def _class_of(op: Op, region: str, hidden: int, graph: Graph, maps: frozenset[tuple[int, int]]) -> OpClass:
+def _class_of(
+    op: Op, region: str, hidden: int, graph: Graph, maps: frozenset[tuple[int, int]], routing: tuple[int, int] = (0, 0)
+) -> OpClass:
+    """One op as its class; `routing`: (routed experts, token rows per expert) of a model with experts."""
     stream = any(shape and shape[-1] == hidden for shape in op.out_shapes) if hidden else True
     tp_rule = "tp" if op.kind in MATRIX_KINDS or not stream else "sp"
     # What selective recompute repeats: a fused attention kernel, or every op of an unfused attention core
@@ -194,14 +216,18 @@ def _class_of(op: Op, region: str, hidden: int, graph: Graph, maps: frozenset[tu
     nbytes = op.bytes_read + op.bytes_written
     unit = "" if op.kind in MATRIX_KINDS else vector_unit(op.name)
     share = token_fraction(op, graph.batch, graph.tokens_per_sample)
+    expert_bytes = routed_expert_bytes(op, *routing) if region == "block" else None
     return OpClass(
         op.phase, region, op.kind, tp_rule, attention_core, unit, op.dtype, op.flops, nbytes, 0, share > 0,
-        nbytes * share, map_rows(op, maps),
+        nbytes * share, expert_bytes is not None, expert_bytes or 0.0, map_rows(op, maps),
     )  # fmt: skip
 
 
 def _tally_ops(graph: Graph, hidden: int, maps: frozenset[tuple[int, int]]) -> _OpTally:
     bp = graph.block_path
+    experts = int(graph.meta.get("experts", 0) or 0)
+    top_k = int(graph.meta.get("top_k", 0) or 0)
+    routing = (experts, graph.batch * graph.tokens_per_sample * top_k // max(experts, 1))
     first_block, last_block = _block_bounds(graph)
     tally = _OpTally()
     for i, op in enumerate(graph.ops):
@@ -219,7 +245,7 @@ def _tally_ops(graph: Graph, hidden: int, maps: frozenset[tuple[int, int]]) -> _
         nbytes = op.bytes_read + op.bytes_written
         if nbytes > tally.max_op_bytes:
             tally.max_op_bytes, tally.max_op_rows = nbytes, map_rows(op, maps)
-        tally.classes[_class_of(op, region, hidden, graph, maps)] += 1
+        tally.classes[_class_of(op, region, hidden, graph, maps, routing)] += 1
     return tally
 
 

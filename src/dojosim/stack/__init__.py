@@ -2,8 +2,18 @@
 overlaps), each figure with its source. Torch-free; read by the job (kernels), the engine (overlaps, optimizer)
 and validation (each measured row names the stack it ran)."""
 
-from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack, with_kernel_mode
-from dojosim.stack.model import Attention, Fp8Recipe, KernelMode, Kernels, Reshard, Stack, TpOverlap, TrainingState
+from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack, with_kernel_mode, with_moe_routing
+from dojosim.stack.model import (
+    Attention,
+    Fp8Recipe,
+    KernelMode,
+    Kernels,
+    PipelineSchedule,
+    Reshard,
+    Stack,
+    TpOverlap,
+    TrainingState,
+)
 from dojosim.stack.recipes import CastCosts, cast_costs
 
 __all__ = [
@@ -13,6 +23,7 @@ __all__ = [
     "Fp8Recipe",
     "KernelMode",
     "Kernels",
+    "PipelineSchedule",
     "Reshard",
     "Stack",
     "TpOverlap",
@@ -21,4 +32,5 @@ __all__ = [
     "list_stacks",
     "load_stack",
     "with_kernel_mode",
+    "with_moe_routing",
 ]

@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from dojosim.errors import InputError, allowed, closest
-from dojosim.stack.model import Attention, Fp8Recipe, KernelMode, Kernels, Reshard, Stack, TpOverlap, TrainingState
+from dojosim.stack.model import (
+    Attention,
+    Fp8Recipe,
+    KernelMode,
+    Kernels,
+    PipelineSchedule,
+    Reshard,
+    Stack,
+    TpOverlap,
+    TrainingState,
+)
 
 PRESET_PACKAGE = "dojosim.stack.presets"
 # Current best practice for a new run: Megatron-Core as NeMo and Megatron-LM ship it (see the preset).
@@ -25,10 +35,24 @@ FIELDS: dict[str, Any] = {
     "fp8_recipe": Fp8Recipe,
     "cuda_graphs": bool,
     "training_state": TrainingState,
+    "moe_load_imbalance": float,
+    "moe_capacity_factor": float,
+    "ep_overlap": float,
+    "ep_dispatch_dedup": bool,
+    "ep_comm_sms": float,
+    "ep_dispatch_fp8": bool,
+    "pipeline_schedule": PipelineSchedule,
 }
 # Fields a preset may leave out, with the value it then has and the source said for it.
 DEFAULTS: dict[str, tuple[str, str]] = {
     "training_state": ("mixed", "default: mixed-precision state (fp32 master weights, gradients and moments)"),
+}
+# Where each MoE figure must lie, checked when a preset or an option sets it.
+MOE_RANGES = {
+    "moe_load_imbalance": (1.0, 64.0, "--moe-imbalance", ">= 1 (1: balanced)"),
+    "moe_capacity_factor": (0.0, 64.0, "--capacity-factor", "0 (dropless) or > 0"),
+    "ep_overlap": (0.0, 1.0, "--ep-overlap", "from 0 to 1"),
+    "ep_comm_sms": (0.0, 1024.0, "ep_comm_sms", "a count of cores >= 0"),
 }
 TOP = {"name", "summary", "extends"}
 
@@ -72,6 +96,11 @@ def _field(origin: str, key: str, raw: Any) -> tuple[Any, str]:
         if not isinstance(value, bool):
             raise InputError(f"{origin}: {key} = {value!r} must be true or false")
         return value, str(raw["source"])
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"{origin}: {key} = {value!r} must be a number")
+        _check_range(key, float(value), f"{origin}: {key}")
+        return float(value), str(raw["source"])
     try:
         return kind(value), str(raw["source"])
     except ValueError:
@@ -115,3 +144,26 @@ def with_kernel_mode(stack: Stack, kernels: str | None) -> Stack:
     except ValueError:
         raise InputError(f"--kernels: '{kernels}' is not one of {allowed(m.value for m in KernelMode)}") from None
     return replace(stack, kernels=mode, sources={**stack.sources, "kernels": "--kernels on the command line"})
+
+
+def _check_range(key: str, value: float, where: str) -> None:
+    low, high, _option, allowed_text = MOE_RANGES[key]
+    if not (low <= value <= high) or value != value:
+        raise InputError(f"{where} = {value!r}: must be {allowed_text}, at most {high:g}")
+
+
+def with_moe_routing(
+    stack: Stack, imbalance: float | None = None, capacity: float | None = None, ep_overlap: float | None = None
+) -> Stack:
+    """The stack with its MoE routing figures replaced (`--moe-imbalance`, `--capacity-factor`, `--ep-overlap`);
+    None keeps the preset's."""
+    changes: dict[str, float] = {}
+    given = (("moe_load_imbalance", imbalance), ("moe_capacity_factor", capacity), ("ep_overlap", ep_overlap))
+    for key, value in given:
+        if value is not None:
+            _check_range(key, float(value), MOE_RANGES[key][2])
+            changes[key] = float(value)
+    if not changes or all(getattr(stack, k) == v for k, v in changes.items()):
+        return stack
+    sources = {**stack.sources, **{k: f"{MOE_RANGES[k][2]} on the command line" for k in changes}}
+    return replace(stack, sources=sources, **changes)

@@ -48,6 +48,14 @@ class Fp8Recipe(StrEnum):
     MXFP8 = "mxfp8"  # a scale per 32-element block (OCP MX, Blackwell)
 
 
+class PipelineSchedule(StrEnum):
+    # One forward, one backward (interleaved with virtual stages): (pp - 1) / vp micro-batches idle.
+    ONE_F_ONE_B = "1f1b"
+    # DeepSeek's DualPipe (DeepSeek-V3 report, §3.2.1, Table 2): micro-batches fed from both ends of the pipeline,
+    # a forward and a backward chunk overlapped; the bubble is (pp/2 - 1)(F&B + B - 3W).
+    DUALPIPE = "dualpipe"
+
+
 class Reshard(StrEnum):
     """When ZeRO-3 / FSDP frees a layer's gathered weights after its forward (to gather them again for backward)."""
 
@@ -89,6 +97,23 @@ class Stack:
     # --enable-cuda-graph): the host no longer issues each op, so its per-op dispatch cost leaves the step.
     cuda_graphs: bool = False
     training_state: TrainingState = TrainingState.MIXED
+    # Mixture-of-experts routing as the run's router and data left it (perf/moe.py): the busiest expert-parallel
+    # rank's routed tokens over the mean (1: balanced, as a forced-balance benchmark routes), and the capacity
+    # factor that drops tokens beyond capacity x the mean (0: dropless, every routed token computed).
+    moe_load_imbalance: float = 1.0
+    moe_capacity_factor: float = 0.0
+    # Share of the expert-parallel all-to-alls hidden under other micro-batches' compute (DeepSeek's DualPipe,
+    # Megatron-Core's --overlap-moe-expert-parallel-comm); 0: dispatch and combine wait for the experts.
+    ep_overlap: float = 0.0
+    # The dispatcher sends a token across the network once per node holding any of its experts and forwards it
+    # inside the node (DeepEP, DeepSeek's kernels); False: one copy per routed expert (NCCL all-to-all).
+    ep_dispatch_dedup: bool = False
+    # Cores (GPU SMs) the dispatch and combine kernels hold while they run under compute: the compute beside them
+    # runs on the rest (DeepEP and DeepSeek's kernels: 20 SMs).
+    ep_comm_sms: float = 0.0
+    # Tokens dispatched to the experts in FP8 (and backward's gradients to them), combines in bf16 (DeepSeek-V3).
+    ep_dispatch_fp8: bool = False
+    pipeline_schedule: PipelineSchedule = PipelineSchedule.ONE_F_ONE_B
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
@@ -101,3 +126,11 @@ class Stack:
     @property
     def fused_optimizer(self) -> bool:
         return self.optimizer is Kernels.FUSED
+
+    @property
+    def moe_load_factor(self) -> float:
+        """The busiest expert-parallel rank's routed tokens over the mean: the imbalance, capped by the capacity
+        where tokens beyond it are dropped."""
+        if self.moe_capacity_factor > 0:
+            return min(self.moe_load_imbalance, self.moe_capacity_factor)
+        return self.moe_load_imbalance

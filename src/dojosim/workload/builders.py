@@ -14,8 +14,9 @@ from dojosim.workload.zoo import check_request
 
 
 def _shape_meta(p: dict[str, Any]) -> dict[str, Any]:
-    """What the engine needs to shard the graph: the residual-stream width and the attention heads."""
-    keys = ("hidden", "heads", "kv_heads", "vocab", "experts", "top_k")
+    """What the engine needs to shard the graph: the residual-stream width, the attention heads, and the experts
+    (how many, how many a token uses, and the dense-first blocks that have none)."""
+    keys = ("hidden", "heads", "kv_heads", "vocab", "experts", "top_k", "dense_layers")
     meta = {k: p[k] for k in keys if p.get(k)}
     meta.setdefault("kv_heads", p.get("heads"))
     return meta

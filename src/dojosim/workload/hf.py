@@ -112,7 +112,7 @@ def hf_step(spec: ModelSpec, batch: int, seq: int | None) -> StepSpec:
                 raise
             return make(_config_object(spec, layers, "eager"))
 
-    meta = {k: p[k] for k in ("hidden", "heads", "vocab", "experts", "top_k") if p.get(k)}
+    meta = {k: p[k] for k in ("hidden", "heads", "vocab", "experts", "top_k", "dense_layers") if p.get(k)}
     meta["kv_heads"] = p.get("kv_heads") or p.get("heads")
     meta = {k: v for k, v in meta.items() if v}
     return StepSpec(

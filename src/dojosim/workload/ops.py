@@ -8,11 +8,26 @@ from torch.utils.flop_counter import flop_registry
 from dojosim.workload.graph import OpKind
 from dojosim.workload.op_kinds import needs_formula
 
+# Values narrower than queries and keys (MLA: 192-wide q/k, 128-wide v) are zero-padded to one width so that CPU
+# SDPA runs its fused kernel (its math path would record the scores materialised); the padded tensor's storage is
+# noted here with (padded, real) width, and P V is counted at the real width: a kernel with two head widths
+# (cuDNN/TE's fused attention, FlashAttention-3) does not multiply the zeros.
+VALUE_WIDTHS: dict[int, tuple[int, int]] = {}
+
+
+def note_padded_values(padded: torch.Tensor, width: int) -> None:
+    VALUE_WIDTHS[padded.untyped_storage()._cdata] = (int(padded.shape[-1]), width)
+
+
+def _value_width(value: torch.Tensor) -> int:
+    padded, real = VALUE_WIDTHS.get(value.untyped_storage()._cdata, (0, 0))
+    return real if padded == value.shape[-1] else value.shape[-1]
+
 
 def _attention_fwd_flops(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> float:
     """Q K^T and P V over (B, H, Sq, D) x (B, Hk, Sk, D); GQA heads share K and V but every query head works."""
     *batch, sq, d = query.shape
-    sk, dv = key.shape[-2], value.shape[-1]
+    sk, dv = key.shape[-2], _value_width(value)
     heads = 1
     for b in batch:
         heads *= b

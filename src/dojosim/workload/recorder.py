@@ -10,7 +10,7 @@ from torch.utils._pytree import tree_flatten
 
 from dojosim.workload.graph import Op, OpKind, Phase
 from dojosim.workload.op_kinds import is_ignored, kind_of
-from dojosim.workload.ops import flops_of
+from dojosim.workload.ops import VALUE_WIDTHS, flops_of, note_padded_values
 
 
 def tensors(tree: Any) -> list[torch.Tensor]:
@@ -69,7 +69,12 @@ class NodeOwners(TorchFunctionMode):
         self.owner: dict[Any, str] = {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        if func is torch.nn.functional.scaled_dot_product_attention and _two_widths(args, kwargs):
+            out = _sdpa_padded_values(func, args, kwargs)
+            self._own_chain(out.grad_fn, depth=3)  # the pad, the fused op and the slice ran inside this call
+            return out
+        out = func(*args, **kwargs)
         module = None
         for t in tensors(out):
             node = t.grad_fn
@@ -77,6 +82,35 @@ class NodeOwners(TorchFunctionMode):
                 module = self.modules.current if module is None else module
                 self.owner[node] = module
         return out
+
+    def _own_chain(self, node: Any, depth: int) -> None:
+        if node is None or depth == 0 or node in self.owner:
+            return
+        self.owner[node] = self.modules.current
+        for parent, _ in node.next_functions:
+            self._own_chain(parent, depth - 1)
+
+
+def _two_widths(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether an SDPA call has values narrower than its queries (MLA)."""
+    q = args[0] if args else kwargs.get("query")
+    v = args[2] if len(args) > 2 else kwargs.get("value")
+    return isinstance(q, torch.Tensor) and isinstance(v, torch.Tensor) and v.shape[-1] < q.shape[-1]
+
+
+def _sdpa_padded_values(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor:
+    """SDPA with values zero-padded to the query-key width, so that CPU SDPA runs its fused kernel rather than its
+    math path (which would record the scores materialised, as no GPU training stack runs MLA); the padded values
+    are noted with their real width (ops.note_padded_values), so that P V is counted at it; the output is cut
+    back."""
+    names = ("query", "key", "value")
+    given = dict(zip(names, args[:3], strict=False)) | {k: kwargs[k] for k in names if k in kwargs}
+    rest = {k: v for k, v in kwargs.items() if k not in names}
+    q, k, v = given["query"], given["key"], given["value"]
+    width = v.shape[-1]
+    padded = torch.nn.functional.pad(v, (0, q.shape[-1] - width))
+    note_padded_values(padded, width)
+    return func(q, k, padded, *args[3:], **rest)[..., :width]
 
 
 def _conv_rows(args: tuple[Any, ...]) -> list[int]:
@@ -107,6 +141,7 @@ class Recorder(TorchDispatchMode):
         # Each forward convolution's geometry along the rows (what a spatial split's halo depends on), by module:
         # [kernel rows, stride, padding, dilation, transposed]. Shapes alone cannot tell dilation from padding.
         self.conv_geometry: dict[str, list[int]] = {}
+        VALUE_WIDTHS.clear()  # storages of an earlier capture's padded values
 
     def _module(self, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> str:
         """The module (or, in the update, the parameter) an op of the current phase belongs to."""

@@ -63,12 +63,6 @@ class MultiLatentAttention(nn.Module):
         k_rope = self.rope(k_rope.view(b, 1, s, r.qk_rope_head_dim), cos, sin)  # one rotary key for all heads
         q = torch.cat((q_nope, self.rope(q_rope, cos, sin)), dim=-1)
         k = torch.cat((k_nope, k_rope.expand(b, heads, s, r.qk_rope_head_dim)), dim=-1)
-        attn = F.scaled_dot_product_attention(q, k, self._padded(v), is_causal=True)[..., : r.v_head_dim]
+        # Values are narrower than queries and keys; the capture runs this as one fused kernel (recorder.py).
+        attn = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.o_proj(attn.transpose(1, 2).reshape(b, s, heads * r.v_head_dim))
-
-    def _padded(self, v: torch.Tensor) -> torch.Tensor:
-        """Values zero-padded to the query-key width, as FlashAttention-2 runs MLA (one head width per kernel;
-        transformers pads the same way): CPU SDPA with two widths falls back to its math path, which would record
-        the scores materialised. PV runs at the wider width: (qk - v) / (qk + v) more attention FLOPs (V3: 20%)."""
-        extra = self.ranks.qk_head_dim - self.ranks.v_head_dim
-        return F.pad(v, (0, extra)) if extra > 0 else v
