@@ -18,6 +18,7 @@ from dojosim.perf.maps import (
     map_rows,
     map_widths,
 )
+from dojosim.perf.segments import segment_index, segment_of_ops
 from dojosim.workload.graph import Graph, Op, is_routed_expert
 from dojosim.workload.op_kinds import vector_unit
 
@@ -249,51 +250,6 @@ def _tally_ops(graph: Graph, hidden: int, maps: frozenset[tuple[int, int]]) -> _
     return tally
 
 
-# A segment is a run of ops whose modules agree to this depth ('backbone.stages.2.5': one RegNet block).
-SEGMENT_DEPTH = 4
-
-
-def _key(module: str) -> str:
-    return ".".join(module.split(".")[:SEGMENT_DEPTH])
-
-
-def _segment_of_ops(graph: Graph) -> tuple[list[int], list[str]]:
-    """Each op's segment and the segments' keys. A forward op starts a new segment where its module differs from
-    the current segment's, unless it is that module's parent (a module's own glue ops between its children's
-    stay with the child before them); backward ops go to the segment of their forward module (else stay)."""
-    keys: list[str] = []
-    out: list[int] = []
-    cache: dict[str, int] = {}
-    current = 0
-    for op in graph.ops:
-        key = _key(op.module)
-        if op.phase == "fwd":
-            if key and (not keys or (key != keys[-1] and not keys[-1].startswith(key + "."))):
-                keys.append(key)
-            current = max(len(keys) - 1, 0)
-        elif op.phase == "bwd" and key:
-            current = _segment_index(key, keys, cache, current)
-        out.append(current)
-    return out, keys or [""]
-
-
-def _segment_index(role: str, keys: list[str], cache: dict[str, int], default: int = 0) -> int:
-    """The segment a module (of a backward op, a parameter, an activation) belongs to: the first with its key,
-    else the first inside it, else the first it is inside (its parent's glue); `default` where none is."""
-    key = _key(role)
-    found = cache.get(key)
-    if found is None and key:
-        found = next((j for j, k in enumerate(keys) if k == key), None)
-        if found is None:
-            found = next((j for j, k in enumerate(keys) if k.startswith(key + ".")), None)
-        if found is None:
-            parents = [(len(k), j) for j, k in enumerate(keys) if key.startswith(k + ".")]
-            found = max(parents, key=lambda p: (p[0], -p[1]))[1] if parents else None
-        if found is not None:
-            cache[key] = found
-    return default if found is None else found
-
-
 def _segments(
     graph: Graph, hidden: int, maps: frozenset[tuple[int, int]], segment_of: list[int], keys: list[str]
 ) -> tuple[Segment, ...]:
@@ -318,10 +274,10 @@ def _segments(
     cache: dict[str, int] = {}
     params = [0.0] * n
     for role, count in graph.param_counts.items():
-        params[_segment_index(role.rsplit(".", 1)[0], keys, cache)] += count
+        params[segment_index(role.rsplit(".", 1)[0], keys, cache)] += count
     acts: list[Counter[int]] = [Counter() for _ in range(n)]
     for role, last_dim, nbytes in graph.activation_breakdown:
-        acts[_segment_index(role, keys, cache)][last_dim] += nbytes
+        acts[segment_index(role, keys, cache)][last_dim] += nbytes
     return tuple(
         Segment(
             keys[j], tuple(replace(c, count=k) for c, k in classes[j].items()), params[j],
@@ -377,7 +333,7 @@ def build_profile(graph: Graph) -> WorkloadProfile:
     top_k = _top_k(graph, experts)
     maps = feature_maps(graph)
     tally = _tally_ops(graph, hidden, maps)
-    segment_of, keys = _segment_of_ops(graph)
+    segment_of, keys = segment_of_ops(graph)
     classes = tuple(replace(c, count=n) for c, n in tally.classes.items())
     block_params, expert_params, pre_params, post_params = _param_split(graph, experts)
     act = _activation_split(graph)

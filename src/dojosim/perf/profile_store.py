@@ -18,7 +18,10 @@ from dojosim.stack import KernelMode
 from dojosim.workload.cache import cache_dir, cache_key, get_graph
 from dojosim.workload.spec import ModelSpec
 
-PROFILE_MODULES = ("perf/profile.py", "perf/maps.py", "perf/fusion.py", "workload/op_kinds.py", "workload/graph.py")
+PROFILE_MODULES = (
+    "perf/profile.py", "perf/maps.py", "perf/segments.py", "perf/fusion.py", "workload/op_kinds.py",
+    "workload/graph.py",
+)  # fmt: skip
 
 
 @lru_cache(maxsize=1)
