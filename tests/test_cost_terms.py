@@ -516,7 +516,31 @@ def test_sequence_parallel_tp_runs_a_reduce_scatter_and_an_all_gather(profile):
     span = group_span(eng.sized, p, "tp")
     one = coll.reduce_scatter_s(STREAM_BYTES, span, eng.links) + coll.all_gather_s(STREAM_BYTES, span, eng.links)
     assert c.op == "reduce_scatter + all_gather" and c.seconds_each == pytest.approx(one)
-    assert seconds == pytest.approx(2 * LAYERS * 2 * one + 2 * one)
+    gather = coll.all_gather_s(STREAM_BYTES, span, eng.links)
+    # Per block: forward 2 all-gathers + 2 reduce-scatters; backward the same and, as Megatron keeps the
+    # column-parallel inputs sharded, their 2 all-gathers again; plus one pair at each end.
+    assert seconds == pytest.approx(LAYERS * (2 * one + 2 * one + 2 * gather) + 2 * one)
+    kept = eng.context(p)._replace(stack=dataclasses.replace(WAITED_TP, sp_regather_backward=False))
+    assert comm.tp_comm(kept)[0] == pytest.approx(seconds - LAYERS * 2 * gather)
+
+
+def test_async_tp_with_sequence_parallelism_leaves_the_gathered_output_gradients_exposed(profile):
+    """Megatron's backward with sequence parallelism: the gradient of each forward reduce-scatter is all-gathered
+    before the data-gradient GEMM needs it (waited for); the re-gather hides under the data-gradient GEMM and the
+    input gradient's reduce-scatter under the weight-gradient GEMM, up to a quarter of backward each."""
+    eng = engine(profile, devices=8)
+    p = plan(devices=8, global_batch=1, tp=8, sequence_parallel=True)
+    span = group_span(eng.sized, p, "tp")
+    scatter = coll.reduce_scatter_s(STREAM_BYTES, span, eng.links)
+    gather = coll.all_gather_s(STREAM_BYTES, span, eng.links)
+    ctx = eng.context(p)._replace(stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.WGRAD))
+    forward_and_ends = LAYERS * 2 * (scatter + gather) + 2 * (scatter + gather)
+    long_gemms = ctx._replace(bwd_s=1e3)  # every hidden collective fits under its GEMM
+    assert comm.tp_comm(long_gemms)[0] == pytest.approx(forward_and_ends + LAYERS * 2 * gather)
+    # GEMMs of half a gather each (a quarter of backward over 2 x LAYERS groups): half of each hidden one shows.
+    half = ctx._replace(bwd_s=4 * 2 * LAYERS * gather / 2)
+    shown = LAYERS * 2 * (gather + (gather - gather / 2) + max(0.0, scatter - gather / 2))
+    assert comm.tp_comm(half)[0] == pytest.approx(forward_and_ends + shown)
 
 
 def test_an_uneven_context_split_is_charged_at_the_busiest_rank():

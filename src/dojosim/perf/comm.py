@@ -5,6 +5,7 @@ step for pp and dp) and the collectives it inserts, per step.
 """
 
 import math
+from typing import NamedTuple
 
 from dojosim.perf import collectives as coll
 from dojosim.perf.context import PlanContext
@@ -39,32 +40,61 @@ NONE: Term = (0.0, ())
 
 
 def tp_comm(ctx: PlanContext) -> Term:
-    """Megatron's all-reduces of the residual stream: two per block in each pass, plus two at the ends. With
-    sequence parallelism each is a reduce-scatter and an all-gather (the same bytes on a ring; no in-network
-    all-reduce for them)."""
+    """Megatron's tensor-parallel collectives of the residual stream, per block as its layers run them (plus two
+    at the ends, the embedding's and the head's):
+    - without sequence parallelism, forward all-reduces the two row-parallel outputs (attention's projection,
+      the MLP's second linear); backward all-reduces the input gradients of the two column-parallel layers (QKV,
+      the MLP's first linear), the conjugates of their input copies;
+    - with it, forward all-gathers each column-parallel layer's input and reduce-scatters each row-parallel
+      output; backward all-gathers the gradient of each reduce-scattered output (before the row-parallel layer's
+      data-gradient GEMM needs it), reduce-scatters the column-parallel layers' input gradients, and, where the
+      stack keeps those inputs sharded (`sp_regather_backward`), all-gathers each again for its weight gradient.
+    Full recompute runs the forward's collectives a second time. Which of them hide is the stack's
+    (tp_backward_exposed_s, pipelined_tp_hidden_s)."""
     plan = ctx.plan
     if plan.tp <= 1:
         return NONE
     span = ctx.span("tp")
-    passes = 2 + (1 if plan.recompute == "full" else 0)  # forward, backward, recomputed forward
+    stack = ctx.stack
     if plan.sequence_parallel:
-        one = coll.reduce_scatter_s(ctx.stream_bytes, span, ctx.links) + coll.all_gather_s(
-            ctx.stream_bytes, span, ctx.links
-        )
-        op = "reduce_scatter + all_gather"
+        scatter = coll.reduce_scatter_s(ctx.stream_bytes, span, ctx.links)
+        gather = coll.all_gather_s(ctx.stream_bytes, span, ctx.links)
+        one, op = scatter + gather, "reduce_scatter + all_gather"
+        regather = gather if stack.sp_regather_backward else 0.0
+        backward = BackwardTp(waited_s=gather, under_dgrad_s=regather, under_wgrad_s=scatter)
     else:
         one, op = coll.all_reduce_s(ctx.stream_bytes, span, ctx.links), "all_reduce"
-    per_pass = ctx.layers_here * TP_ALLREDUCES_PER_BLOCK * one
-    seconds = passes * per_pass + 2 * one
-    overlap = ctx.stack.tp_overlap
-    if overlap is TpOverlap.WGRAD:
-        # Backward's collectives (the conjugates of the column-parallel layers' input copies) run while
-        # those layers compute their weight gradients; only what outlasts those GEMMs shows.
-        seconds -= min(per_pass, ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * ctx.bwd_s)
-    elif overlap is TpOverlap.PIPELINED:
-        seconds -= pipelined_tp_hidden_s(ctx, per_pass, passes)
-    per_step = ctx.m * (passes * ctx.layers_here * TP_ALLREDUCES_PER_BLOCK + 2)
+        backward = BackwardTp(waited_s=0.0, under_dgrad_s=0.0, under_wgrad_s=one)
+    blocks = ctx.layers_here * TP_ALLREDUCES_PER_BLOCK  # each term above comes twice per block
+    forward_passes = 2 if plan.recompute == "full" else 1  # forward and the recomputed forward
+    per_pass = blocks * one
+    seconds = forward_passes * per_pass + blocks * tp_backward_exposed_s(ctx, backward) + 2 * one
+    if stack.tp_overlap is TpOverlap.PIPELINED:
+        seconds -= pipelined_tp_hidden_s(ctx, per_pass, forward_passes + 1)
+    backward_count = 1 + (1 if plan.sequence_parallel and stack.sp_regather_backward else 0) / 2
+    per_step = ctx.m * ((forward_passes + backward_count) * blocks + 2)
     return seconds, (Collective.on("tp", op, ctx.stream_bytes, per_step, span, one),)
+
+
+class BackwardTp(NamedTuple):
+    """One of backward's two groups of tensor-parallel collectives per block (attention's, the MLP's)."""
+
+    waited_s: float  # the gradient of a forward reduce-scatter, gathered before the data-gradient GEMM needs it
+    under_dgrad_s: float  # the column-parallel layer's input gathered again, issued before its data-gradient GEMM
+    under_wgrad_s: float  # the column-parallel layer's input gradient, reduced while its weight gradient computes
+
+
+def tp_backward_exposed_s(ctx: PlanContext, backward: BackwardTp) -> float:
+    """What one group of backward's collectives adds. With async TP (Megatron's
+    LinearWithGradAccumulationAndAsyncCommunication) the re-gather runs under the data-gradient GEMM and the
+    input gradient's reduction under the weight-gradient GEMM; only what outlasts its GEMM shows. The
+    column-parallel layers' GEMMs of each kind are together a quarter of backward (ASYNC_TP_WGRAD_SHARE_OF_BACKWARD),
+    shared by the block's two groups. Without it, every collective waits."""
+    if ctx.stack.tp_overlap is not TpOverlap.WGRAD:
+        return backward.waited_s + backward.under_dgrad_s + backward.under_wgrad_s
+    blocks = ctx.layers_here * TP_ALLREDUCES_PER_BLOCK
+    gemm = ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * ctx.bwd_s / blocks if blocks else 0.0
+    return backward.waited_s + max(0.0, backward.under_dgrad_s - gemm) + max(0.0, backward.under_wgrad_s - gemm)
 
 
 def pipelined_tp_hidden_s(ctx: PlanContext, per_pass_s: float, passes: int) -> float:

@@ -22,6 +22,7 @@ FIELDS: dict[str, Any] = {
     "tp_overlap": TpOverlap,
     "reshard_after_forward": Reshard,
     "kernels": KernelMode,
+    "sp_regather_backward": bool,
 }
 TOP = {"name", "summary", "extends"}
 

@@ -60,6 +60,9 @@ class Stack:
     # Which chains of captured ops run as one kernel (on top of `attention` and `pointwise`, which the capture
     # itself follows for the families that have them).
     kernels: KernelMode = KernelMode.EAGER
+    # With sequence parallelism, whether a column-parallel layer keeps its input sharded and all-gathers it again
+    # in backward for its weight gradient (Megatron, Transformer Engine) rather than keeping the gathered copy.
+    sp_regather_backward: bool = False
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
