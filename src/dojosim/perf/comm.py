@@ -69,7 +69,7 @@ def tp_comm(ctx: PlanContext) -> Term:
     forward_passes = 2 if plan.recompute == "full" else 1  # forward and the recomputed forward
     per_pass = blocks * one
     seconds = forward_passes * per_pass + blocks * tp_backward_exposed_s(ctx, backward) + 2 * one
-    if stack.tp_overlap is TpOverlap.PIPELINED:
+    if stack.tp_overlap in (TpOverlap.PIPELINED, TpOverlap.USERBUFFERS):
         seconds -= pipelined_tp_hidden_s(ctx, per_pass, forward_passes + 1)
     backward_count = 1 + (1 if plan.sequence_parallel and stack.sp_regather_backward else 0) / 2
     per_step = ctx.m * ((forward_passes + backward_count) * blocks + 2)
@@ -90,11 +90,19 @@ def tp_backward_exposed_s(ctx: PlanContext, backward: BackwardTp) -> float:
     input gradient's reduction under the weight-gradient GEMM; only what outlasts its GEMM shows. The
     column-parallel layers' GEMMs of each kind are together a quarter of backward (ASYNC_TP_WGRAD_SHARE_OF_BACKWARD),
     shared by the block's two groups. Without it, every collective waits."""
-    if ctx.stack.tp_overlap is not TpOverlap.WGRAD:
+    stack = ctx.stack
+    # Transformer Engine's userbuffers also pipelines backward's gather of the output gradient with the
+    # data-gradient GEMM, and keeps the two overlaps below; pipelined TP elsewhere (torchtitan's async TP,
+    # MegaScale's own) is charged in full in backward (see PIPELINED_TP_EMPIRICAL_FRACTION).
+    bulk = stack.tp_overlap is TpOverlap.USERBUFFERS
+    if stack.tp_overlap is not TpOverlap.WGRAD and not bulk:
         return backward.waited_s + backward.under_dgrad_s + backward.under_wgrad_s
     blocks = ctx.layers_here * TP_ALLREDUCES_PER_BLOCK
     gemm = ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * ctx.bwd_s / blocks if blocks else 0.0
-    return backward.waited_s + max(0.0, backward.under_dgrad_s - gemm) + max(0.0, backward.under_wgrad_s - gemm)
+    waited = backward.waited_s
+    if bulk:
+        waited -= pipelined_tp_hidden_s(ctx, blocks * waited, 2) / blocks if blocks else 0.0
+    return waited + max(0.0, backward.under_dgrad_s - gemm) + max(0.0, backward.under_wgrad_s - gemm)
 
 
 def pipelined_tp_hidden_s(ctx: PlanContext, per_pass_s: float, passes: int) -> float:

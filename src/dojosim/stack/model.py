@@ -33,6 +33,10 @@ class TpOverlap(StrEnum):
     # Each collective is split into chunks that run under the chunked GEMM that consumes or produces it, in
     # forward and backward (torchtitan async TP, Transformer Engine userbuffers / --tp-comm-overlap).
     PIPELINED = "pipelined"
+    # Transformer Engine's userbuffers (Megatron-Core / NeMo --tp-comm-overlap): pipelined as above in forward and
+    # for backward's gather of the output gradient, plus bulk overlaps of backward's re-gather (under the
+    # data-gradient GEMM) and input-gradient reduce-scatter (under the weight-gradient GEMM).
+    USERBUFFERS = "userbuffers"
 
 
 class Reshard(StrEnum):

@@ -1,0 +1,84 @@
+"""The step as an event timeline (perf/timeline.py): hand-computed layouts, exposed transfers, contention."""
+
+import pytest
+
+from dojosim.perf.timeline import COMPUTE, GRADIENTS, SENDS, WEIGHTS, StepShape, simulate
+
+
+def test_two_stage_1f1b_by_hand():
+    """Two stages, three micro-batches, forward 1 s and backward 2 s per chunk, no sends. By hand:
+    stage 0 runs F0 [0,1] F1 [1,2], waits for B0 from stage 1 ([2,4]), B0 [4,6], F2 [6,7], B1 [7,9], B2 [10,12];
+    stage 1 runs F0 [1,2] B0 [2,4] F1 [4,5] B1 [5,7] F2 [7,8] B2 [8,10]. The step: (m + pp - 1)(f + b) = 12 s."""
+    tl = simulate(StepShape(stages=2, micro_batches=3, fwd_s=1.0, bwd_s=2.0))
+    by_stage = {}
+    for s in (0, 1):
+        ran = sorted(tl.of("F", s) + tl.of("B", s), key=lambda x: x.start_s)
+        by_stage[s] = [(x.kind, x.micro_batch, x.start_s, x.end_s) for x in ran]
+    assert by_stage[0] == [
+        ("F", 0, 0, 1), ("F", 1, 1, 2), ("B", 0, 4, 6), ("F", 2, 6, 7), ("B", 1, 7, 9), ("B", 2, 10, 12)
+    ]  # fmt: skip
+    assert by_stage[1] == [
+        ("F", 0, 1, 2), ("B", 0, 2, 4), ("F", 1, 4, 5), ("B", 1, 5, 7), ("F", 2, 7, 8), ("B", 2, 8, 10)
+    ]  # fmt: skip
+    assert tl.step_s == 12.0
+    # The critical path starts at the first forward, ends with the last backward of stage 0, and each span on it
+    # starts when the one before it ends.
+    path = [p for p in tl.critical_path if p.lane == COMPUTE]
+    assert (path[0].stage, path[0].kind, path[0].start_s) == (0, "F", 0.0)
+    assert (path[-1].stage, path[-1].kind, path[-1].end_s) == (0, "B", 12.0)
+    assert all(a.end_s == pytest.approx(b.start_s) for a, b in zip(path, path[1:], strict=False))
+    assert sum(p.seconds for p in path) == pytest.approx(12.0)  # no gap: the path is the step
+
+
+def test_sends_between_stages_delay_the_dependent_chunk():
+    tl = simulate(StepShape(stages=2, micro_batches=1, fwd_s=1.0, bwd_s=2.0, send_s=0.5))
+    # F0 on stage 0 [0,1], send [1,1.5], F0 on stage 1 [1.5,2.5], B0 [2.5,4.5], send [4.5,5], B0 on 0 [5,7].
+    assert tl.step_s == pytest.approx(7.0)
+    assert len(tl.of(SENDS)) == 2
+    assert tl.exposed_s[SENDS] == pytest.approx(1.0)  # each stage waited 0.5 s for one send
+
+
+def test_overlapped_reduce_scatter_shows_exactly_the_tail_after_the_last_backward():
+    """One stage, two micro-batches of 1 s forward and 2 s backward, four gradient buckets of 0.75 s leaving after
+    the last backward ends at 6 s: they run back to back on the link, so the step waits 3 s for them and the
+    update (0.5 s) follows."""
+    shape = StepShape(stages=1, micro_batches=2, fwd_s=1.0, bwd_s=2.0, grad_buckets_per_chunk=4, grad_bucket_s=0.75,
+                      optimizer_s=0.5)  # fmt: skip
+    tl = simulate(shape)
+    last_backward = max(s.end_s for s in tl.of("B"))
+    assert last_backward == 6.0
+    buckets = sorted(tl.of(GRADIENTS), key=lambda s: s.start_s)
+    assert [b.start_s for b in buckets] == [6.0, 6.75, 7.5, 8.25]
+    assert tl.exposed_s[GRADIENTS] == pytest.approx(buckets[-1].end_s - last_backward) == pytest.approx(3.0)
+    assert tl.step_s == pytest.approx(6.0 + 3.0 + 0.5)
+    # Interleaved: each virtual stage's buckets leave after its own last backward; the earlier virtual stage
+    # finishes its backward last, so the later one's buckets run while it computes and only its own show.
+    inter = simulate(StepShape(stages=2, micro_batches=2, chunks=2, fwd_s=1.0, bwd_s=2.0,
+                               grad_buckets_per_chunk=1, grad_bucket_s=0.5))  # fmt: skip
+    end0 = max(s.end_s for s in inter.of("B", 0))
+    assert inter.exposed_s[GRADIENTS] == pytest.approx(0.5)
+    assert inter.step_s == pytest.approx(end0 + 0.5)
+    # Without overlap every bucket waits for the stage's last chunk.
+    after = simulate(StepShape(stages=2, micro_batches=2, chunks=2, fwd_s=1.0, bwd_s=2.0,
+                               grad_buckets_per_chunk=1, grad_bucket_s=0.5, grad_overlap=False))  # fmt: skip
+    assert after.step_s == pytest.approx(end0 + 1.0)
+
+
+def test_two_transfers_on_one_nic_serialise_and_on_two_links_run_side_by_side():
+    """Stage 0 gathers each virtual stage's weights (1.5 s each) on its NIC before that virtual stage's first
+    forward: chunk 0's gather [0, 1.5], then chunk 1's [1.5, 3]. Its first forward runs [1.5, 2.5] and its
+    activation send is ready at 2.5: on the same NIC it waits for the gather to finish (3 s); on a link of its own
+    it starts at once. Ties go to the transfer created first."""
+    common = dict(stages=2, micro_batches=2, chunks=2, fwd_s=1.0, bwd_s=1.0, send_s=1.0, weight_gather_s=1.5)
+    shared = simulate(StepShape(**common, resource_of=lambda kind, stage: f"nic:{stage}"))
+    split = simulate(StepShape(**common, resource_of=lambda kind, stage: f"{kind}:{stage}"))
+    gathers = sorted(shared.of(WEIGHTS, 0), key=lambda s: s.start_s)
+    assert [(g.start_s, g.end_s) for g in gathers] == [(0.0, 1.5), (1.5, 3.0)]
+    first_send = min(shared.of(SENDS, 0), key=lambda s: s.start_s)
+    assert (first_send.start_s, first_send.end_s) == (3.0, 4.0)
+    alone = min(split.of(SENDS, 0), key=lambda s: s.start_s)
+    assert (alone.start_s, alone.end_s) == (2.5, 3.5)
+    # Stage 1's first forward starts when the send lands.
+    assert min(s.start_s for s in shared.of("F", 1)) == 4.0 and min(s.start_s for s in split.of("F", 1)) == 3.5
+    assert shared.step_s > split.step_s
+    assert shared.exposed_s[SENDS] > split.exposed_s[SENDS]
