@@ -595,3 +595,22 @@ def test_the_bottleneck_is_the_resource_whose_freeing_speeds_the_step_most(profi
     assert slow_memory.estimate(p).step_time_s == before  # the engine given is left as it was
     slow_compute = Engine(profile, size_system(load_system("dgx-h100", ["h100.peak_flops_per_s.bf16=1e12"]), 64))
     assert counterfactuals(slow_compute, p)[0].resource == "compute"
+
+
+def test_userbuffers_pipelines_the_output_gradient_gather_and_hides_the_bulk_overlaps(profile):
+    """TE userbuffers with sequence parallelism: forward's collectives and backward's gather of the output gradient
+    are pipelined with their GEMMs (the pipelined share hides), the re-gather and the input gradient's
+    reduce-scatter hide under their GEMMs; async TP alone leaves that gather waited for."""
+    eng = engine(profile, devices=8)
+    p = plan(devices=8, global_batch=1, tp=8, sequence_parallel=True)
+    span = group_span(eng.sized, p, "tp")
+    gather = coll.all_gather_s(STREAM_BYTES, span, eng.links)
+    base = eng.context(p)._replace(bwd_s=1e3)  # long GEMMs: the bulk overlaps hide whole
+    wgrad = comm.tp_comm(base._replace(stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.WGRAD)))[0]
+    ub_ctx = base._replace(stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.USERBUFFERS))
+    userbuffers = comm.tp_comm(ub_ctx)[0]
+    per_pass = LAYERS * 2 * (gather + coll.reduce_scatter_s(STREAM_BYTES, span, eng.links))
+    hidden_forward = comm.pipelined_tp_hidden_s(ub_ctx, per_pass, 2)
+    hidden_gather = comm.pipelined_tp_hidden_s(ub_ctx, LAYERS * 2 * gather, 2)
+    assert hidden_forward > 0 and hidden_gather > 0
+    assert userbuffers == pytest.approx(wgrad - hidden_forward - hidden_gather)
