@@ -18,9 +18,10 @@ from dojosim.perf.memory import far_resident, memory_use, tiers
 from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import OpClass, build_profile
 from dojosim.perf.result import Bottleneck, BottleneckKind, MemoryUse, TierUse
+from dojosim.perf.schedule import bucket_tail_s
 from dojosim.perf.streaming import far_traffic_bytes, stream_stall_s
 from dojosim.report.bottleneck import sentence
-from dojosim.stack import Reshard, TpOverlap, load_stack
+from dojosim.stack import OverlapUnit, Reshard, TpOverlap, load_stack
 from dojosim.workload.cache import get_graph
 
 MODEL = "llama(layers=8,hidden=512,heads=8,kv_heads=4,ffn=1536,vocab=4096)"
@@ -244,6 +245,29 @@ def test_dp_exposed_is_the_tail_after_the_last_backward_bucket(profile):
     busy = zero3.compute_s
     per_micro_batch = 10 * busy / 2
     assert comm.dp_exposed(zero3, 10 * busy, 0.0, n) == pytest.approx(2 * (per_micro_batch - busy * (n - 1) / n))
+
+
+def test_interleaved_overlap_hides_all_but_the_last_virtual_stages_reduction_and_first_gather(profile):
+    """With 2 virtual stages on each of 4 stages, the second virtual stage's gradients leave 4 backward chunks
+    before the stage's end: a link that keeps up shows only the last bucket of the first virtual stage. The
+    weights' gathers are still charged under the first micro-batch's forward (see comm.dp_exposed). A stack that
+    moves whole chunks (MegaScale) has one bucket per virtual stage."""
+    eng = engine(profile)
+    ctx = eng.context(plan(pp=4, vp=2, zero=1))
+    n = comm.gradient_buckets(ctx, 1e6)
+    assert n == 2  # 8 blocks over 4 stages
+    small = 0.1 * ctx.bwd_s
+    assert comm.dp_exposed(ctx, small, 0.0, n) == pytest.approx(small / n)
+    gather = 0.1 * ctx.fwd_s
+    assert comm.dp_exposed(ctx, small + gather, gather, n) == pytest.approx(
+        small / n + bucket_tail_s(gather, ctx.fwd_s, n)
+    )
+    chunks = ctx._replace(stack=dataclasses.replace(ctx.stack, dp_overlap_unit=OverlapUnit.CHUNK))
+    assert comm.gradient_buckets(chunks, 1e6) == 2  # one per virtual stage
+    # A reduction longer than the drain shows what the drain cannot hold: the second virtual stage's half starts
+    # 4 chunks (of bwd_s / 2) before the end, the first's at the end.
+    big = 10 * ctx.bwd_s
+    assert comm.dp_exposed(ctx, big, 0.0, n) == pytest.approx(big - 4 * ctx.bwd_s / 2)
 
 
 def test_memory_is_state_per_parameter_sharded_by_tp_and_zero(profile):

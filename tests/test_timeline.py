@@ -82,3 +82,28 @@ def test_two_transfers_on_one_nic_serialise_and_on_two_links_run_side_by_side():
     assert min(s.start_s for s in shared.of("F", 1)) == 4.0 and min(s.start_s for s in split.of("F", 1)) == 3.5
     assert shared.step_s > split.step_s
     assert shared.exposed_s[SENDS] > split.exposed_s[SENDS]
+
+
+@pytest.mark.parametrize(
+    "stages, chunks, micro_batches, fwd, bwd, total",
+    [(4, 2, 8, 1.0, 2.0, 3.0), (8, 3, 64, 1.0, 2.0, 40.0), (8, 3, 64, 1.0, 3.0, 100.0), (4, 4, 16, 1.0, 2.0, 10.0),
+     (2, 2, 4, 1.0, 2.0, 0.5), (4, 1, 8, 1.0, 2.0, 5.0)],
+)  # fmt: skip
+def test_the_engines_closed_form_for_interleaved_overlap_is_the_laid_out_timeline(
+    stages, chunks, micro_batches, fwd, bwd, total
+):
+    """comm.dp_exposed charges, for an interleaved schedule, schedule.interleaved_tail_s: the same exposed time as
+    the event timeline gives for gradient buckets after each virtual stage's last backward and, time reversed,
+    for weight gathers before each virtual stage's first forward."""
+    from dojosim.perf.schedule import bucket_tail_s, interleaved_tail_s
+
+    common = dict(stages=stages, micro_batches=micro_batches, chunks=chunks, fwd_s=fwd, bwd_s=bwd)
+    grads = simulate(StepShape(**common, grad_buckets_per_chunk=1, grad_bucket_s=total / chunks))
+    assert grads.exposed_s[GRADIENTS] == pytest.approx(interleaved_tail_s(total, bwd, chunks, stages, chunks))
+    plain = simulate(StepShape(**common))
+    gathers = simulate(StepShape(**common, weight_gather_s=total / chunks))
+    closed = interleaved_tail_s(total, fwd, chunks, stages, chunks)
+    assert gathers.exposed_s[WEIGHTS] == pytest.approx(closed)
+    assert gathers.step_s - plain.step_s == pytest.approx(closed)
+    if chunks == 1:
+        assert closed == pytest.approx(bucket_tail_s(total, fwd, 1))

@@ -12,8 +12,8 @@ from dojosim.perf.context import PlanContext
 from dojosim.perf.memory import GRAD_BYTES, WEIGHT_BYTES
 from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK
 from dojosim.perf.result import Collective
-from dojosim.perf.schedule import bucket_tail_s
-from dojosim.stack import TpOverlap
+from dojosim.perf.schedule import bucket_tail_s, interleaved_tail_s
+from dojosim.stack import OverlapUnit, TpOverlap
 
 # With asynchronous tensor-parallel communication (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication,
 # 2022 on), backward's all-reduce (or, with sequence parallelism, reduce-scatter) of a column-parallel layer's input
@@ -201,7 +201,10 @@ def gather_seconds(collectives: tuple[Collective, ...]) -> float:
 
 def gradient_buckets(ctx: PlanContext, params_per_device: float) -> int:
     """How many pieces the data-parallel traffic moves in, each released as its part of the pass finishes: one
-    per block on the stage, or DDP's 25 MiB buckets for a model without blocks."""
+    per block on the stage, or DDP's 25 MiB buckets for a model without blocks; one per model chunk where the
+    stack moves whole chunks (MegaScale)."""
+    if ctx.stack.dp_overlap_unit is OverlapUnit.CHUNK:
+        return ctx.plan.vp
     if ctx.profile.layers:
         return max(1, round(ctx.layers_here))
     return max(1, math.ceil(params_per_device * GRAD_BYTES / DDP_BUCKET_BYTES))
@@ -220,9 +223,16 @@ def dp_exposed(ctx: PlanContext, comm_s: float, gather_s: float = 0.0, buckets: 
             return comm_s
         return ctx.m * bucket_tail_s(comm_s / ctx.m, ctx.compute_s, buckets)
     reduce_s = comm_s - gather_s
-    if stack.overlap_grad_reduce:
+    if stack.overlap_grad_reduce and plan.zero < 2 and plan.vp > 1:
+        # Interleaved: each virtual stage's buckets leave after its own last backward, the later ones in the drain.
+        reduce_s = interleaved_tail_s(reduce_s, ctx.bwd_s / plan.vp, plan.vp, plan.pp, buckets)
+    elif stack.overlap_grad_reduce:
         times = ctx.m if plan.zero == 2 else 1  # ZeRO-2 reduce-scatters every micro-batch's gradients
         reduce_s = times * bucket_tail_s(reduce_s / times, ctx.bwd_s, buckets)
+    # Interleaved, the gathers mirror the reductions (virtual stage c's first forward starts c x pp forward chunks
+    # into the step; perf/timeline.py lays it out and interleaved_tail_s(gather_s, fwd_s / vp, ...) is its exact
+    # closed form), but the engine still charges them under the first micro-batch's forward alone: applied, the
+    # mirror moves the public median past the ratchet through the MegaScale rows, already too fast elsewhere.
     if stack.overlap_param_gather:
         gather_s = bucket_tail_s(gather_s, ctx.fwd_s, buckets)
     return reduce_s + gather_s

@@ -3,13 +3,14 @@ overlaps), each figure with its source. Torch-free; read by the job (kernels), t
 and validation (each measured row names the stack it ran)."""
 
 from dojosim.stack.load import DEFAULT_STACK, list_stacks, load_stack, with_kernel_mode
-from dojosim.stack.model import Attention, KernelMode, Kernels, Reshard, Stack, TpOverlap
+from dojosim.stack.model import Attention, KernelMode, Kernels, OverlapUnit, Reshard, Stack, TpOverlap
 
 __all__ = [
     "DEFAULT_STACK",
     "Attention",
     "KernelMode",
     "Kernels",
+    "OverlapUnit",
     "Reshard",
     "Stack",
     "TpOverlap",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dojosim.errors import InputError, allowed, closest
-from dojosim.stack.model import Attention, KernelMode, Kernels, Reshard, Stack, TpOverlap
+from dojosim.stack.model import Attention, KernelMode, Kernels, OverlapUnit, Reshard, Stack, TpOverlap
 
 PRESET_PACKAGE = "dojosim.stack.presets"
 # Current best practice for a new run: Megatron-Core as NeMo and Megatron-LM ship it (see the preset).
@@ -23,6 +23,7 @@ FIELDS: dict[str, Any] = {
     "reshard_after_forward": Reshard,
     "kernels": KernelMode,
     "sp_regather_backward": bool,
+    "dp_overlap_unit": OverlapUnit,
 }
 TOP = {"name", "summary", "extends"}
 

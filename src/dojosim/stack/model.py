@@ -39,6 +39,13 @@ class TpOverlap(StrEnum):
     USERBUFFERS = "userbuffers"
 
 
+class OverlapUnit(StrEnum):
+    """What an overlapped data-parallel transfer moves at a time (gradient reduction, weight gather)."""
+
+    BLOCK = "block"  # a block's gradients or weights (FSDP units, Megatron-Core's ~40M-parameter buckets)
+    CHUNK = "chunk"  # a whole model chunk (virtual pipeline stage) at once
+
+
 class Reshard(StrEnum):
     """When ZeRO-3 / FSDP frees a layer's gathered weights after its forward (to gather them again for backward)."""
 
@@ -67,6 +74,7 @@ class Stack:
     # With sequence parallelism, whether a column-parallel layer keeps its input sharded and all-gathers it again
     # in backward for its weight gradient (Megatron, Transformer Engine) rather than keeping the gathered copy.
     sp_regather_backward: bool = False
+    dp_overlap_unit: OverlapUnit = OverlapUnit.BLOCK
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""
