@@ -40,13 +40,14 @@ def interleaved_tail_s(transfer_s: float, chunk_s: float, chunks: int, stages: i
         return 0.0
     if chunks <= 1:
         return bucket_tail_s(transfer_s, chunk_s, buckets)
-    per_chunk = max(1, round(buckets / chunks))
-    each = transfer_s / (per_chunk * chunks)
+    n = max(1, round(buckets / chunks))
+    each = transfer_s / (n * chunks)
     free = float("-inf")
     for c in range(chunks - 1, -1, -1):
         start = -(c * stages + 1) * chunk_s  # its last backward, with the stage's end at 0
-        for k in range(1, per_chunk + 1):
-            free = max(free, start + k * chunk_s / per_chunk) + each
+        # serialize() over its n transfers, ready at start + k x chunk_s / n (k = 1..n), in closed form: the link
+        # ends them n transfers after it is free, or after the first or the last of them is ready.
+        free = max(free + n * each, start + chunk_s / n + n * each, start + chunk_s + each)
     return max(0.0, free)
 
 
