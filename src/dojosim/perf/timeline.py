@@ -17,7 +17,7 @@ path follows, from the step's end back, whichever input each span waited for las
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dojosim.perf.schedule import _stage_order
 
@@ -51,7 +51,7 @@ class Timeline:
     spans: tuple[Span, ...]
     stages: int
     step_s: float
-    exposed_s: dict[str, float]  # per transfer kind: how long compute or the step's end waited for it
+    exposed_s: dict[str, float]  # per transfer kind: how much shorter the step would be were it instant
     critical_path: tuple[Span, ...]  # from the step's start to its end
 
     def of(self, kind: str, stage: int | None = None) -> list[Span]:
@@ -70,7 +70,9 @@ class StepShape:
     fwd_s: float = 0.0  # one chunk's forward
     bwd_s: float = 0.0  # one chunk's backward (recompute included)
     send_s: float = 0.0  # one activation (or gradient) send between neighbouring stages
-    grad_buckets_per_chunk: int = 0  # gradient transfers each virtual stage releases after its last backward
+    # Gradient transfers each virtual stage releases during its last backward, one as each of its blocks finishes
+    # (evenly over the chunk), or all after the stage's last chunk without overlap.
+    grad_buckets_per_chunk: int = 0
     grad_bucket_s: float = 0.0
     weight_gather_s: float = 0.0  # per virtual stage, gathered before its first forward (0: none)
     # Whether each virtual stage's buckets leave after its own last backward (overlapped reduction) or all of
@@ -84,22 +86,40 @@ class StepShape:
 class _Node:
     """A span being scheduled: what it still waits for and what waits for it."""
 
-    __slots__ = ("span", "duration", "waiting", "ready", "second", "cause", "after", "lane_key", "index")
+    __slots__ = ("span", "duration", "waiting", "ready", "cause", "after", "lane_key", "index", "lead")
 
     def __init__(self, stage: int, lane: str, kind: str, mb: int, chunk: int, duration: float, lane_key: str):
         self.span = (stage, lane, kind, mb, chunk)
         self.duration = duration
         self.waiting = 0
         self.ready = 0.0  # when its last input arrived
-        self.second = 0.0  # when the input before that one arrived
         self.cause: int | None = None  # index of the input that arrived last
         self.after: list[int] = []
         self.lane_key = lane_key
         self.index = -1
+        self.lead = 0.0  # ready this long before its inputs end (a bucket that leaves during its chunk's backward)
 
 
 def simulate(shape: StepShape) -> Timeline:
-    """Lay out one step of `shape` (see the module's docstring)."""
+    """Lay out one step of `shape` (see the module's docstring). A kind of transfer's exposed time is what the
+    step would be shorter were those transfers instant (laid out again without them): the tail it adds after
+    the last backward, or the stalls it causes that the schedule's bubbles do not absorb."""
+    laid = _layout(shape)
+    free = {
+        SENDS: replace(shape, send_s=0.0),
+        WEIGHTS: replace(shape, weight_gather_s=0.0, after_update_s=0.0),
+        GRADIENTS: replace(shape, grad_bucket_s=0.0),
+    }
+    has = {
+        SENDS: shape.send_s > 0 and shape.stages > 1,
+        WEIGHTS: shape.weight_gather_s > 0 or shape.after_update_s > 0,
+        GRADIENTS: shape.grad_bucket_s > 0 and shape.grad_buckets_per_chunk > 0,
+    }
+    exposed = {k: max(0.0, laid.step_s - _layout(free[k]).step_s) if has[k] else 0.0 for k in free}
+    return replace(laid, exposed_s=exposed)
+
+
+def _layout(shape: StepShape) -> Timeline:
     s_count, v_count, m = shape.stages, shape.chunks, shape.micro_batches
     last_virtual = s_count * v_count - 1
     nodes: list[_Node] = []
@@ -143,17 +163,23 @@ def simulate(shape: StepShape) -> Timeline:
             link(send, i)
         else:
             link(src, i)
-    # Weights gathered before each virtual stage's first forward, in the order the stage needs them.
+    # Weights gathered before each virtual stage's first forward, in the order the stage needs them, each issued
+    # as the previous virtual stage's first forward starts (prefetched one ahead; the first at the step's start).
     if shape.weight_gather_s > 0:
         for s, order in enumerate(orders):
-            firsts = [(k, mb, c) for k, mb, c in order if k == "F"]
+            previous = None
             seen: set[int] = set()
-            for _, mb, c in firsts:
-                if c in seen:
+            for kind, mb, c in order:
+                if kind != "F" or c in seen:
                     continue
                 seen.add(c)
+                first = compute[("F", c * s_count + s, mb)]
                 g = add(_Node(s, "", WEIGHTS, -1, c, shape.weight_gather_s, shape.resource_of(WEIGHTS, s)))
-                link(g, compute[("F", c * s_count + s, mb)])
+                if previous is not None:
+                    nodes[g].lead = nodes[previous].duration  # ready as that forward starts
+                    link(previous, g)
+                link(g, first)
+                previous = first
     # Each virtual stage's gradient buckets leave after its last backward.
     grads: list[int] = []
     if shape.grad_buckets_per_chunk and shape.grad_bucket_s > 0:
@@ -162,57 +188,101 @@ def simulate(shape: StepShape) -> Timeline:
             for k, mb, c in order:
                 if k == "B":
                     last_b[c] = compute[("B", c * s_count + s, mb)]
+            n = shape.grad_buckets_per_chunk
             for c, b in last_b.items():
                 if not shape.grad_overlap:
                     b = lanes[s][-1]
-                for _ in range(shape.grad_buckets_per_chunk):
+                for k in range(1, n + 1):
                     g = add(_Node(s, "", GRADIENTS, -1, c, shape.grad_bucket_s, shape.resource_of(GRADIENTS, s)))
+                    if shape.grad_overlap:  # the k-th of the chunk's blocks finishes its backward k/n of the way
+                        nodes[g].lead = (n - k) / n * nodes[b].duration
                     link(b, g)
                     grads.append(g)
     return _run(nodes, shape, lanes, grads)
 
 
+# Transfers on one link share it as NCCL's concurrent streams do, approximated by priority: a send between
+# stages (small, on the critical path) goes ahead of weight gathers (the next forward needs them), which go ahead
+# of gradient buckets (only the update waits for them). A transfer of higher priority that becomes ready while a
+# lower one runs takes the link at once; the one it interrupts resumes after it, as much later as it took.
+PRIORITY = {SENDS: 0, WEIGHTS: 1, GRADIENTS: 2}
+
+
 def _run(nodes: list[_Node], shape: StepShape, lanes: list[list[int]], grads: list[int]) -> Timeline:
-    free: dict[str, float] = {}
-    holder: dict[str, int] = {}  # the node that last ran on each lane
+    busy_until: dict[str, float] = {}  # compute lanes: when the stage is free
+    running: dict[str, int] = {}  # links: the transfer on it now
+    queued: dict[str, list[tuple[int, float, int]]] = {}  # links: (priority, ready, node) waiting for it
+    left = [n.duration for n in nodes]  # what a transfer still has to move, when it is not running
+    holder: dict[str, int] = {}  # the node that last started on each lane
     before = [-1] * len(nodes)  # the node that ran before it on its lane
-    start = [0.0] * len(nodes)
+    start = [-1.0] * len(nodes)
     end = [0.0] * len(nodes)
-    readied = [0.0] * len(nodes)  # when its inputs were all there
-    waited: dict[str, float] = {GRADIENTS: 0.0, WEIGHTS: 0.0, SENDS: 0.0}
-    # Ready nodes in the order they became ready (their resource takes them in that order), then by creation.
-    ready = [(0.0, i) for i, n in enumerate(nodes) if n.waiting == 0]
-    heapq.heapify(ready)
+    # Events in time order; at one time, finishing (0) before becoming ready (1), so that a transfer ready as its
+    # link frees competes for it with those queued.
+    events: list[tuple[float, int, int]] = [(0.0, 1, i) for i, n in enumerate(nodes) if n.waiting == 0]
+    heapq.heapify(events)
     done = 0
-    while ready:
-        t, i = heapq.heappop(ready)
+
+    def begin(i: int, at: float) -> None:
         n = nodes[i]
-        lane_free = free.get(n.lane_key, 0.0)
-        readied[i] = t
-        start[i] = max(lane_free, t)
-        end[i] = start[i] + n.duration
-        free[n.lane_key] = end[i]
-        before[i] = holder.get(n.lane_key, -1)
-        holder[n.lane_key] = i
-        if n.span[1] == COMPUTE and n.cause is not None:
-            kind = nodes[n.cause].span[2]
-            if kind in waited:  # the stage sat idle for the transfer itself, everything else it needed there
-                waited[kind] += max(0.0, start[i] - max(lane_free, n.second, readied[n.cause]))
-        done += 1
-        for j in n.after:
+        if start[i] < 0:
+            start[i] = at
+            before[i] = holder.get(n.lane_key, -1)
+            holder[n.lane_key] = i
+        end[i] = at + left[i]
+        if n.span[1] == COMPUTE:  # never interrupted: what waits for it can be told its end now
+            busy_until[n.lane_key] = end[i]
+            release(i)
+        else:
+            running[n.lane_key] = i
+        heapq.heappush(events, (end[i], 0, i))
+
+    def release(i: int) -> None:
+        for j in nodes[i].after:
             a = nodes[j]
             a.waiting -= 1
-            if end[i] >= a.ready:
-                a.second, a.ready, a.cause = a.ready, end[i], i
-            else:
-                a.second = max(a.second, end[i])
+            arrives = end[i] - a.lead
+            if arrives >= a.ready:
+                a.ready, a.cause = arrives, i
             if a.waiting == 0:
-                heapq.heappush(ready, (a.ready, j))
+                heapq.heappush(events, (a.ready, 1, j))
+
+    def next_on(link: str, at: float) -> None:
+        waiting = queued.get(link)
+        if waiting:
+            _, _, k = heapq.heappop(waiting)
+            begin(k, at)
+
+    while events:
+        t, what, i = heapq.heappop(events)
+        n = nodes[i]
+        if what == 0:  # finishing, unless it was interrupted and this is its old end
+            if end[i] != t or (n.span[1] != COMPUTE and running.get(n.lane_key) != i):
+                continue
+            done += 1
+            if n.span[1] != COMPUTE:
+                release(i)
+                del running[n.lane_key]
+                next_on(n.lane_key, t)
+            continue
+        if n.span[1] == COMPUTE:  # a stage's chunks are chained in order: its lane is free by now
+            begin(i, max(t, busy_until.get(n.lane_key, 0.0)))
+            continue
+        link, mine = n.lane_key, PRIORITY[n.span[2]]
+        now = running.get(link)
+        if now is None:
+            begin(i, t)
+        elif PRIORITY[nodes[now].span[2]] > mine:  # interrupt the lower-priority transfer; it resumes later
+            left[now] = end[now] - t
+            end[now] = -1.0  # its pending finish is void
+            heapq.heappush(queued.setdefault(link, []), (PRIORITY[nodes[now].span[2]], -1.0, now))
+            begin(i, t)
+        else:
+            heapq.heappush(queued.setdefault(link, []), (mine, t, i))
     if done != len(nodes):  # cannot happen for a valid order; a guard against a cycle
         raise RuntimeError("step timeline deadlocked")
     compute_end = max((end[lane[-1]] for lane in lanes if lane), default=0.0)
     grads_end = max((end[g] for g in grads), default=0.0)
-    waited[GRADIENTS] += max(0.0, grads_end - compute_end)
     update_start = max(compute_end, grads_end)
     spans = [Span(n.span[0], n.span[1] or n.lane_key, *n.span[2:], start[i], end[i]) for i, n in enumerate(nodes)]
     path: list[Span] = []
@@ -221,16 +291,11 @@ def _run(nodes: list[_Node], shape: StepShape, lanes: list[list[int]], grads: li
         path.append(spans[i])
         cause = nodes[i].cause
         # What it waited for last: the input that arrived at its start, else the span before it on its lane.
-        i = cause if cause is not None and end[cause] >= start[i] else before[i]
-    update = Span(-1, OPTIMIZER, OPTIMIZER, -1, -1, update_start, update_start + shape.optimizer_s)
-    spans.append(update)
+        i = cause if cause is not None and end[cause] - nodes[i].lead >= start[i] else before[i]
     path.reverse()
-    path.append(update)
-    step_end = update.end_s
+    tail = [Span(-1, OPTIMIZER, OPTIMIZER, -1, -1, update_start, update_start + shape.optimizer_s)]
     if shape.after_update_s > 0:
-        gather = Span(-1, WEIGHTS, WEIGHTS, -1, -1, step_end, step_end + shape.after_update_s)
-        spans.append(gather)
-        path.append(gather)
-        waited[WEIGHTS] += shape.after_update_s
-        step_end = gather.end_s
-    return Timeline(tuple(spans), shape.stages, step_end, waited, tuple(path))
+        tail.append(Span(-1, WEIGHTS, WEIGHTS, -1, -1, tail[0].end_s, tail[0].end_s + shape.after_update_s))
+    spans.extend(tail)
+    path.extend(tail)
+    return Timeline(tuple(spans), shape.stages, tail[-1].end_s, {}, tuple(path))
