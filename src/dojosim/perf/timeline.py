@@ -1,18 +1,19 @@
-"""One step as an event timeline: compute chunks in each stage's pipeline order, transfers queued on the shared
-resources they use, and what the step waits for.
+"""One step as an event timeline: compute chunks in each stage's pipeline order, transfers on the shared links
+they use, and what the step waits for.
 
 Each pipeline stage runs its compute chunks (a micro-batch's forward or backward of one virtual stage) one at a
 time in the order of its schedule (`schedule._stage_order`: 1F1B, interleaved when a stage holds several virtual
 stages). A chunk starts when its stage is free and its inputs have arrived: the activation (forward) or gradient
 (backward) sent by the neighbouring virtual stage, and, for the first forward of a virtual stage, its weights when
-the step gathers them. Transfers (activation sends, gradient reduce-scatters per bucket, weight all-gathers) run
-on a named resource (a device's NIC, its NVLink port) one at a time, in the order they become ready: two transfers
-on one NIC serialise, transfers on different resources run side by side. The step ends when every stage's last
-chunk and every gradient transfer are done, then the optimizer updates.
+the step gathers them (prefetched one virtual stage ahead). Gradient buckets leave as the blocks of each virtual
+stage's last backward finish (or after the stage's last chunk, without overlap). Transfers run on a named link (a
+device's NIC, its NVLink port): on one link they take turns, sends between stages first, then weight gathers, then
+gradient buckets, a higher-priority transfer interrupting a lower one, which resumes after it; transfers on
+different links run side by side. The step ends when every stage's last chunk and every gradient transfer are
+done, then the optimizer updates.
 
-Events are processed in time order, so each resource takes its transfers in the order they are ready. The result
-says, per kind of transfer, how long compute (or the step's end) waited for it: its exposed time. The critical
-path follows, from the step's end back, whichever input each span waited for last.
+A kind of transfer's exposed time is how much shorter the step would be were it instant; the critical path
+follows, from the step's end back, whatever each span waited for last.
 """
 
 import heapq
