@@ -282,6 +282,19 @@ def _run(nodes: list[_Node], shape: StepShape, lanes: list[list[int]], grads: li
             heapq.heappush(queued.setdefault(link, []), (mine, t, i))
     if done != len(nodes):  # cannot happen for a valid order; a guard against a cycle
         raise RuntimeError("step timeline deadlocked")
+    return _result(nodes, shape, lanes, grads, start, end, before)
+
+
+def _result(
+    nodes: list[_Node],
+    shape: StepShape,
+    lanes: list[list[int]],
+    grads: list[int],
+    start: list[float],
+    end: list[float],
+    before: list[int],
+) -> Timeline:
+    """The laid-out spans, the update after the last chunk and gradient, and the critical path back from the end."""
     compute_end = max((end[lane[-1]] for lane in lanes if lane), default=0.0)
     grads_end = max((end[g] for g in grads), default=0.0)
     update_start = max(compute_end, grads_end)
