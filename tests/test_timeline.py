@@ -132,3 +132,40 @@ def test_the_engines_closed_form_for_interleaved_overlap_is_the_laid_out_timelin
     assert delay >= closed - 1e-9
     if chunks == 1:
         assert gathers.exposed_s[WEIGHTS] == pytest.approx(closed) == pytest.approx(bucket_tail_s(total, fwd, 1))
+
+
+@pytest.fixture(scope="module")
+def small_engine():
+    from dojosim.hardware import load_system, size_system
+    from dojosim.perf.engine import Engine
+    from dojosim.workload.cache import get_graph
+
+    graph = get_graph("llama(layers=8,hidden=512,heads=8,kv_heads=4,ffn=1536,vocab=4096)", 1, 256)
+    return Engine(graph, size_system(load_system("dgx-h100"), 64))
+
+
+@pytest.mark.parametrize("plan_kw", [dict(zero=0), dict(zero=1), dict(zero=2), dict(zero=3), dict(zero=1, tp=2)])
+def test_the_engines_timeline_of_an_unpipelined_step_is_its_estimate(small_engine, plan_kw):
+    """Without pipeline stages nothing but the closed forms' own events remain: the laid-out step is the
+    estimate (the gradient tail and the weights' gathers under the first forward, as schedule.bucket_tail_s)."""
+    from dojosim.parallel.plan import ParallelPlan
+
+    plan = ParallelPlan(devices=64, global_batch=256, micro_batch=1, seq=256, **plan_kw)
+    estimate = small_engine.estimate(plan)
+    laid = small_engine.timeline(plan)
+    assert laid.step_s == pytest.approx(estimate.step_time_s, rel=1e-9)
+    if plan.zero in (0, 1, 2):
+        shown = laid.exposed_s[GRADIENTS] + laid.exposed_s[WEIGHTS]
+        assert shown == pytest.approx(estimate.breakdown_s["dp_comm"], rel=1e-6)
+
+
+@pytest.mark.parametrize("vp", [1, 2])
+def test_the_engines_timeline_of_a_pipeline_adds_only_the_sends_of_the_steady_state(small_engine, vp):
+    from dojosim.parallel.plan import ParallelPlan
+
+    plan = ParallelPlan(devices=64, global_batch=256, micro_batch=1, seq=256, zero=1, pp=4, vp=vp)
+    estimate = small_engine.estimate(plan)
+    laid = small_engine.timeline(plan)
+    send = next(c for c in estimate.collectives if c.group == "pp").seconds_each
+    m = plan.grad_accumulation
+    assert estimate.step_time_s - 1e-12 <= laid.step_s <= estimate.step_time_s + 2 * m * vp * send

@@ -170,12 +170,14 @@ class Engine:
         expert-parallel time the stack leaves exposed; sends between stages, gradient buckets as each virtual
         stage's last backward ends (or after backward, as the stack says) and weight gathers before each virtual
         stage's first forward queue on the link their group crosses: a device's NVLink port within a node, its NIC
-        beyond, shared by data-parallel and pipeline traffic that both leave the node."""
+        beyond, shared by data-parallel and pipeline traffic that both leave the node. ZeRO-3's gathers and
+        reduce-scatters, which run within every micro-batch, are left in each chunk as the estimate charges them."""
         est = self.estimate(plan)
         ctx = self.context(plan)
         vp, pp, stack = plan.vp, plan.pp, self.stack
         fwd_share = ctx.fwd_s / ctx.compute_s if ctx.compute_s else 1.0 / 3.0
-        chunk_s = est.micro_batch_time_s / vp
+        per_micro_batch_dp = est.breakdown_s["dp_comm"] / ctx.m if plan.zero >= 3 else 0.0
+        chunk_s = (est.micro_batch_time_s + per_micro_batch_dp) / vp
         sends = [c for c in est.collectives if c.group == "pp"]
         gathers = sum(c.seconds_each * c.count_per_step for c in est.collectives if c.op == comm.WEIGHT_GATHER)
         reduces = sum(
@@ -183,6 +185,8 @@ class Engine:
             for c in est.collectives
             if c.group in ("dp", "cp") and c.op != comm.WEIGHT_GATHER and "gradients" in c.op
         )
+        if plan.zero >= 3:
+            gathers = reduces = 0.0
         buckets = max(1, -(-comm.gradient_buckets(ctx, est.memory.params_per_device) // vp))
         overlapped_gather = plan.zero in (1, 2) and stack.overlap_param_gather
 

@@ -87,7 +87,7 @@ class StepShape:
 class _Node:
     """A span being scheduled: what it still waits for and what waits for it."""
 
-    __slots__ = ("span", "duration", "waiting", "ready", "cause", "after", "lane_key", "index", "lead")
+    __slots__ = ("span", "duration", "waiting", "ready", "cause", "after", "lane_key")
 
     def __init__(self, stage: int, lane: str, kind: str, mb: int, chunk: int, duration: float, lane_key: str):
         self.span = (stage, lane, kind, mb, chunk)
@@ -95,10 +95,24 @@ class _Node:
         self.waiting = 0
         self.ready = 0.0  # when its last input arrived
         self.cause: int | None = None  # index of the input that arrived last
-        self.after: list[int] = []
+        self.after: list[tuple[int, float]] = []  # (node, lead): that node may start `lead` before this one ends
         self.lane_key = lane_key
-        self.index = -1
-        self.lead = 0.0  # ready this long before its inputs end (a bucket that leaves during its chunk's backward)
+
+
+class _Graph:
+    """The step's spans to schedule and what each waits for."""
+
+    def __init__(self) -> None:
+        self.nodes: list[_Node] = []
+
+    def add(self, node: _Node) -> int:
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+    def link(self, before: int, after: int, lead: float = 0.0) -> None:
+        """`after` waits for `before`, less `lead` (a bucket that leaves while its chunk still computes)."""
+        self.nodes[before].after.append((after, lead))
+        self.nodes[after].waiting += 1
 
 
 def simulate(shape: StepShape) -> Timeline:
@@ -121,35 +135,33 @@ def simulate(shape: StepShape) -> Timeline:
 
 
 def _layout(shape: StepShape) -> Timeline:
-    s_count, v_count, m = shape.stages, shape.chunks, shape.micro_batches
-    last_virtual = s_count * v_count - 1
-    nodes: list[_Node] = []
+    graph = _Graph()
+    orders = [_stage_order(s, shape.stages, shape.chunks, shape.micro_batches) for s in range(shape.stages)]
+    compute, lanes = _compute(graph, shape, orders)
+    if shape.weight_gather_s > 0:
+        _weight_gathers(graph, shape, orders, compute)
+    grads = _gradient_buckets(graph, shape, orders, compute, lanes)
+    return _run(graph.nodes, shape, lanes, grads)
 
-    def add(node: _Node) -> int:
-        node.index = len(nodes)
-        nodes.append(node)
-        return node.index
 
-    def link(before: int, after: int) -> None:
-        nodes[before].after.append(after)
-        nodes[after].waiting += 1
-
-    orders = [_stage_order(s, s_count, v_count, m) for s in range(s_count)]
+def _compute(
+    graph: _Graph, shape: StepShape, orders: list[list[tuple[str, int, int]]]
+) -> tuple[dict[tuple[str, int, int], int], list[list[int]]]:
+    """Each stage's chunks in order, each waiting for its input from the neighbouring virtual stage (through a
+    send across a stage boundary)."""
+    stages, last_virtual = shape.stages, shape.stages * shape.chunks - 1
     compute: dict[tuple[str, int, int], int] = {}  # (kind, virtual stage, micro-batch) -> node
     lanes: list[list[int]] = []
     for s, order in enumerate(orders):
         lane = []
         for kind, mb, chunk in order:
             duration = shape.fwd_s if kind == "F" else shape.bwd_s
-            i = add(_Node(s, COMPUTE, kind, mb, chunk, duration, f"{COMPUTE}:{s}"))
-            compute[(kind, chunk * s_count + s, mb)] = i
+            i = graph.add(_Node(s, COMPUTE, kind, mb, chunk, duration, f"{COMPUTE}:{s}"))
+            compute[(kind, chunk * stages + s, mb)] = i
             lane.append(i)
         lanes.append(lane)
-    # A stage runs its chunks in order.
-    for lane in lanes:
         for a, b in zip(lane, lane[1:], strict=False):
-            link(a, b)
-    # Activations forward, gradients backward, across stage boundaries through a send; within a stage directly.
+            graph.link(a, b)
     for (kind, v, mb), i in list(compute.items()):
         if kind == "F":
             src = compute.get(("F", v - 1, mb))
@@ -157,49 +169,64 @@ def _layout(shape: StepShape) -> Timeline:
             src = compute.get(("B", v + 1, mb)) if v < last_virtual else compute.get(("F", v, mb))
         if src is None:
             continue
-        src_stage = nodes[src].span[0]
-        if src_stage != nodes[i].span[0] and shape.send_s > 0:
-            send = add(_Node(src_stage, "", SENDS, mb, -1, shape.send_s, shape.resource_of(SENDS, src_stage)))
-            link(src, send)
-            link(send, i)
+        src_stage = graph.nodes[src].span[0]
+        if src_stage != graph.nodes[i].span[0] and shape.send_s > 0:
+            lane_key = shape.resource_of(SENDS, src_stage)
+            send = graph.add(_Node(src_stage, "", SENDS, mb, -1, shape.send_s, lane_key))
+            graph.link(src, send)
+            graph.link(send, i)
         else:
-            link(src, i)
-    # Weights gathered before each virtual stage's first forward, in the order the stage needs them, each issued
-    # as the previous virtual stage's first forward starts (prefetched one ahead; the first at the step's start).
-    if shape.weight_gather_s > 0:
-        for s, order in enumerate(orders):
-            previous = None
-            seen: set[int] = set()
-            for kind, mb, c in order:
-                if kind != "F" or c in seen:
-                    continue
-                seen.add(c)
-                first = compute[("F", c * s_count + s, mb)]
-                g = add(_Node(s, "", WEIGHTS, -1, c, shape.weight_gather_s, shape.resource_of(WEIGHTS, s)))
+            graph.link(src, i)
+    return compute, lanes
+
+
+def _weight_gathers(
+    graph: _Graph, shape: StepShape, orders: list[list[tuple[str, int, int]]], compute: dict[tuple[str, int, int], int]
+) -> None:
+    """Each virtual stage's weights in pieces (one per block), gathered in the order the stage needs them: the
+    first virtual stage's from the step's start, each next one's as the previous virtual stage's first forward
+    starts (prefetched one ahead). Piece k of n is needed k - 1 n-ths of the way through the first forward."""
+    n = max(1, shape.grad_buckets_per_chunk)
+    for s, order in enumerate(orders):
+        previous = None
+        seen: set[int] = set()
+        for kind, mb, c in order:
+            if kind != "F" or c in seen:
+                continue
+            seen.add(c)
+            first = compute[("F", c * shape.stages + s, mb)]
+            for k in range(1, n + 1):
+                g = graph.add(_Node(s, "", WEIGHTS, -1, c, shape.weight_gather_s / n, shape.resource_of(WEIGHTS, s)))
                 if previous is not None:
-                    nodes[g].lead = nodes[previous].duration  # ready as that forward starts
-                    link(previous, g)
-                link(g, first)
-                previous = first
-    # Each virtual stage's gradient buckets leave after its last backward.
+                    graph.link(previous, g, lead=graph.nodes[previous].duration)  # ready as that forward starts
+                graph.link(g, first, lead=(k - 1) / n * shape.fwd_s)
+            previous = first
+
+
+def _gradient_buckets(
+    graph: _Graph,
+    shape: StepShape,
+    orders: list[list[tuple[str, int, int]]],
+    compute: dict[tuple[str, int, int], int],
+    lanes: list[list[int]],
+) -> list[int]:
+    """Each virtual stage's buckets, the k-th of n leaving k n-ths of the way through its last backward (or all
+    after the stage's last chunk, without overlap)."""
     grads: list[int] = []
-    if shape.grad_buckets_per_chunk and shape.grad_bucket_s > 0:
-        for s, order in enumerate(orders):
-            last_b: dict[int, int] = {}
-            for k, mb, c in order:
-                if k == "B":
-                    last_b[c] = compute[("B", c * s_count + s, mb)]
-            n = shape.grad_buckets_per_chunk
-            for c, b in last_b.items():
-                if not shape.grad_overlap:
-                    b = lanes[s][-1]
-                for k in range(1, n + 1):
-                    g = add(_Node(s, "", GRADIENTS, -1, c, shape.grad_bucket_s, shape.resource_of(GRADIENTS, s)))
-                    if shape.grad_overlap:  # the k-th of the chunk's blocks finishes its backward k/n of the way
-                        nodes[g].lead = (n - k) / n * nodes[b].duration
-                    link(b, g)
-                    grads.append(g)
-    return _run(nodes, shape, lanes, grads)
+    n = shape.grad_buckets_per_chunk
+    if not n or shape.grad_bucket_s <= 0:
+        return grads
+    for s, order in enumerate(orders):
+        last_b = {c: compute[("B", c * shape.stages + s, mb)] for kind, mb, c in order if kind == "B"}
+        for c, b in last_b.items():
+            if not shape.grad_overlap:
+                b = lanes[s][-1]
+            for k in range(1, n + 1):
+                g = graph.add(_Node(s, "", GRADIENTS, -1, c, shape.grad_bucket_s, shape.resource_of(GRADIENTS, s)))
+                lead = (n - k) / n * graph.nodes[b].duration if shape.grad_overlap else 0.0
+                graph.link(b, g, lead)
+                grads.append(g)
+    return grads
 
 
 # Transfers on one link share it as NCCL's concurrent streams do, approximated by priority: a send between
@@ -239,10 +266,10 @@ def _run(nodes: list[_Node], shape: StepShape, lanes: list[list[int]], grads: li
         heapq.heappush(events, (end[i], 0, i))
 
     def release(i: int) -> None:
-        for j in nodes[i].after:
+        for j, lead in nodes[i].after:
             a = nodes[j]
             a.waiting -= 1
-            arrives = end[i] - a.lead
+            arrives = end[i] - lead
             if arrives >= a.ready:
                 a.ready, a.cause = arrives, i
             if a.waiting == 0:
@@ -254,9 +281,14 @@ def _run(nodes: list[_Node], shape: StepShape, lanes: list[list[int]], grads: li
             _, _, k = heapq.heappop(waiting)
             begin(k, at)
 
+    clock = 0.0
     while events:
         t, what, i = heapq.heappop(events)
         n = nodes[i]
+        if n.span[1] != COMPUTE:
+            # A chunk may start before the last of its inputs arrived (a weight gather's late pieces, needed part
+            # way through it) and so be scheduled in the past; a link is never given out in the past.
+            t = clock = max(clock, t)
         if what == 0:  # finishing, unless it was interrupted and this is its old end
             if end[i] != t or (n.span[1] != COMPUTE and running.get(n.lane_key) != i):
                 continue
@@ -305,7 +337,8 @@ def _result(
         path.append(spans[i])
         cause = nodes[i].cause
         # What it waited for last: the input that arrived at its start, else the span before it on its lane.
-        i = cause if cause is not None and end[cause] - nodes[i].lead >= start[i] else before[i]
+        lead = next((x for j, x in nodes[cause].after if j == i), 0.0) if cause is not None else 0.0
+        i = cause if cause is not None and end[cause] - lead >= start[i] else before[i]
     path.reverse()
     tail = [Span(-1, OPTIMIZER, OPTIMIZER, -1, -1, update_start, update_start + shape.optimizer_s)]
     if shape.after_update_s > 0:
