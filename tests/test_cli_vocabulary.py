@@ -171,6 +171,12 @@ def test_search_on_ctrl_c_says_what_it_kept_and_how_to_resume(tmp_path, monkeypa
     resumed = dojosim(*args, "--resume", "--json")
     assert resumed.code == 0, resumed.stderr
     assert json.loads(resumed.stdout)["costed"] == (out / "plans.jsonl").read_text().count("\n") > kept
+    # Resuming another question (here: a larger global batch) would mix its plans in: refused, saying why.
+    other = list(args)
+    other[other.index("--global-batch") + 1] = str(2 * int(other[other.index("--global-batch") + 1]))
+    refused = dojosim(*other, "--resume")
+    assert refused.code != 0 and "--resume" in refused.stderr and "global_batch" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_sweep_on_ctrl_c_says_how_many_points_it_kept(tmp_path, monkeypatch):

@@ -47,11 +47,22 @@ def test_devices_follow_the_budget_in_whole_units():
     assert devices_for("dojo-v1", Budget("power", exapod_w)) == 3000
 
 
+def test_a_budget_buys_devices_at_the_figures_set_on_the_command_line():
+    budget = Budget("power", 2e6)
+    preset = devices_for("dgx-h100", budget)
+    hotter = devices_for("dgx-h100", budget, ("device.tdp_w=1400",))
+    assert hotter < preset  # twice the watts per GPU: fewer GPUs for the same megawatts
+    assert hotter % 8 == 0  # still whole nodes
+
+
 def test_claims_are_recomputed_from_the_presets():
     claims = {c["claim"]: c for c in claims_check()}
     assert "2,250" in claims["Dojo 2 ~1,000 TOPS vs B200 ~900"]["recomputed"]
     assert "20x" in claims["36 TB/s = 3.6x NVLink 5"]["recomputed"]
-    assert "40x" in claims["Dojo 3 = 40x Dojo 2"]["recomputed"]
+    assert "per wafer 42.5 vs 14.6 PFLOP/s = 2.9x" in claims["Dojo 3 = 40x Dojo 2"]["recomputed"]
+    assert "= 1.6x D1; 10x per die needs 5.6 TFLOP/s per mm^2" in claims["Dojo 2 = 10x Dojo 1 (Musk, Mar 2025)"][
+        "recomputed"
+    ]
     assert "92 V1 ExaPODs" in claims["100 EFLOPS by the end of 2024"]["recomputed"]
     assert "-1.3% from 1.1" in claims["ExaPOD 1.1 EFLOPS from 3,000 D1"]["verdict"]
 
@@ -79,12 +90,15 @@ def test_compare_writes_a_self_contained_report(tmp_path):
         "devices",
         "--budget",
         "48",
+        "--kernels",
+        "framework",
         "--out",
         str(out),
         "--json",
     )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
+    assert (doc["stack"], doc["kernels"]) == ("megatron-core-2024", "framework")  # which kernels every system ran
     assert [r["system"] for r in doc["results"]] == ["dgx-h100", "dojo-v1"]
     assert all(r["best"] and r["best"]["samples_per_s"] > 0 for r in doc["results"])
     assert doc["campaign"] and doc["claims"]
@@ -97,6 +111,7 @@ def test_compare_writes_a_self_contained_report(tmp_path):
     assert "<script" not in page and "http" not in page.replace(namespaces[0], "").replace(namespaces[1], "")
     assert not list(tmp_path.glob("*.part"))
     assert "every system at the same devices budget of <b>48 devices</b>" in page  # the intro's figures filled in
+    assert "<b>megatron-core-2024</b> stack with <b>framework</b>" in page
     # Opens with the verdict, the same as the JSON's; every plot has ticks on both axes; a phone can read it.
     body = page[page.index("<body>") + len("<body>") :]
     assert body.startswith('<p class="verdict" id="verdict">') and html.escape(doc["verdict"]["text"]) in body

@@ -58,12 +58,22 @@ def test_a_matmul_class_costs_its_roofline_time_plus_ramp_and_launch(profile):
     t, flops, nbytes = compute.class_seconds(dev, mm, 2, 1, False, "bf16", peaks)  # tp 2 halves each matmul
     one = max(4e12 / peaks["matrix"] + dev.matmul_ramp_s, 2e9 / dev.near.bytes_per_s) + dev.kernel_overhead_s
     assert t == pytest.approx(5 * one) and flops == 5 * 4e12 and nbytes == 5 * 2e9
-    # fp8: the same matmul at the fp8 peak, plus casts that move 1.5x its bytes in two more kernels
-    t8, _, _ = compute.class_seconds(dev, mm, 2, 1, False, "fp8", compute.peaks(dev, "fp8"))
-    fp8_matrix = dev.peak("fp8") * dev.matmul_fraction
+    # fp8: the same matmul at the fp8 peak, plus its recipe's casts. Of each op's 2e9 bytes 1.5e9 are over tokens
+    # (input and output: the input is half) and 0.5e9 are the weight.
+    mm = dataclasses.replace(mm, over_tokens=True, token_bytes=3e9)
+    fp8_matrix = dev.peak("fp8") * dev.matmul_fraction_at("fp8")  # its own measured share, where the preset has one
     one8 = max(4e12 / fp8_matrix + dev.matmul_ramp_s, 2e9 / dev.near.bytes_per_s) + dev.kernel_overhead_s
-    cast = 2e9 * 1.5 / dev.near.bytes_per_s + 2 * dev.kernel_overhead_s
-    assert t8 == pytest.approx(5 * (one8 + cast))
+    bw, launch = dev.near.bytes_per_s, dev.kernel_overhead_s
+    expected = {
+        # delayed: one cast-transpose of the input (2.0 per bf16 byte), the weight cast once per step
+        "delayed": 2.0 * 0.75e9 / bw + launch,
+        # tensorwise: amax + cast of the input (3.0), amax + cast of the weight (2.5), four kernels
+        "tensorwise": (3.0 * 0.75e9 + 2.5 * 0.5e9) / bw + 4 * launch,
+    }
+    for recipe, cast in expected.items():
+        casts = compute.recipe_casts("fp8", recipe)
+        t8, _, _ = compute.class_seconds(dev, mm, 2, 1, False, "fp8", compute.peaks(dev, "fp8"), casts)
+        assert t8 == pytest.approx(5 * (one8 + cast)), recipe
 
 
 def test_a_pass_takes_the_longer_of_device_time_and_host_dispatch(profile):
@@ -314,7 +324,7 @@ def test_streaming_stall_is_far_traffic_over_far_bandwidth_beyond_compute(profil
 def test_a_device_with_sram_and_hbm_keeps_both_tiers_and_streams_the_fastest_first(profile):
     """Dojo 3 (projected) has SRAM, on-package HBM and interface-card HBM: ops work in SRAM, state beyond it
     fills the HBM first and the edge memory last, each carrying the traffic of what it holds."""
-    dev = engine(profile, system="dojo-3-projected", devices=150).device
+    dev = engine(profile, system="dojo-3-projected", devices=240).device
     assert dev.near.name == "SRAM" and [t.name for t in dev.far_tiers] == ["HBM", "edge HBM"]
     hbm, edge = dev.far_tiers
     assert dev.capacity_bytes == pytest.approx(dev.near.bytes + hbm.bytes + edge.bytes)

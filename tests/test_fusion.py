@@ -69,6 +69,33 @@ def test_transformer_block_by_hand():
     assert fused_graph(graph, KernelMode.EAGER) is graph
 
 
+def block_boundary_backward():
+    """Backward across two residual blocks, y = (2,8,8,8): the next block's conv1 gradient (input and weight
+    gradients), the shortcut's gradient added to it, then this block's output ReLU and batch-norm gradients."""
+    y, w, c = (2, 8, 8, 8), (8, 8, 1, 1), (8,)
+    bwd = Phase.BWD
+    return _graph([
+        _op("aten.convolution_backward", OpKind.CONV, "net.block2.conv1", (y, y, w), (y, w),
+            (1024 + 1024 + 64) * BF16, (1024 + 64) * BF16, 32768.0, bwd),
+        _op("aten.add", OpKind.ELEMENTWISE, "net.block2", (y, y), (y,), 2048 * BF16, 1024 * BF16, 1024.0, bwd),
+        _op("aten.threshold_backward", OpKind.ELEMENTWISE, "net.block1", (y, y), (y,), 2048 * BF16, 1024 * BF16,
+            1024.0, bwd),
+        _op("aten.native_batch_norm_backward", OpKind.NORM, "net.block1.bn3", (y, y, c), (y, c),
+            (2048 + 8) * BF16, (1024 + 8) * BF16, 5120.0, bwd),
+    ])  # fmt: skip
+
+
+def test_the_gradient_crosses_a_block_boundary_as_one_kernel_by_hand():
+    graph = block_boundary_backward()
+    # conv 4224 + 2176, add 4096 + 2048, ReLU 4096 + 2048, BN 4112 + 2064
+    assert _totals(graph) == (39936.0, 24864.0, 4)
+    # cuDNN's dgrad + dReLU + dBN (and its BN-add-activation backward) run the chain as one kernel: each of the
+    # three (2,8,8,8) intermediates is neither written nor read back (3 x 4096 B); the weight gradient stays.
+    fused = fused_graph(graph, KernelMode.FRAMEWORK)
+    assert _totals(fused) == (39936.0, 24864.0 - 3 * 4096.0, 1)
+    assert fused.ops[0].bytes_written == (1024 + 64 + 8) * BF16
+
+
 def test_chain_stops_at_another_module_pass_or_shape():
     t = (4, 16)
     graph = _graph([

@@ -120,12 +120,14 @@ def test_derived_totals_carry_the_confidence_of_their_least_trusted_input():
     assert totals("dojo-v1", overrides=["d1.peak_flops_per_s.bf16=1e15"]).peak_flops_per_s["bf16"].status == "user"
 
 
-def test_dojo_generations_follow_their_stated_ratios():
-    v1 = totals("dojo-v1").peak_flops_per_s["bf16"].value
-    v2 = totals("dojo-2").peak_flops_per_s["bf16"].value
-    v3 = totals("dojo-3-projected").peak_flops_per_s["bf16"].value
-    assert v2 / v1 == pytest.approx(10.0)
-    assert v3 / v2 == pytest.approx(40.0)
+def test_dojo_generations_follow_their_process_derivations():
+    """Dojo 2 and 3 are D1's architecture moved to N5 (same die) and N2 (reticle-size die): compute per die
+    scales with the cores that fit, and a Dojo 3 wafer holds 40 positions."""
+    per_core = 1.024e12  # D1: 512 FLOP/cycle at 2 GHz
+    assert totals("dojo-v1", 1).peak_flops_per_s["bf16"].value == pytest.approx(354 * per_core, rel=2e-3)
+    assert totals("dojo-2", 1).peak_flops_per_s["bf16"].value == pytest.approx(569 * per_core, rel=1e-3)
+    assert totals("dojo-3-projected", 1).peak_flops_per_s["bf16"].value == pytest.approx(1037 * per_core, rel=1e-3)
+    assert totals("dojo-3-projected", 40).sram_bytes.value == pytest.approx(40 * 1037 * 1.25e6)
     assert totals("dojo-2-claimed", 1).peak_flops_per_s["bf16"].value == pytest.approx(1e15)
 
 
@@ -153,7 +155,7 @@ def test_user_file_with_plain_numbers(system_file):
     assert math.isclose(t.power_w.value, 16 * 500)
 
 
-@pytest.mark.parametrize("system, devices, units, last", [("dgx-h100", 12, 2, 4), ("gb200-nvl72", 10240, 143, 16)])
+@pytest.mark.parametrize("system, devices, units, last", [("dgx-h100", 12, 2, 4), ("gb200-nvl72", 1000, 14, 64)])
 def test_gpu_jobs_take_any_device_count_holding_a_partly_used_node_or_rack(system, devices, units, last):
     sized = size_system(load_system(system), devices)
     domain, top = sized.levels
@@ -161,3 +163,12 @@ def test_gpu_jobs_take_any_device_count_holding_a_partly_used_node_or_rack(syste
     assert devices - (units - 1) * domain.devices_per_unit == last  # what the partly used one holds
     full = size_system(load_system(system), units * domain.devices_per_unit)
     assert derive_totals(sized).power_w.value < derive_totals(full).power_w.value  # fewer devices, same units
+
+
+@pytest.mark.parametrize("devices, racks", [(10240, 160), (1024, 16), (512, 8), (128, 2)])
+def test_a_job_of_a_power_of_two_spreads_evenly_over_nvl72_racks_of_64(devices, racks):
+    """10,240 GPUs are 160 racks of 64 (not 142 full racks and one holding 16): no group straddles racks."""
+    sized = size_system(load_system("gb200-nvl72"), devices)
+    domain, top = sized.levels
+    assert (domain.children, domain.devices_per_unit, domain.units, top.children) == (64, 64, racks, racks)
+    assert derive_totals(sized).devices == devices

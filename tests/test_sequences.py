@@ -2,6 +2,7 @@
 computed. Each charge is checked against a hand count of the kernels' work."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,15 +42,24 @@ def flops(profile, kinds=None, region=None):
     )
 
 
-def attention_hand_count(batch, row_lengths_squared):
+def attention_hand_count(batch, row_lengths_squared, hidden=HIDDEN, layers=LAYERS):
     """Q K^T and P V forward (2 x 2 FLOPs per multiply-add over heads x head dim = hidden), backward twice that,
-    on the full square as the capture counts it (a causal kernel skips half of every square alike)."""
-    forward = 2 * 2 * HIDDEN * row_lengths_squared * LAYERS * batch
+    on each full square, causal or not. A causal kernel skips about half of every square alike, so every share
+    below holds either way; the full square is the convention of the devices' attention efficiencies (dgx-a100:
+    'counted on full (non-causal) attention FLOPs') and of published MFU (PaLM's and Megatron's 12 l h s per
+    token). Halving it was tried: with those efficiencies, 57 long-sequence public rows (16k-64k tokens, context
+    parallel) moved from about +-10% to +45..+110%, the public median from 7.7% to 11.4%."""
+    forward = 2 * 2 * hidden * row_lengths_squared * layers * batch
     return forward * 3
 
 
 def test_the_full_row_attention_is_the_hand_count(gpt):
     assert flops(gpt, ("attention",)) == pytest.approx(attention_hand_count(4, SEQ**2))
+
+
+def test_bidirectional_attention_charges_the_same_square(bert):
+    # BERT's attention is not causal: the same full square per row (2 layers, hidden 128, micro-batch 2)
+    assert flops(bert, ("attention",)) == pytest.approx(attention_hand_count(2, SEQ**2, 128, 2))
 
 
 def test_a_packed_row_of_four_documents_of_128_tokens_charges_a_quarter_of_the_row_attention(gpt):
@@ -69,6 +79,18 @@ def test_an_unpadded_micro_batch_of_known_lengths_charges_their_sum(gpt):
     assert flops(gpt, ("matmul",), "block") == pytest.approx(2 * 12 * HIDDEN**2 * LAYERS * 4 * SEQ * 3)
     # attention: each sequence its own square
     assert flops(unpadded, ("attention",)) == pytest.approx(attention_hand_count(1, sum(n * n for n in lengths)))
+
+
+def test_a_fixed_length_kernel_runs_each_real_query_over_the_padded_keys(bert):
+    """apex FMHA v1 is built per key length: on unpadded rows its queries stop at each row's length, its keys do
+    not, so a micro-batch of known lengths charges their sum times the padded length, not their squares."""
+    lengths = (100, 300)
+    own = sequenced(bert, Sequences(lengths=lengths))
+    fixed = sequenced(bert, Sequences(lengths=lengths), padded_keys=True)
+    assert flops(own, ("attention",)) == pytest.approx(attention_hand_count(1, 100**2 + 300**2, 128, 2))
+    assert flops(fixed, ("attention",)) == pytest.approx(attention_hand_count(1, (100 + 300) * SEQ, 128, 2))
+    # every other op runs on the real tokens alike
+    assert flops(fixed, ("matmul",)) == flops(own, ("matmul",))
 
 
 def test_an_mlm_head_over_76_of_512_positions_charges_76_over_512_of_the_full_head(bert):
@@ -151,11 +173,15 @@ BERT_CHECK = ["--model", "bert-large", "--system", "dgx-a100", "--devices", "8",
               "--micro-batch", "56", "--seq", "512"]  # fmt: skip
 
 
+MLPERF_V10_1NODE_STEP_S = 0.21075  # the public row mlperf-v1.0-bert-dgxa100-1node (mean of 10 logged runs)
+
+
 def test_bert_large_as_mlperf_runs_it_fits_and_is_near_the_measured_step():
-    """MLPerf Training v1.0, NVIDIA 1x DGX A100: 2193.41 sequences/s, a 448-sequence step in 0.204 s
-    (tests/data/unpadded-bert.csv says where). Charged on every padded position with the MLM head on all 512,
-    the step takes over twice as long; as it is trained (254 real tokens, 76 masked positions) it fits and lands
-    within 20% of the measurement (about -19% with the default stack: see the row's notes)."""
+    """MLPerf Training v1.0, NVIDIA 1x DGX A100: a 448-sequence step in 0.211 s (the public row says where and how:
+    run_start to run_stop over the samples trained). Charged on every padded position with the MLM head on all
+    512, the step takes over twice as long; as it is trained (254 real tokens, the head on the masked positions) it
+    fits, and on the stack that ran it lands within 20% of the measurement (about -17%; -22% on the default stack,
+    which hides the gradient all-reduce under backward and runs variable-length attention on each square)."""
     from tests.cli_run import dojosim
 
     padded = dojosim("simulate", *BERT_CHECK, "--json")
@@ -165,15 +191,43 @@ def test_bert_large_as_mlperf_runs_it_fits_and_is_near_the_measured_step():
     assert doc["fits"] and doc["sequences"] == {
         "seq": 512, "tokens_per_seq": 254, "docs_per_row": 1.0, "loss_positions": 76
     }  # fmt: skip
-    assert doc["step_time_s"] == pytest.approx(448 / 2193.41, rel=0.2)
+    assert doc["step_time_s"] == pytest.approx(MLPERF_V10_1NODE_STEP_S, rel=0.25)
     assert doc["throughput"]["real_tokens_per_s"] == pytest.approx(doc["throughput"]["samples_per_s"] * 254)
     padded_doc = json.loads(padded.stdout)
     assert padded_doc["step_time_s"] > 2 * doc["step_time_s"]
     assert padded_doc["memory_bytes_per_device"]["activations"] > 2 * doc["memory_bytes_per_device"]["activations"]
+    stack = ["--stack", "mlperf-bert-nvidia-2021", "--precision", "fp16", "--zero", "1"]
+    mlperf = json.loads(dojosim("simulate", *BERT_CHECK, "--tokens-per-seq", "254", "--loss-positions", "76",
+                                *stack, "--json").stdout)  # fmt: skip
+    assert doc["step_time_s"] < mlperf["step_time_s"] == pytest.approx(MLPERF_V10_1NODE_STEP_S, rel=0.2)
 
 
-def test_the_unpadded_bert_row_is_predicted_from_its_sequence_columns():
-    rows = read_table(Path(__file__).parent / "data" / "unpadded-bert.csv")
-    (result,) = [predict_row(r) for r in rows]
-    assert result.reason == "" and result.row.tokens_per_seq == 254 and result.row.loss_positions == 76
-    assert result.error_pct == pytest.approx(-18, abs=5)  # as of this commit: the gap is not closed (see notes)
+def mlperf_bert_rows(path):
+    return [r for r in read_table(path) if r.id.startswith("mlperf-") and "-bert-" in r.id]
+
+
+def test_the_public_mlperf_bert_rows_say_how_they_trained_and_are_predicted_from_it():
+    """Unpadded rows (1 and 8 nodes) say so in their columns and are predicted far closer charged as trained than
+    charged padded; the padded rows at 128 and 540 nodes leave the columns blank."""
+    from dojosim.validation.table import public_table_path
+
+    rows = mlperf_bert_rows(public_table_path())
+    assert len(rows) == 6
+    for row in rows:
+        result = predict_row(row)
+        assert result.reason == ""
+        if row.tokens_per_seq is None:  # padded, the MLM head on every position
+            assert row.loss_positions is None and abs(result.error_pct) < 15
+            continue
+        assert (row.tokens_per_seq, row.loss_positions) == (254, 38)
+        padded = predict_row(replace(row, tokens_per_seq=None, loss_positions=None))
+        assert padded.error_pct > 60 and -25 < result.error_pct < 0  # as of this commit: see the rows' notes
+
+
+def test_the_v07_bert_rows_kept_off_the_public_table_are_predicted_with_their_known_gap():
+    rows = mlperf_bert_rows(Path(__file__).parent / "data" / "unpadded-bert.csv")
+    errors = {r.id: predict_row(r).error_pct for r in rows}
+    assert len(errors) == 3
+    # unpadded through a host-synchronised per-sequence attention path the model does not represent (see notes)
+    assert errors["mlperf-v0.7-bert-dgxa100-1node"] == pytest.approx(-53, abs=6)
+    assert errors["mlperf-v0.7-bert-dgxa100-32node"] == pytest.approx(-28, abs=6)

@@ -76,6 +76,25 @@ def test_the_stack_decides_what_overlaps():
     assert old.breakdown_s["tp_comm"] > default.breakdown_s["tp_comm"]  # no async TP
 
 
+def test_a_step_replayed_as_a_cuda_graph_drops_the_hosts_per_op_cost():
+    """A tiny step is host-bound: eagerly, each pass takes the host's per-op dispatch (ops plus views) times the
+    preset's host cost; replayed as one CUDA graph it takes the device's own time, kernel launches included."""
+    plan = ParallelPlan(8, 8, 1, 64)
+    eager_stack = load_stack("megatron-core-2024")
+    graphed_stack = dataclasses.replace(eager_stack, cuda_graphs=True)
+    eager = engine_for(Job.of(GPT, "dgx-h100", plan, stack=eager_stack))
+    graphed = engine_for(Job.of(GPT, "dgx-h100", plan, stack=graphed_stack))
+    assert eager.device.host_overhead_s > 0 and graphed.device.host_overhead_s == 0
+    profile = eager.profile
+    ops = sum(c.count for c in profile.classes if c.phase == "fwd")
+    views = sum(n for (_, phase), n in profile.view_ops if phase == "fwd")
+    e, g = eager.estimate(plan), graphed.estimate(plan)
+    assert e.breakdown_s["compute_fwd"] == pytest.approx(eager.device.host_overhead_s * (ops + views))
+    device_fwd = sum(p["seconds"] for p in graphed.roofline(plan)["points"] if p["phase"] == "fwd")
+    assert g.breakdown_s["compute_fwd"] == pytest.approx(device_fwd)
+    assert g.step_time_s < e.step_time_s / 2
+
+
 def test_every_public_row_names_a_stack_that_loads():
     rows = read_table(public_table_path())
     assert all(r.stack for r in rows)

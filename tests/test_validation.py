@@ -16,7 +16,7 @@ ROW = 'r1,test,"llama(layers=4,hidden=256,heads=8,ffn=512,vocab=1000)",dgx-h100,
 
 def test_public_table_reads_with_every_row():
     rows = read_table(public_table_path())
-    assert len(rows) == 698 and len({r.id for r in rows}) == 698
+    assert len(rows) == 704 and len({r.id for r in rows}) == 704
     assert {r.metric for r in rows} == {"step_time_s", "tokens_per_s_per_gpu", "peak_memory_bytes"}
     assert sum(r.gpus > 1024 for r in rows) >= 15  # the scale-out rows
     assert sum(r.metric == "peak_memory_bytes" for r in rows) == 16

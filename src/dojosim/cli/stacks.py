@@ -24,6 +24,9 @@ def stacks_command(as_json: JsonFlag = False, as_csv: CsvFlag = False) -> None:
                 "overlap_param_gather": stack.overlap_param_gather,
                 "tp_overlap": stack.tp_overlap.value,
                 "reshard_after_forward": stack.reshard_after_forward.value,
+                "fp8_recipe": stack.fp8_recipe.value,
+                "cuda_graphs": stack.cuda_graphs,
+                "training_state": stack.training_state.value,
                 "sources": stack.sources,
             }
         )

@@ -2,7 +2,7 @@
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -205,6 +205,14 @@ def _compare_systems(systems: str, fleet_eflops: float, epochs: float | None, fl
     return names
 
 
+def _tesla_section(overrides: list[str] | None, stack: str, kernels: str | None) -> dict[str, Any]:
+    """Tesla's workload claims against A100, recomputed with the overrides that apply to each side."""
+    from dojosim.report.workload_claims_view import workload_claims_document
+    from dojosim.study.workload_claims import tesla_claims
+
+    return workload_claims_document(*tesla_claims(tuple(overrides or ()), stack_of(stack, kernels)))
+
+
 @command(app, "compare", old=("--workload",), job_file=True)
 def compare_command(
     model: Annotated[str, typer.Option("--model", help="Zoo name or FAMILY(key=value,...).")] = "fsd-video",
@@ -277,7 +285,7 @@ def compare_command(
         fleet=fleet,
         share=share,
         h100_equivalents=camp.h100_equivalents(results, "dojo-v1", "dgx-h100", camp.MUSK_H100_EQUIVALENTS),
-        claims=claims_check(),
+        claims=claims_check(), workload_claims=_tesla_section(overrides, stack, kernels),
         break_even=camp.break_even_price(results, "dojo-v1", "dgx-b200"),
         report=out,
     )

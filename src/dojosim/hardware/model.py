@@ -40,6 +40,12 @@ class Device:
     kernel_overhead_s: Figure | None = None  # device-side gap per kernel (launch latency)
     host_overhead_s: Figure | None = None  # host-side dispatch per op; overlaps with device work
     attention_empirical_fraction_of_peak: Figure | None = None  # fused attention kernels; default: matmul's
+    # Low-precision GEMMs of large shapes, as fractions of that precision's peak; default: matmul's (bf16).
+    fp8_matmul_empirical_fraction_of_peak: Figure | None = None
+    fp4_matmul_empirical_fraction_of_peak: Figure | None = None
+    # An FP8 GEMM that promotes its partial sums to FP32 as it goes (cuBLAS "split accumulator", fast accumulation
+    # off, as recipes run backward's GEMMs) against one that does not; default 1 (no such mode, or no cost).
+    fp8_split_accumulation_fraction_of_fast: Figure | None = None
     matmul_ramp_s: Figure | None = None  # fill and drain of one matmul: small matmuls reach less of the peak
     conv_empirical_fraction_of_peak: Figure | None = None  # convolutions; default: matmul's
     conv_ramp_s: Figure | None = None  # fill and drain of one convolution; default: matmul's
@@ -51,6 +57,13 @@ class Device:
     # checkpoint gets.
     failures_per_hour: Figure | None = None
     checkpoint_bytes_per_s: Figure | None = None
+    # An SRAM machine whose cores hold only their own slice of each operand and trade slices over an on-chip
+    # fabric in exchange phases between compute phases (Graphcore's bulk-synchronous IPU-Exchange): the fabric's
+    # total bandwidth per device. Matrix ops then pay the exchange of their operand blocks (perf/exchange.py).
+    exchange_bytes_per_s: Figure | None = None
+    # Silicon that one device's compute sits on (all its compute dies; not HBM or interposer), for the
+    # plausibility checks of hardware/plausibility.py: W/mm^2, FLOP/s per mm^2, SRAM bytes per mm^2.
+    die_area_mm2: Figure | None = None
     summary: str = ""
 
     def peak(self, dtype: str) -> Figure | None:

@@ -27,6 +27,7 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "sram_bytes_per_s_per_core": (POSITIVE, False),
     "hbm_bytes": (POSITIVE, False),
     "hbm_bytes_per_s": (POSITIVE, False),
+    "die_area_mm2": (POSITIVE, False),
     "tdp_w": (POSITIVE, True),
     "idle_w": (NONNEGATIVE, True),
     "matmul_empirical_fraction_of_peak": (FRACTION, True),
@@ -35,6 +36,9 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "host_overhead_s": (NONNEGATIVE, False),
     "matmul_ramp_s": (NONNEGATIVE, False),
     "attention_empirical_fraction_of_peak": (FRACTION, False),
+    "fp8_matmul_empirical_fraction_of_peak": (FRACTION, False),
+    "fp4_matmul_empirical_fraction_of_peak": (FRACTION, False),
+    "fp8_split_accumulation_fraction_of_fast": (FRACTION, False),
     "conv_empirical_fraction_of_peak": (FRACTION, False),
     "conv_ramp_s": (NONNEGATIVE, False),
     "optimizer_op_overhead_s": (NONNEGATIVE, False),
@@ -42,6 +46,7 @@ DEVICE_FIELDS: dict[str, tuple[str, bool]] = {
     "random_per_s": (POSITIVE, False),
     "failures_per_hour": (NONNEGATIVE, False),
     "checkpoint_bytes_per_s": (POSITIVE, False),
+    "exchange_bytes_per_s": (POSITIVE, False),
 }
 LEVEL_FIELDS: dict[str, tuple[str, bool]] = {
     "name": ("str", True),

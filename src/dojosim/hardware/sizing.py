@@ -7,6 +7,12 @@ from dojosim.errors import InputError
 from dojosim.hardware.figure import Figure, derived
 from dojosim.hardware.model import Level, System
 
+# A job that is not a whole number of switched domains (NVL72 racks, GPU nodes) spreads evenly over a few more
+# of them where each then holds at least this share of its devices: 10,240 or 1,024 GPUs run as racks of 64 of
+# 72, the powers of two parallel degrees come in, so no group straddles two racks unevenly. Below that share
+# (1,000 GPUs: no divisor in 63..72) the domains fill in order and the last is partly used.
+EVEN_SPREAD_MIN_FILL = 0.875
+
 
 @dataclass(frozen=True)
 class SizedLevel:
@@ -62,23 +68,36 @@ def _tiers(endpoints: int, radix: int) -> int:
     return tiers
 
 
+def _even_domain(system: System, n: int) -> int | None:
+    """Devices per switched domain when `n` spreads evenly over domains each at least EVEN_SPREAD_MIN_FILL
+    full; None where the shipped domain size stands (a whole number of them, one domain or less, no even
+    spread, or a domain that is not a switch)."""
+    first = system.levels[0]
+    full = int(first.children.value)
+    if first.topology != "switch" or n <= full or n % full == 0 or len(system.levels) < 2:
+        return None
+    least = math.ceil(EVEN_SPREAD_MIN_FILL * full)
+    return next((c for c in range(full - 1, least - 1, -1) if n % c == 0), None)
+
+
 def size_system(system: System, devices: int | None = None) -> SizedSystem:
     """Fill the hierarchy from the bottom with `devices` devices (default: the preset's size).
 
     Below the top, levels keep their shipped size; the top level scales. A system smaller than one
     unit of a level stops at that level, with fewer children. A count that is not a whole number of switched
-    units (GPU nodes, NVLink racks) holds one more, partly used; other units (Dojo's tiles, trays and
-    cabinets) must be whole.
+    domains (GPU nodes, NVLink racks) spreads evenly over a few more where it can (EVEN_SPREAD_MIN_FILL), or
+    else holds one more, partly used; other units (Dojo's tiles, trays and cabinets) must be whole.
     """
     n = system.default_devices if devices is None else devices
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise InputError(f"--devices: must be a whole number >= 1, got {devices!r}")
     sized: list[SizedLevel] = []
+    domain = _even_domain(system, n)
     below_devices = 1
     child_name = system.device.name
     child_egress = system.device.egress_bytes_per_s
     for i, level in enumerate(system.levels):
-        full = int(level.children.value)
+        full = domain if i == 0 and domain else int(level.children.value)
         is_last = i == len(system.levels) - 1 or n <= below_devices * full
         children = n // below_devices if is_last else full
         per_unit = below_devices * children

@@ -37,6 +37,10 @@ def _variants(device: DeviceModel) -> dict[str, DeviceModel]:
             optimizer_op_overhead_s=0.0,
         ),
     }  # fmt: skip
+    if device.exchange_bytes_per_s > 0:  # a bulk-synchronous SRAM machine's on-chip exchange (perf/exchange.py)
+        out["on-chip exchange"] = dataclasses.replace(
+            device, exchange_bytes_per_s=device.exchange_bytes_per_s * UNLIMITED
+        )
     if device.far_tiers:
         far = tuple(_faster(t) for t in device.far_tiers)
         out[" + ".join(t.name for t in device.far_tiers) + " bandwidth"] = dataclasses.replace(device, far_tiers=far)

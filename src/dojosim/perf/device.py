@@ -18,6 +18,8 @@ class DeviceModel:
     name: str
     peaks_flops_per_s: dict[str, float]
     matmul_fraction: float
+    low_precision_fraction: dict[str, float]  # fp8 / fp4 GEMMs' fraction of their own peak, where measured
+    split_accumulation_fraction: float  # an FP8 GEMM with split (FP32-promoted) accumulation against fast
     kernel_overhead_s: float
     host_overhead_s: float
     matmul_ramp_s: float
@@ -32,6 +34,10 @@ class DeviceModel:
     far_tiers: tuple[MemoryTier, ...]
     tdp_w: float
     idle_w: float
+    # The on-chip fabric over which the cores trade operand blocks between compute phases (perf/exchange.py);
+    # 0: none charged (a GPU's SMs read shared HBM and L2; no bulk-synchronous exchange phase).
+    exchange_bytes_per_s: float = 0.0
+    cores: int = 1
 
     @property
     def far(self) -> MemoryTier | None:
@@ -56,6 +62,10 @@ class DeviceModel:
             if left <= 0:
                 break
         return seconds
+
+    def matmul_fraction_at(self, precision: str) -> float:
+        """What large GEMMs reach of the peak at `precision`: its own measured fraction, else the bf16 one."""
+        return self.low_precision_fraction.get(precision, self.matmul_fraction)
 
     def peak(self, dtype: str) -> float:
         dtype = "bf16" if dtype == "fp16" else dtype
@@ -106,6 +116,15 @@ def device_model(sized: SizedSystem) -> DeviceModel:
         name=dev.name,
         peaks_flops_per_s={k: v.value for k, v in dev.peak_flops_per_s.items()},
         matmul_fraction=dev.matmul_empirical_fraction_of_peak.value,
+        low_precision_fraction={
+            dtype: figure.value
+            for dtype, figure in (
+                ("fp8", dev.fp8_matmul_empirical_fraction_of_peak),
+                ("fp4", dev.fp4_matmul_empirical_fraction_of_peak),
+            )
+            if figure is not None
+        },
+        split_accumulation_fraction=_value(dev.fp8_split_accumulation_fraction_of_fast, 1.0),
         kernel_overhead_s=kernel_s,
         host_overhead_s=host_s,
         matmul_ramp_s=matmul_ramp_s,
@@ -123,4 +142,6 @@ def device_model(sized: SizedSystem) -> DeviceModel:
         far_tiers=tuple(far_tiers),
         tdp_w=dev.tdp_w.value,
         idle_w=dev.idle_w.value,
+        exchange_bytes_per_s=_value(dev.exchange_bytes_per_s),
+        cores=int(dev.cores.value),
     )

@@ -5,6 +5,7 @@ Engine(graph, system) does the plan-independent work once; Engine.estimate(plan)
 fast enough to cost thousands of plans a second.
 """
 
+from dataclasses import replace
 from typing import Any
 
 from dojosim.errors import InputError
@@ -22,7 +23,7 @@ from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Estimate, MemoryUse
 from dojosim.perf.streaming import stream_stall_s
 from dojosim.perf.timeline import StepShape, Timeline, simulate
-from dojosim.stack import DEFAULT_STACK, Stack, load_stack
+from dojosim.stack import DEFAULT_STACK, Stack, TrainingState, load_stack
 from dojosim.workload.graph import Graph
 
 # Full recompute repeats each block's forward: a third more FLOPs than forward + backward (backward does twice
@@ -39,6 +40,8 @@ class Engine:
         self.profile = graph if isinstance(graph, WorkloadProfile) else build_profile(graph)
         self.sized = sized
         self.device: DeviceModel = device_model(sized)
+        if self.stack.cuda_graphs:  # a replayed graph: the host issues no op of the step
+            self.device = replace(self.device, host_overhead_s=0.0)
         self.links = coll.level_links(sized)
         self._stage_cache: dict[tuple[Any, ...], tuple[compute.StageCosts, compute.StageCosts, compute.StageCosts]] = {}
         self._spans: dict[SpanKey, GroupSpan] = {}
@@ -71,20 +74,23 @@ class Engine:
         key = (tp, cp, sp, precision)
         cached = self._stage_cache.get(key)
         if cached is None:
-            cached = self._stage_cache[key] = compute.stage_costs(self.profile, self.device, tp, cp, sp, precision)
+            cached = self._stage_cache[key] = compute.stage_costs(
+                self.profile, self.device, tp, cp, sp, precision, self.stack.fp8_recipe
+            )
         return cached
 
     def stage_share(self, plan: ParallelPlan) -> float:
         return compute.stage_share(self.profile, plan)
 
     def roofline(self, plan: ParallelPlan) -> dict[str, Any]:
-        return compute.roofline(self.profile, self.device, plan)
+        return compute.roofline(self.profile, self.device, plan, self.stack.fp8_recipe)
 
     def memory(self, plan: ParallelPlan) -> MemoryUse:
         return self._memory(plan, self.stage_share(plan))
 
     def _memory(self, plan: ParallelPlan, stage: float) -> MemoryUse:
-        return memory_use(self.profile, plan, stage, self.stack.keeps_gathered(plan.pp))
+        no_master = self.stack.training_state is TrainingState.FP16_WEIGHTS
+        return memory_use(self.profile, plan, stage, self.stack.keeps_gathered(plan.pp), no_master=no_master)
 
     def far_resident(self, mem: MemoryUse) -> dict[str, float]:
         return far_resident(mem, self.device)

@@ -15,7 +15,7 @@ from dojosim.perf.profile import WorkloadProfile
 from dojosim.perf.profile_store import stored_profile
 from dojosim.perf.result import Estimate
 from dojosim.perf.sequences import sequenced
-from dojosim.stack import KernelMode, Stack
+from dojosim.stack import Attention, KernelMode, Stack
 
 
 @lru_cache(maxsize=64)
@@ -26,10 +26,15 @@ def profile_for(key: WorkloadKey, kernels: KernelMode = KernelMode.EAGER) -> Wor
 
 @lru_cache(maxsize=64)
 def sequenced_profile(
-    key: WorkloadKey, sequences: Sequences, kernels: KernelMode = KernelMode.EAGER
+    key: WorkloadKey, sequences: Sequences, kernels: KernelMode = KernelMode.EAGER, padded_keys: bool = False
 ) -> WorkloadProfile:
-    """The captured profile charged as the job's sequences are trained (the captured one where they are dense)."""
-    return sequenced(profile_for(key, kernels), sequences)
+    """The captured profile charged as the job's sequences are trained (the captured one where they are dense);
+    `padded_keys`: the stack's attention kernel is built for a fixed key length."""
+    return sequenced(profile_for(key, kernels), sequences, padded_keys)
+
+
+def _sequenced_for(workload: WorkloadKey, sequences: Sequences, stack: Stack) -> WorkloadProfile:
+    return sequenced_profile(workload, sequences, stack.kernels, stack.attention is Attention.FIXED_LENGTH)
 
 
 @lru_cache(maxsize=256)
@@ -39,13 +44,12 @@ def sized_for(key: SystemKey) -> SizedSystem:
 
 def new_engine(job: Job) -> Engine:
     """An engine of its own (not shared), for work that changes an engine's device (the host-cost fit)."""
-    profile = sequenced_profile(job.workload, job.sequences, job.stack.kernels)
-    return Engine(profile, sized_for(job.machine), job.stack)
+    return Engine(_sequenced_for(job.workload, job.sequences, job.stack), sized_for(job.machine), job.stack)
 
 
 @lru_cache(maxsize=512)
 def _shared_engine(workload: WorkloadKey, sequences: Sequences, machine: SystemKey, stack: Stack) -> Engine:
-    return Engine(sequenced_profile(workload, sequences, stack.kernels), sized_for(machine), stack)
+    return Engine(_sequenced_for(workload, sequences, stack), sized_for(machine), stack)
 
 
 def engine_for(job: Job) -> Engine:

@@ -11,6 +11,9 @@ from dojosim.perf.result import MemoryUse, TierUse
 WEIGHT_BYTES = 2.0
 GRAD_BYTES = 4.0
 OPTIMIZER_BYTES = {"adamw": 12.0, "sgd": 8.0}
+# The state of a stack that keeps no fp32 master copy (training_state "fp16-weights"): fp16 weights updated with
+# stochastic rounding, gradient accumulators of the weights' type, fp32 moments (two for Adam/LAMB, one for SGD).
+NO_MASTER_STATE_BYTES = (WEIGHT_BYTES, WEIGHT_BYTES, {"adamw": 8.0, "sgd": 4.0})
 ACTIVATION_BYTES = 2.0  # bf16 activations cross pipeline stages and tensor-parallel all-reduces
 # Near memory is filled by how often a byte is touched, most often first (see far_resident).
 NEAR_FIRST = ("buffers", "activations", "weights", "gradients", "optimizer")
@@ -63,15 +66,19 @@ def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, sca
     return block * in_flight + ends
 
 
-def memory_use(profile: WorkloadProfile, plan: ParallelPlan, stage: float, keeps_gathered: bool = False) -> MemoryUse:
+def memory_use(
+    profile: WorkloadProfile, plan: ParallelPlan, stage: float, keeps_gathered: bool = False, *, no_master: bool = False
+) -> MemoryUse:
     """Bytes per device on the busiest pipeline stage (`stage`: its share of the blocks). `keeps_gathered`: the
-    stack keeps ZeRO-3's gathered weights from forward to backward, so the stage's whole bf16 copy is held."""
+    stack keeps ZeRO-3's gathered weights from forward to backward, so the stage's whole bf16 copy is held.
+    `no_master`: the stack keeps no fp32 master copy of the weights (NO_MASTER_STATE_BYTES)."""
     p = profile
     params = _stage_params(p, plan, stage)
     shard = plan.replicas  # ZeRO shards over the ranks that hold the same weights
-    weights = params * WEIGHT_BYTES / (shard if plan.zero >= 3 and not keeps_gathered else 1)
-    grads = params * GRAD_BYTES / (shard if plan.zero >= 2 else 1)
-    opt = params * OPTIMIZER_BYTES[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
+    w_bytes, g_bytes, o_bytes = NO_MASTER_STATE_BYTES if no_master else (WEIGHT_BYTES, GRAD_BYTES, OPTIMIZER_BYTES)
+    weights = params * w_bytes / (shard if plan.zero >= 3 and not keeps_gathered else 1)
+    grads = params * g_bytes / (shard if plan.zero >= 2 else 1)
+    opt = params * o_bytes[p.graph.optimizer] / (shard if plan.zero >= 1 else 1)
     scale = plan.micro_batch / p.micro_batch * (plan.seq / p.seq if p.seq else 1.0)
     buffers = p.max_op_bytes * scale * busiest_share(p.split_units, plan.cp) / plan.tp
     if plan.zero >= 3 and p.layers:

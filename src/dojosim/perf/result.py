@@ -23,7 +23,7 @@ class Collective:
     bytes: float
     count_per_step: float
     group_size: int
-    members_per_level: tuple[int, ...]
+    members_per_level: tuple[float, ...]
     seconds_each: float
 
     @classmethod

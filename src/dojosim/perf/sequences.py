@@ -8,6 +8,8 @@ as the kernels of real stacks do the work, instead of capturing again:
   real tokens; the bytes of weights they read or write do not;
 - the fused attention core runs each document's own square (variable-length fused attention; a packed row
   masked per document likewise): its FLOPs scale with the documents' squares, its bytes (Q, K, V, O) with tokens;
+  a fused kernel built for a fixed key length (`padded_keys`: apex FMHA v1) runs each real query over every key
+  position of the row, so its FLOPs scale with the real tokens times the padded length;
   an unfused core's scores are squares too, bytes and FLOPs alike;
 - what runs after the last block (the LM or masked-LM head and the loss) runs only on the positions with a loss,
   gathered before the head as dense-sequence-output implementations do;
@@ -52,12 +54,14 @@ def _scaled_rows(
     return tuple((d, b * (attention if scores and d == seq and d != hidden else factor)) for d, b in rows)
 
 
-def sequenced(profile: WorkloadProfile, sequences: Sequences) -> WorkloadProfile:
-    """The profile of the same step on `sequences`; the captured profile itself where they are dense."""
+def sequenced(profile: WorkloadProfile, sequences: Sequences, padded_keys: bool = False) -> WorkloadProfile:
+    """The profile of the same step on `sequences`; the captured profile itself where they are dense.
+    `padded_keys`: the fused attention kernel spans the padded length in keys (a fixed-length kernel)."""
     p, seq = profile, profile.seq
     if sequences.dense or seq <= 1:
         return profile
-    tokens, attention, loss = sequences.token_share(seq), sequences.attention_share(seq), sequences.loss_share(seq)
+    tokens, loss = sequences.token_share(seq), sequences.loss_share(seq)
+    attention = tokens if padded_keys else sequences.attention_share(seq)
     classes = tuple(scaled_class(c, tokens, attention, loss) for c in p.classes)
     fused = any(c.kind == "attention" for c in p.classes)
     rows = (seq, p.hidden, None if fused else attention)

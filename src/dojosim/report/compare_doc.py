@@ -89,6 +89,7 @@ def compare_document(
     share: list[ShareRow],
     h100_equivalents: H100Equivalents | None,
     claims: list[dict[str, str]],
+    workload_claims: dict[str, Any] | None,
     break_even: float | None,
     report: str,
     command: str | None = None,
@@ -108,6 +109,7 @@ def compare_document(
         "share": [asdict(s) for s in share],
         "h100_equivalents": asdict(h100_equivalents) if h100_equivalents else None,
         "claims": claims,
+        "workload_claims": workload_claims,  # report/workload_claims_view.workload_claims_document
         "break_even_dojo_v1_usd_per_d1_hour_vs_dgx_b200": break_even,
         "report": report,
         "made_by": made_by(command),

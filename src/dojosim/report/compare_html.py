@@ -194,6 +194,24 @@ def _footer_html(doc: dict[str, Any]) -> str:
     return h.footer(made["version"], made["command"], made["date"], statuses)
 
 
+def _workload_claims_html(doc: dict[str, Any]) -> str:
+    """Tesla's workload claims, each with its source, status, the simulator's ratios and the verdict."""
+    section = doc.get("workload_claims")
+    if not section:
+        return '<p class="note">Not computed.</p>'
+    table = h.table(
+        ["claim", "source", "status", "recomputed by the simulator", "verdict"],
+        [[f"{c['claim']} ({c['workload']})", c["source"], c["status"], c["recomputed"], c["verdict"]]
+         for c in section["claims"]],
+    )  # fmt: skip
+    notes = "".join(
+        f'<p class="note"><b>{html.escape(w["name"])}</b> <code>{html.escape(w["model"])}</code>: '
+        f"{html.escape(w['rationale'])}</p>"
+        for w in section["workloads"]
+    )
+    return table + notes
+
+
 def write_html(doc: dict[str, Any]) -> None:
     results = [r for r in doc["results"] if r["best"]]
     breakdown, scaling, rooflines, memory = _plots_html(doc, results)
@@ -201,6 +219,7 @@ def write_html(doc: dict[str, Any]) -> None:
         ["claim", "recomputed from the presets", "verdict"],
         [[c["claim"], c["recomputed"], c["verdict"]] for c in doc["claims"]],
     )
+    workload_claims = _workload_claims_html(doc)
     intro = (
         f'<p class="note">Workload <b>{html.escape(doc["workload"])}</b>, run by the '
         f"<b>{html.escape(doc.get('stack', ''))}</b> stack with <b>{html.escape(doc.get('kernels', 'eager'))}</b> "
@@ -222,6 +241,7 @@ def write_html(doc: dict[str, Any]) -> None:
             (f"A {doc['fleet_eflops']:g} EFLOPS fleet", _fleet_html(doc)),
             ("Share of training", _share_html(doc)),
             ("The public claims, recomputed", claims),
+            ("Tesla's workload claims vs A100, recomputed", workload_claims),
         ],
         lead=_verdict_html(doc),
         foot=_footer_html(doc),

@@ -109,7 +109,7 @@ def print_summary(doc: dict[str, Any], console: Console) -> None:
         _print_campaign: left_out(doc["campaign"], "the campaign table is"),
         _print_fleet: left_out(doc["fleet"], f"the {doc['fleet_eflops']:g} EFLOPS fleet table is"),
     }
-    for section in (_print_best, _print_campaign, _print_fleet, _print_share, _print_claims):
+    for section in (_print_best, _print_campaign, _print_fleet, _print_share, _print_workload_claims, _print_claims):
         if skipped.get(section):
             console.print(skipped[section], highlight=False)
         else:
@@ -211,3 +211,15 @@ def _print_claims(doc: dict[str, Any], console: Console) -> None:
     rows = [[c["claim"], c["recomputed"], c["verdict"]] for c in doc["claims"]]
     show(console, Grid.of("the public claims, recomputed from the presets", columns, rows))
     console.print(f"report: {doc['report']}")
+
+
+def _print_workload_claims(doc: dict[str, Any], console: Console) -> None:
+    """Tesla's workload claims against A100, recomputed by searching both sides (study/workload_claims.py)."""
+    section = doc.get("workload_claims")
+    if not section:
+        return
+    columns = [prose("claim", 16), "status", prose("recomputed by the simulator", 24), prose("verdict", 24)]
+    rows = [[f"{c['claim']} ({c['workload']})", c["status"], c["recomputed"], c["verdict"]] for c in section["claims"]]
+    show(console, Grid.of("Tesla's workload claims vs A100, recomputed", columns, rows))
+    for w in section["workloads"]:
+        console.print(f"[dim]{w['name']}: {w['model']}: {w['rationale']}[/]", highlight=False)

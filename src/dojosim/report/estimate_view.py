@@ -43,7 +43,7 @@ def print_estimate(console: Console, doc: dict[str, Any]) -> None:
                 c["op"],
                 si(c["bytes"], "B"),
                 f"{c['count_per_step']:,.0f}",
-                " x ".join(map(str, c["members_per_level"])),
+                " x ".join(f"{g:.3g}" for g in c["members_per_level"]),  # an uneven straddle's is not whole
                 si(c["seconds_each"], "s"),
             )
             for c in collectives

@@ -5,6 +5,7 @@ from typing import Any
 from rich.console import Console
 
 from dojosim.hardware import Cost, Figure, SizedSystem, System, Totals, derive_totals, size_system
+from dojosim.hardware.plausibility import densities
 from dojosim.report.terminal import Grid, num, prose, show
 from dojosim.report.units import count, si
 
@@ -115,6 +116,8 @@ def system_document(sized: SizedSystem, totals: Totals) -> dict[str, Any]:
         "pue": _fig(system.pue),
         "cost": _cost_doc(system.cost),
         "checks": check_rows(system),
+        "densities": [d.as_dict() for d in densities(system)],
+        "warnings": [d.warning() for d in densities(system) if not d.plausible],
         "notes": list(system.notes),
     }
 
@@ -175,8 +178,25 @@ def print_system(console: Console, doc: dict[str, Any]) -> None:
         columns = ["total", num("devices"), num("derived"), num("published"), num("error"), prose("source", 20)]
         show(console, Grid.of("derived vs published", columns, checks))
     _print_cost(console, doc["cost"])
+    _print_densities(console, doc["densities"])
     for note in doc["notes"]:
         console.print(f"[dim]note: {note}[/]")
+    for warning in doc["warnings"]:
+        console.print(f"[bold yellow]warning:[/] physically implausible: {warning}")
+
+
+def _print_densities(console: Console, rows: list[dict[str, Any]]) -> None:
+    """Power, compute and SRAM per mm^2 of the device's silicon beside the plausible limit (hardware/plausibility)."""
+    if not rows:
+        return
+    cells = []
+    for row in rows:
+        scale = row["unit_scale"]
+        verdict = "[green]plausible[/]" if row["plausible"] else "[bold red]implausible[/]"
+        cells.append((row["label"], f"{row['value_per_mm2'] / scale:.3g} {row['unit']}",
+                      f"{row['limit_per_mm2'] / scale:.3g}", verdict, row["argument"]))  # fmt: skip
+    columns = ["density", num("value"), num("limit"), "verdict", prose("why the limit", 24)]
+    show(console, Grid.of("per mm^2 of compute silicon", columns, cells))
 
 
 def _cost_value(name: str, value: float) -> str:

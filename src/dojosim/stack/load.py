@@ -8,7 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from dojosim.errors import InputError, allowed, closest
-from dojosim.stack.model import Attention, KernelMode, Kernels, OverlapUnit, Reshard, Stack, TpOverlap
+from dojosim.stack.model import (
+    Attention,
+    Fp8Recipe,
+    KernelMode,
+    Kernels,
+    OverlapUnit,
+    Reshard,
+    Stack,
+    TpOverlap,
+    TrainingState,
+)
 
 PRESET_PACKAGE = "dojosim.stack.presets"
 # Current best practice for a new run: Megatron-Core as NeMo and Megatron-LM ship it (see the preset).
@@ -24,6 +34,13 @@ FIELDS: dict[str, Any] = {
     "kernels": KernelMode,
     "sp_regather_backward": bool,
     "dp_overlap_unit": OverlapUnit,
+    "fp8_recipe": Fp8Recipe,
+    "cuda_graphs": bool,
+    "training_state": TrainingState,
+}
+# Fields a preset may leave out, with the value it then has and the source said for it.
+DEFAULTS: dict[str, tuple[str, str]] = {
+    "training_state": ("mixed", "default: mixed-precision state (fp32 master weights, gradients and moments)"),
 }
 TOP = {"name", "summary", "extends"}
 
@@ -89,11 +106,14 @@ def _resolve(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, A
 @lru_cache(maxsize=64)
 def load_stack(name_or_path: str = DEFAULT_STACK) -> Stack:
     raw, origin = _resolve(name_or_path)
-    missing = [k for k in ("name", "summary", *FIELDS) if k not in raw]
+    missing = [k for k in ("name", "summary", *FIELDS) if k not in raw and k not in DEFAULTS]
     if missing:
         raise InputError(f"{origin}: missing field(s) {', '.join(missing)}")
     values, sources = {}, {}
     for key in FIELDS:
+        if key not in raw:
+            value, source = DEFAULTS[key]
+            raw = {**raw, key: {"value": value, "source": source}}
         values[key], sources[key] = _field(origin, key, raw[key])
     return Stack(name=str(raw["name"]), summary=str(raw["summary"]), sources=sources, **values)
 

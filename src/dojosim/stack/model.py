@@ -7,6 +7,9 @@ from enum import StrEnum
 class Attention(StrEnum):
     FUSED = "fused"  # one kernel per pass (FlashAttention, cuDNN fused attention): scores never reach memory
     UNFUSED = "unfused"  # scores and probabilities materialised between separate kernels (Megatron before 2023)
+    # Fused, but built for a fixed key length (apex FMHA v1: 128, 256, 384 or 512, chosen by the longest row of the
+    # batch): on unpadded rows each real query still runs over every key position of that length.
+    FIXED_LENGTH = "fixed-length"
 
 
 class Kernels(StrEnum):
@@ -46,6 +49,16 @@ class OverlapUnit(StrEnum):
     CHUNK = "chunk"  # a whole model chunk (virtual pipeline stage) at once
 
 
+class Fp8Recipe(StrEnum):
+    """How FP8 GEMM operands are scaled and cast (their cast costs: stack/data/low_precision.toml)."""
+
+    DELAYED = "delayed"  # per-tensor scale from the amax history (Transformer Engine DelayedScaling)
+    DELAYED_UNCACHED = "delayed-uncached"  # the same, weights cast again every micro-batch
+    TENSORWISE = "tensorwise"  # per-tensor scale from the tensor's own amax (torchao tensorwise, TE current)
+    ROWWISE = "rowwise"  # a scale per row (torchao rowwise)
+    MXFP8 = "mxfp8"  # a scale per 32-element block (OCP MX, Blackwell)
+
+
 class Reshard(StrEnum):
     """When ZeRO-3 / FSDP frees a layer's gathered weights after its forward (to gather them again for backward)."""
 
@@ -53,6 +66,16 @@ class Reshard(StrEnum):
     # Not with pipeline parallelism, where every micro-batch would gather again (torchtitan's default policy).
     UNLESS_PIPELINED = "unless-pipelined"
     NEVER = "never"
+
+
+class TrainingState(StrEnum):
+    """The precision of what training keeps per parameter between steps (perf/memory.py counts its bytes)."""
+
+    # bf16/fp16 weights, fp32 main gradients, an fp32 master copy and fp32 moments (Megatron, apex AMP, FSDP).
+    MIXED = "mixed"
+    # fp16 weights updated in place with stochastic rounding, no fp32 master copy; gradient accumulators of the
+    # weights' type (fp16) and fp32 moments (Graphcore's PopART applications on IPUs).
+    FP16_WEIGHTS = "fp16-weights"
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,12 @@ class Stack:
     # in backward for its weight gradient (Megatron, Transformer Engine) rather than keeping the gathered copy.
     sp_regather_backward: bool = False
     dp_overlap_unit: OverlapUnit = OverlapUnit.BLOCK
+    # How an fp8 run scales and casts its GEMM operands (read only when the plan's precision is fp8).
+    fp8_recipe: Fp8Recipe = Fp8Recipe.DELAYED
+    # The whole step captured once as a CUDA graph and replayed (MLPerf's --use_cuda_graph, Megatron-Core
+    # --enable-cuda-graph): the host no longer issues each op, so its per-op dispatch cost leaves the step.
+    cuda_graphs: bool = False
+    training_state: TrainingState = TrainingState.MIXED
 
     def keeps_gathered(self, pp: int) -> bool:
         """Whether ZeRO-3 keeps a stage's gathered weights from forward to backward."""

@@ -37,10 +37,13 @@ def parse_budget(text: str | None, normalize: str) -> Budget | None:
     return Budget(normalize, value)
 
 
-def growth_unit(system_name: str, devices: float | None = None) -> int:
+Overrides = tuple[str, ...]
+
+
+def growth_unit(system_name: str, devices: float | None = None, overrides: Overrides = ()) -> int:
     """The step a system of about `devices` grows in: the largest unit below the top level that it exceeds
     (a node, an NVL72 rack; for Dojo a tile, tray or cabinet), as size_system requires."""
-    system = load_system(system_name)
+    system = load_system(system_name, overrides)
     unit, size = int(system.levels[0].children.value), 1
     for level in system.levels[:-1]:
         size *= int(level.children.value)
@@ -62,8 +65,10 @@ class PerDevice:
         return {"power": self.facility_w, "devices": 1.0, "cost": self.usd_per_hour}[kind]
 
 
-def per_device(system_name: str) -> PerDevice:
-    system = load_system(system_name)
+def per_device(system_name: str, overrides: Overrides = ()) -> PerDevice:
+    """One device's facility power and hourly cost, with the figures `overrides` (PART.FIELD=VALUE) change: a
+    budget buys what the machine as modelled costs to run."""
+    system = load_system(system_name, overrides)
     totals = derive_totals(size_system(system))
     watts = totals.facility_power_w.value / totals.devices
     cost = system.cost
@@ -81,9 +86,9 @@ def default_budget(normalize: str) -> Budget:
     return Budget(normalize, float(value[normalize]))
 
 
-def devices_for(system_name: str, budget: Budget) -> int:
-    raw = budget.value / per_device(system_name).of(budget.kind)
-    unit = growth_unit(system_name, raw)
+def devices_for(system_name: str, budget: Budget, overrides: Overrides = ()) -> int:
+    raw = budget.value / per_device(system_name, overrides).of(budget.kind)
+    unit = growth_unit(system_name, raw, overrides)
     n = int(raw // unit) * unit
     if n < unit:
         raise InputError(f"--budget buys less than one {unit}-device unit of {system_name}")

@@ -1,6 +1,7 @@
 """The public claims about Dojo, recomputed from the presets: never restated, always derived from the parts."""
 
 from dojosim.hardware import derive_totals, load_system, size_system
+from dojosim.hardware.plausibility import BOUNDS
 
 
 def claims_check() -> list[dict[str, str]]:
@@ -17,8 +18,11 @@ def claims_check() -> list[dict[str, str]]:
     pod_flops = exapod.peak_flops_per_s["bf16"].value
     pods = 100e18 / pod_flops
     pod_mw = pods * exapod.facility_power_w.value / 1e6
-    ratio = d3.device.peak_flops_per_s["bf16"].value / d2.device.peak_flops_per_s["bf16"].value
     d1_tf = d1.device.peak_flops_per_s["bf16"].value / 1e12
+    d2_tf, d3_tf = (s.device.peak_flops_per_s["bf16"].value / 1e12 for s in (d2, d3))
+    d2_wafer, d3_wafer = (s.levels[0].children.value * tf / 1e3 for s, tf in ((d2, d2_tf), (d3, d3_tf)))
+    ten_x = 10 * d1_tf * 1e12 / d2.device.die_area_mm2.value  # FLOP/s per mm^2 that '10x' per die would need
+    compute_bound = next(b for b in BOUNDS if b.key == "bf16_flops_per_s_per_mm2").limit
     return [
         {
             "claim": "Dojo 2 ~1,000 TOPS vs B200 ~900",
@@ -35,9 +39,18 @@ def claims_check() -> list[dict[str, str]]:
             "verdict": "does not hold as a per-chip ratio; 36 TB/s is the V1 training tile's off-tile bandwidth",
         },
         {
+            "claim": "Dojo 2 = 10x Dojo 1 (Musk, Mar 2025)",
+            "recomputed": f"D1's architecture moved to N5 on the same die: {d2_tf:,.0f} TFLOP/s = {d2_tf / d1_tf:.1f}x "
+            f"D1; 10x per die needs {ten_x / 1e12:.1f} TFLOP/s per mm^2 (plausible up to {compute_bound / 1e12:.1f})",
+            "verdict": "does not hold per die: it hinges on what '10x' counts (a wafer-scale D2 tile, or a lower "
+            "precision); the dojo-2 preset takes the process argument",
+        },
+        {
             "claim": "Dojo 3 = 40x Dojo 2",
-            "recomputed": f"presets: {ratio:.0f}x per die position, by construction",
-            "verdict": "a projection: 40x is TSMC's 2027 system-on-wafer claim, not a Tesla Dojo 3 spec",
+            "recomputed": f"per die position {d3_tf / d2_tf:.1f}x (reticle-size N2 die vs Dojo 2's N5 die); per wafer "
+            f"{d3_wafer:.1f} vs {d2_wafer:.1f} PFLOP/s = {d3_wafer / d2_wafer:.1f}x",
+            "verdict": "does not hold from process scaling: 40x is TSMC's 2027 system-on-wafer packaging claim, "
+            "not a Tesla Dojo 3 spec",
         },
         {
             "claim": "100 EFLOPS by the end of 2024",

@@ -61,11 +61,11 @@ class SystemResult:
     capacity_bytes: float = 0.0  # memory per device (near + far tiers)
 
 
-def _sizes(system: str, devices: int, points: int) -> dict[int, list[float]]:
+def _sizes(system: str, devices: int, points: int, overrides: tuple[str, ...] = ()) -> dict[int, list[float]]:
     """Device counts at 1, 1/2, 1/4 ... of the budget in whole units; a small budget rounds points together."""
     sizes: dict[int, list[float]] = {}
     for fraction in (2.0**-k for k in range(points - 1, -1, -1)):
-        unit = growth_unit(system, devices * fraction)
+        unit = growth_unit(system, devices * fraction, overrides)
         sizes.setdefault(max(unit, int(devices * fraction // unit) * unit), []).append(fraction)
     return sizes
 
@@ -94,12 +94,12 @@ def compare_system(
 ) -> SystemResult:  # fmt: skip
     system = load_system(name, overrides)  # a clear error for an unknown name or override before any search
     try:
-        n = devices_for(name, budget)
+        n = devices_for(name, budget, overrides)
     except InputError as exc:
         return SystemResult(name, 0, system.status, system.maker, error=str(exc))
     result = SystemResult(name, n, system.status, system.maker)
-    cost = per_device(name)
-    for devices, merged in _sizes(name, n, points).items():
+    cost = per_device(name, overrides)
+    for devices, merged in _sizes(name, n, points, overrides).items():
         batch = max(1, int(round(devices * batch_per_device)))
         spec = SearchSpec(model, name, devices, batch, seq, precision, overrides, stack=stack, sequences=sequences)
         try:
@@ -134,7 +134,8 @@ def compare(
     sequences: Sequences = DENSE,
 ) -> list[SystemResult]:
     """Every system at the same budget: its size, its best plan there and at smaller fractions of the budget.
-    `overrides` (PART.FIELD=VALUE) apply to every system's plans; the budget buys devices at preset figures."""
+    `overrides` (PART.FIELD=VALUE) apply to every system: its plans, and what the budget buys of it (a figure
+    that changes a device's power or price changes how many devices the budget buys)."""
     spec, budget = parse_model(model), budget or default_budget("power")
     return [
         compare_system(

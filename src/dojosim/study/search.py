@@ -68,6 +68,22 @@ class SearchSpec:
     def job(self, plan: ParallelPlan) -> Job:
         return Job.of(self.model, self.system, plan, self.overrides, stack=self.stack, sequences=self.sequences)
 
+    def question(self) -> dict[str, Any]:
+        """What the search answers, field by field as JSON values: a resumed search must ask the same question."""
+        stack = self.stack if isinstance(self.stack, Stack) else load_stack(self.stack)
+        return {
+            "model": self.model.text,  # type: ignore[union-attr]
+            "system": self.system,
+            "devices": self.devices,
+            "global_batch": self.global_batch,
+            "seq": self.seq,
+            "precision": str(self.precision),
+            "overrides": sorted(self.overrides),
+            "max_memory_fraction": self.max_memory_fraction,
+            "stack": f"{stack.name} (kernels {stack.kernels})",
+            "sequences": repr(self.sequences),
+        }
+
     def probe(self, micro_batch: int = 1) -> Job:
         """A one-plan job at this micro-batch: its engine tells the model's shape and the device."""
         plan = ParallelPlan(self.devices, self.devices * micro_batch, micro_batch, seq=self.seq or 1)
@@ -118,9 +134,7 @@ class PlanResult:
         plan = spec.probe(row["micro_batch"]).plan.with_(
             global_batch=spec.global_batch, **{k: row[k] for k in PLAN_FIELDS}
         )
-        bottleneck = Bottleneck(
-            BottleneckKind(row["bottleneck_kind"]), row["bottleneck_part"], row["bottleneck_share"]
-        )
+        bottleneck = Bottleneck(BottleneckKind(row["bottleneck_kind"]), row["bottleneck_part"], row["bottleneck_share"])
         figures = {k: row[k] for k in FIGURES}
         breakdown = {k[2:]: v for k, v in row.items() if k.startswith("t_")}
         return cls(plan, **figures, breakdown_s=breakdown, bottleneck=bottleneck)

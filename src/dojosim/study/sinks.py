@@ -5,7 +5,25 @@ import json
 from pathlib import Path
 from typing import Any
 
+from dojosim.errors import InputError
 from dojosim.study.search import PlanResult, SearchSpec
+
+QUESTION_FILE = "question.json"
+
+
+def check_question(folder: Path, question: dict[str, Any], resume: bool, done_file: str) -> None:
+    """Record what a study in `folder` answers; on resume, refuse results written for another question (the
+    rows would be mixed in silently). A folder written before this record existed resumes as it always did."""
+    path = folder / QUESTION_FILE
+    if resume and path.exists():
+        before = json.loads(path.read_text())
+        differ = [f"{k}: {before.get(k)!r} there, {v!r} now" for k, v in question.items() if before.get(k) != v]
+        if differ:
+            raise InputError(
+                f"--resume: {folder / done_file} holds results of another question ({'; '.join(differ)}); "
+                "drop --resume to start again, or choose another --out"
+            )
+    path.write_text(json.dumps(question, indent=1) + "\n")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -25,11 +43,13 @@ class FolderSink:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.jsonl = self.folder / "plans.jsonl"
         self.parquet = self.folder / "plans.parquet"
+        self.resume = resume
         if not resume:
             self.jsonl.unlink(missing_ok=True)
         self._file = None
 
     def done(self, spec: SearchSpec) -> list[PlanResult]:
+        check_question(self.folder, spec.question(), self.resume, self.jsonl.name)
         return [PlanResult.from_row(spec, row) for row in read_jsonl(self.jsonl)]
 
     def write(self, results: list[PlanResult]) -> None:

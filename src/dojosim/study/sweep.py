@@ -15,7 +15,7 @@ from typing import Any
 from dojosim.errors import InputError
 from dojosim.hardware import load_system
 from dojosim.study.search import OBJECTIVES, PlanResult, SearchSpec, search
-from dojosim.study.sinks import FolderSink, read_jsonl
+from dojosim.study.sinks import FolderSink, check_question, read_jsonl
 
 
 def parse_vary(texts: list[str]) -> list[tuple[str, list[str]]]:
@@ -94,6 +94,12 @@ def run_sweep(
         load_system(spec.system, _at(spec, point).overrides)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = out_dir / "points.jsonl"
+    check_question(
+        out_dir,
+        {**spec.question(), "vary": [[part, values] for part, values in varies], "objective": objective},
+        resume,
+        log.name,
+    )
     done = {}
     if resume:
         done = {_key(row["point"]): SweepPoint.from_row(_at(spec, row["point"]), row) for row in read_jsonl(log)}

@@ -5,6 +5,7 @@ efficiencies are per-device properties from the presets. A row the tool cannot e
 unsupported with its reason, never dropped.
 """
 
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from dojosim.perf.engine import Engine
 from dojosim.perf.jobs import engine_for
 from dojosim.stack import DEFAULT_STACK
 from dojosim.validation.table import Row
+from dojosim.workload.spec import ModelSpec, parse_model
 
 
 @dataclass
@@ -79,10 +81,32 @@ def plan_of(row: Row) -> ParallelPlan:
     return plan
 
 
+def model_of(row: Row) -> ModelSpec:
+    """The row's model; for an image model (no token sequence) `seq_len` is the image side (schema v2), so the
+    spec is given that side. A spec that names another side than `seq_len` is an error naming both."""
+    spec = parse_model(row.model)
+    if spec.has_sequence or spec.origin or "image" not in spec.params or row.seq_len <= 1:
+        return spec
+    given = _given_image(row.model)
+    if given is not None and given != row.seq_len:
+        raise InputError(f"seq_len={row.seq_len} is the image side, but the model names image={given}")
+    params = {**spec.params, "image": row.seq_len}
+    return parse_model(spec.family + "(" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) + ")")
+
+
+def _given_image(model: str) -> int | None:
+    match = re.search(r"\bimage\s*=\s*(\d+)", model)
+    return int(match.group(1)) if match else None
+
+
 def job_of(row: Row) -> Job:
     """The job a measured row describes: its model, machine, plan and sequences, run by the row's stack (the
-    tool's default where the row names none)."""
-    return Job.of(row.model, row.system, plan_of(row), stack=row.stack or DEFAULT_STACK, sequences=sequences_of(row))
+    tool's default where the row names none). An image model's plan has no sequence (its side is in the model)."""
+    model = model_of(row)
+    plan = plan_of(row)
+    if not model.has_sequence and plan.seq != 1:
+        plan = plan.with_(seq=1)
+    return Job.of(model, row.system, plan, stack=row.stack or DEFAULT_STACK, sequences=sequences_of(row))
 
 
 def predict_row(row: Row, engine_of: Callable[[Job], Engine] = engine_for) -> RowResult:
