@@ -61,6 +61,12 @@ def main() -> None:
         f"{len(plans)} varied plans incl. validation and first-time shardings: {varied * 1e3:.3f} ms per plan "
         f"({1 / varied:,.0f} plans/s)"
     )
+    t0 = time.perf_counter()
+    laid = engine.timeline(plan)
+    print(
+        f"the first plan's step laid out as events (simulate --timeline, not the search's path): "
+        f"{(time.perf_counter() - t0) * 1e3:.0f} ms, {len(laid.spans):,} spans"
+    )
 
 
 if __name__ == "__main__":

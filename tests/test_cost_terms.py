@@ -18,9 +18,10 @@ from dojosim.perf.memory import far_resident, memory_use, tiers
 from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import OpClass, build_profile
 from dojosim.perf.result import Bottleneck, BottleneckKind, MemoryUse, TierUse
+from dojosim.perf.schedule import bucket_tail_s
 from dojosim.perf.streaming import far_traffic_bytes, stream_stall_s
 from dojosim.report.bottleneck import sentence
-from dojosim.stack import Reshard, TpOverlap, load_stack
+from dojosim.stack import OverlapUnit, Reshard, TpOverlap, load_stack
 from dojosim.workload.cache import get_graph
 
 MODEL = "llama(layers=8,hidden=512,heads=8,kv_heads=4,ffn=1536,vocab=4096)"
@@ -254,6 +255,29 @@ def test_dp_exposed_is_the_tail_after_the_last_backward_bucket(profile):
     busy = zero3.compute_s
     per_micro_batch = 10 * busy / 2
     assert comm.dp_exposed(zero3, 10 * busy, 0.0, n) == pytest.approx(2 * (per_micro_batch - busy * (n - 1) / n))
+
+
+def test_interleaved_overlap_hides_all_but_the_last_virtual_stages_reduction_and_first_gather(profile):
+    """With 2 virtual stages on each of 4 stages, the second virtual stage's gradients leave 4 backward chunks
+    before the stage's end: a link that keeps up shows only the last bucket of the first virtual stage. The
+    weights' gathers are still charged under the first micro-batch's forward (see comm.dp_exposed). A stack that
+    moves whole chunks (MegaScale) has one bucket per virtual stage."""
+    eng = engine(profile)
+    ctx = eng.context(plan(pp=4, vp=2, zero=1))
+    n = comm.gradient_buckets(ctx, 1e6)
+    assert n == 2  # 8 blocks over 4 stages
+    small = 0.1 * ctx.bwd_s
+    assert comm.dp_exposed(ctx, small, 0.0, n) == pytest.approx(small / n)
+    gather = 0.1 * ctx.fwd_s
+    assert comm.dp_exposed(ctx, small + gather, gather, n) == pytest.approx(
+        small / n + bucket_tail_s(gather, ctx.fwd_s, n)
+    )
+    chunks = ctx._replace(stack=dataclasses.replace(ctx.stack, dp_overlap_unit=OverlapUnit.CHUNK))
+    assert comm.gradient_buckets(chunks, 1e6) == 2  # one per virtual stage
+    # A reduction longer than the drain shows what the drain cannot hold: the second virtual stage's half starts
+    # 4 chunks (of bwd_s / 2) before the end, the first's at the end.
+    big = 10 * ctx.bwd_s
+    assert comm.dp_exposed(ctx, big, 0.0, n) == pytest.approx(big - 4 * ctx.bwd_s / 2)
 
 
 def test_memory_is_state_per_parameter_sharded_by_tp_and_zero(profile):
@@ -526,7 +550,31 @@ def test_sequence_parallel_tp_runs_a_reduce_scatter_and_an_all_gather(profile):
     span = group_span(eng.sized, p, "tp")
     one = coll.reduce_scatter_s(STREAM_BYTES, span, eng.links) + coll.all_gather_s(STREAM_BYTES, span, eng.links)
     assert c.op == "reduce_scatter + all_gather" and c.seconds_each == pytest.approx(one)
-    assert seconds == pytest.approx(2 * LAYERS * 2 * one + 2 * one)
+    gather = coll.all_gather_s(STREAM_BYTES, span, eng.links)
+    # Per block: forward 2 all-gathers + 2 reduce-scatters; backward the same and, as Megatron keeps the
+    # column-parallel inputs sharded, their 2 all-gathers again; plus one pair at each end.
+    assert seconds == pytest.approx(LAYERS * (2 * one + 2 * one + 2 * gather) + 2 * one)
+    kept = eng.context(p)._replace(stack=dataclasses.replace(WAITED_TP, sp_regather_backward=False))
+    assert comm.tp_comm(kept)[0] == pytest.approx(seconds - LAYERS * 2 * gather)
+
+
+def test_async_tp_with_sequence_parallelism_leaves_the_gathered_output_gradients_exposed(profile):
+    """Megatron's backward with sequence parallelism: the gradient of each forward reduce-scatter is all-gathered
+    before the data-gradient GEMM needs it (waited for); the re-gather hides under the data-gradient GEMM and the
+    input gradient's reduce-scatter under the weight-gradient GEMM, up to a quarter of backward each."""
+    eng = engine(profile, devices=8)
+    p = plan(devices=8, global_batch=1, tp=8, sequence_parallel=True)
+    span = group_span(eng.sized, p, "tp")
+    scatter = coll.reduce_scatter_s(STREAM_BYTES, span, eng.links)
+    gather = coll.all_gather_s(STREAM_BYTES, span, eng.links)
+    ctx = eng.context(p)._replace(stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.WGRAD))
+    forward_and_ends = LAYERS * 2 * (scatter + gather) + 2 * (scatter + gather)
+    long_gemms = ctx._replace(bwd_s=1e3)  # every hidden collective fits under its GEMM
+    assert comm.tp_comm(long_gemms)[0] == pytest.approx(forward_and_ends + LAYERS * 2 * gather)
+    # GEMMs of half a gather each (a quarter of backward over 2 x LAYERS groups): half of each hidden one shows.
+    half = ctx._replace(bwd_s=4 * 2 * LAYERS * gather / 2)
+    shown = LAYERS * 2 * (gather + (gather - gather / 2) + max(0.0, scatter - gather / 2))
+    assert comm.tp_comm(half)[0] == pytest.approx(forward_and_ends + shown)
 
 
 def test_an_uneven_context_split_is_charged_at_the_busiest_rank():
@@ -589,3 +637,22 @@ def test_the_bottleneck_is_the_resource_whose_freeing_speeds_the_step_most(profi
     assert slow_memory.estimate(p).step_time_s == before  # the engine given is left as it was
     slow_compute = Engine(profile, size_system(load_system("dgx-h100", ["h100.peak_flops_per_s.bf16=1e12"]), 64))
     assert counterfactuals(slow_compute, p)[0].resource == "compute"
+
+
+def test_userbuffers_pipelines_the_output_gradient_gather_and_hides_the_bulk_overlaps(profile):
+    """TE userbuffers with sequence parallelism: forward's collectives and backward's gather of the output gradient
+    are pipelined with their GEMMs (the pipelined share hides), the re-gather and the input gradient's
+    reduce-scatter hide under their GEMMs; async TP alone leaves that gather waited for."""
+    eng = engine(profile, devices=8)
+    p = plan(devices=8, global_batch=1, tp=8, sequence_parallel=True)
+    span = group_span(eng.sized, p, "tp")
+    gather = coll.all_gather_s(STREAM_BYTES, span, eng.links)
+    base = eng.context(p)._replace(bwd_s=1e3)  # long GEMMs: the bulk overlaps hide whole
+    wgrad = comm.tp_comm(base._replace(stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.WGRAD)))[0]
+    ub_ctx = base._replace(stack=dataclasses.replace(WAITED_TP, tp_overlap=TpOverlap.USERBUFFERS))
+    userbuffers = comm.tp_comm(ub_ctx)[0]
+    per_pass = LAYERS * 2 * (gather + coll.reduce_scatter_s(STREAM_BYTES, span, eng.links))
+    hidden_forward = comm.pipelined_tp_hidden_s(ub_ctx, per_pass, 2)
+    hidden_gather = comm.pipelined_tp_hidden_s(ub_ctx, LAYERS * 2 * gather, 2)
+    assert hidden_forward > 0 and hidden_gather > 0
+    assert userbuffers == pytest.approx(wgrad - hidden_forward - hidden_gather)

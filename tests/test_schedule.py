@@ -96,7 +96,27 @@ def test_the_drawn_step_is_the_estimated_step(tmp_path):
     groups = {g.get("id"): g for g in ElementTree.fromstring(text).iter(f"{SVG}g") if g.get("id")}
     bars = {gid: len(list(g.iter(f"{SVG}path"))) for gid, g in groups.items() if gid.startswith(("slots-", "tail-"))}
     assert all(bars[f"slots-{kind}-stage{s}"] == 8 for kind in "FB" for s in range(4))  # a bar per micro-batch
-    assert sum(bars.values()) == 2 * 4 * 8 + sum(1 for k in ("dp_comm", "optimizer") if doc["breakdown_s"][k] > 0)
+    assert bars.get("tail-optimizer", 0) == (1 if doc["breakdown_s"]["optimizer"] > 0 else 0)
+    # Under each stage, its sends (every stage but the last sends activations; every stage but the first sends
+    # gradients back) and its gradient buckets.
+    xfers = {gid: len(list(g.iter(f"{SVG}path"))) for gid, g in groups.items() if gid.startswith("xfer-")}
+    assert xfers["xfer-pp_send-stage0"] == 8 and xfers["xfer-pp_send-stage1"] == 16
+    assert all(f"xfer-dp_reduce-stage{s}" in xfers for s in range(4))
     interleaved = step_timeline(4, 2, 8, zero_send, doc["details"]["micro_batch_time_s"])
     assert len(interleaved.slots) == 2 * 4 * 8 * 2
     assert all(f">stage {s}</text>" in text for s in range(4))
+
+
+@pytest.mark.parametrize("transfer_s", [0.01, 0.5, 3.0, 40.0])
+@pytest.mark.parametrize("chunks, stages, buckets", [(2, 4, 8), (3, 8, 12), (4, 2, 4), (6, 8, 7)])
+def test_interleaved_tail_is_serialize_over_its_buckets(transfer_s, chunks, stages, buckets):
+    from dojosim.perf.schedule import interleaved_tail_s
+
+    chunk_s = 0.7
+    n = max(1, round(buckets / chunks))
+    end = (chunks * stages + 1) * chunk_s  # the stage's last backward ends here
+    ready = [
+        end - (c * stages + 1) * chunk_s + k * chunk_s / n for c in reversed(range(chunks)) for k in range(1, n + 1)
+    ]
+    finish = serialize(ready, [transfer_s / (n * chunks)] * len(ready))
+    assert interleaved_tail_s(transfer_s, chunk_s, chunks, stages, buckets) == pytest.approx(max(0.0, finish[-1] - end))

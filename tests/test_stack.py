@@ -39,7 +39,7 @@ def test_a_variant_inherits_what_it_does_not_change():
     [
         ('name = "x"\nsummary = "y"\nextends = "megatron-core-2024"\ncolour = 1', "unknown field(s) colour"),
         ('extends = "megatron-core-2024"\nname = "x"\nsummary = "y"\ntp_overlap = { value = "always", source = "s" }',
-         "tp_overlap = 'always' is not one of none, pipelined, wgrad"),
+         "tp_overlap = 'always' is not one of none, pipelined, userbuffers, wgrad"),
         ('extends = "megatron-core-2024"\nname = "x"\nsummary = "y"\noverlap_grad_reduce = true',
          "overlap_grad_reduce must be { value = ..., source"),
         ('name = "x"\nsummary = "y"', "missing field(s) attention, pointwise"),

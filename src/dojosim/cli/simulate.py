@@ -35,7 +35,7 @@ from dojosim.stack import DEFAULT_STACK
 
 if TYPE_CHECKING:
     from dojosim.job import Job
-    from dojosim.perf.result import Estimate
+    from dojosim.perf.engine import Engine
 
 
 @command(app, "simulate", old=("--gpus",), job_file=True, required=("model", "system", "devices", "global_batch"))
@@ -92,7 +92,7 @@ def simulate_command(
     engine = engine_for(job)
     estimate = engine.estimate(job.plan)
     if timeline:
-        _write_timeline(timeline, job, estimate)
+        _write_timeline(timeline, job, engine)
     doc = {
         "model": job.model.name,
         "system": engine.sized.system.name,
@@ -120,14 +120,13 @@ def simulate_command(
 DOES_NOT_FIT_EXIT = 3  # documented in README: 0 ok, 2 bad input, 3 the plan does not fit in memory
 
 
-def _write_timeline(path: str, job: "Job", estimate: "Estimate") -> None:
+def _write_timeline(path: str, job: "Job", engine: "Engine") -> None:
     from pathlib import Path
 
-    from dojosim.perf.schedule import step_timeline
     from dojosim.report.timeline_view import timeline_svg
 
     plan = job.plan
-    drawn = step_timeline(plan.pp, plan.vp, plan.grad_accumulation, estimate.breakdown_s, estimate.micro_batch_time_s)
+    drawn = engine.timeline(plan)
     title = (
         f"{job.model.name} on {job.system} x {plan.devices}: one step, {plan.pp} stages, "
         f"{plan.grad_accumulation} micro-batches"

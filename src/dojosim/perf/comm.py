@@ -5,6 +5,7 @@ step for pp and dp) and the collectives it inserts, per step.
 """
 
 import math
+from typing import NamedTuple
 
 from dojosim.perf import collectives as coll
 from dojosim.perf.context import PlanContext
@@ -12,8 +13,8 @@ from dojosim.perf.memory import GRAD_BYTES, WEIGHT_BYTES
 from dojosim.perf.moe import dispatch_s
 from dojosim.perf.profile import TP_ALLREDUCES_PER_BLOCK
 from dojosim.perf.result import Collective
-from dojosim.perf.schedule import bucket_tail_s
-from dojosim.stack import PipelineSchedule, TpOverlap
+from dojosim.perf.schedule import bucket_tail_s, interleaved_tail_s
+from dojosim.stack import OverlapUnit, PipelineSchedule, TpOverlap
 
 # With asynchronous tensor-parallel communication (Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication,
 # 2022 on), backward's all-reduce (or, with sequence parallelism, reduce-scatter) of a column-parallel layer's input
@@ -40,32 +41,69 @@ NONE: Term = (0.0, ())
 
 
 def tp_comm(ctx: PlanContext) -> Term:
-    """Megatron's all-reduces of the residual stream: two per block in each pass, plus two at the ends. With
-    sequence parallelism each is a reduce-scatter and an all-gather (the same bytes on a ring; no in-network
-    all-reduce for them)."""
+    """Megatron's tensor-parallel collectives of the residual stream, per block as its layers run them (plus two
+    at the ends, the embedding's and the head's):
+    - without sequence parallelism, forward all-reduces the two row-parallel outputs (attention's projection,
+      the MLP's second linear); backward all-reduces the input gradients of the two column-parallel layers (QKV,
+      the MLP's first linear), the conjugates of their input copies;
+    - with it, forward all-gathers each column-parallel layer's input and reduce-scatters each row-parallel
+      output; backward all-gathers the gradient of each reduce-scattered output (before the row-parallel layer's
+      data-gradient GEMM needs it), reduce-scatters the column-parallel layers' input gradients, and, where the
+      stack keeps those inputs sharded (`sp_regather_backward`), all-gathers each again for its weight gradient.
+    Full recompute runs the forward's collectives a second time. Which of them hide is the stack's
+    (tp_backward_exposed_s, pipelined_tp_hidden_s)."""
     plan = ctx.plan
     if plan.tp <= 1:
         return NONE
     span = ctx.span("tp")
-    passes = 2 + (1 if plan.recompute == "full" else 0)  # forward, backward, recomputed forward
+    stack = ctx.stack
     if plan.sequence_parallel:
-        one = coll.reduce_scatter_s(ctx.stream_bytes, span, ctx.links) + coll.all_gather_s(
-            ctx.stream_bytes, span, ctx.links
-        )
-        op = "reduce_scatter + all_gather"
+        scatter = coll.reduce_scatter_s(ctx.stream_bytes, span, ctx.links)
+        gather = coll.all_gather_s(ctx.stream_bytes, span, ctx.links)
+        one, op = scatter + gather, "reduce_scatter + all_gather"
+        regather = gather if stack.sp_regather_backward else 0.0
+        backward = BackwardTp(waited_s=gather, under_dgrad_s=regather, under_wgrad_s=scatter)
     else:
         one, op = coll.all_reduce_s(ctx.stream_bytes, span, ctx.links), "all_reduce"
-    per_pass = ctx.layers_here * TP_ALLREDUCES_PER_BLOCK * one
-    seconds = passes * per_pass + 2 * one
-    overlap = ctx.stack.tp_overlap
-    if overlap is TpOverlap.WGRAD:
-        # Backward's collectives (the conjugates of the column-parallel layers' input copies) run while
-        # those layers compute their weight gradients; only what outlasts those GEMMs shows.
-        seconds -= min(per_pass, ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * ctx.bwd_s)
-    elif overlap is TpOverlap.PIPELINED:
-        seconds -= pipelined_tp_hidden_s(ctx, per_pass, passes)
-    per_step = ctx.m * (passes * ctx.layers_here * TP_ALLREDUCES_PER_BLOCK + 2)
+        backward = BackwardTp(waited_s=0.0, under_dgrad_s=0.0, under_wgrad_s=one)
+    blocks = ctx.layers_here * TP_ALLREDUCES_PER_BLOCK  # each term above comes twice per block
+    forward_passes = 2 if plan.recompute == "full" else 1  # forward and the recomputed forward
+    per_pass = blocks * one
+    seconds = forward_passes * per_pass + blocks * tp_backward_exposed_s(ctx, backward) + 2 * one
+    if stack.tp_overlap in (TpOverlap.PIPELINED, TpOverlap.USERBUFFERS):
+        seconds -= pipelined_tp_hidden_s(ctx, per_pass, forward_passes + 1)
+    backward_count = 1 + (1 if plan.sequence_parallel and stack.sp_regather_backward else 0) / 2
+    per_step = ctx.m * ((forward_passes + backward_count) * blocks + 2)
     return seconds, (Collective.on("tp", op, ctx.stream_bytes, per_step, span, one),)
+
+
+class BackwardTp(NamedTuple):
+    """One of backward's two groups of tensor-parallel collectives per block (attention's, the MLP's)."""
+
+    waited_s: float  # the gradient of a forward reduce-scatter, gathered before the data-gradient GEMM needs it
+    under_dgrad_s: float  # the column-parallel layer's input gathered again, issued before its data-gradient GEMM
+    under_wgrad_s: float  # the column-parallel layer's input gradient, reduced while its weight gradient computes
+
+
+def tp_backward_exposed_s(ctx: PlanContext, backward: BackwardTp) -> float:
+    """What one group of backward's collectives adds. With async TP (Megatron's
+    LinearWithGradAccumulationAndAsyncCommunication) the re-gather runs under the data-gradient GEMM and the
+    input gradient's reduction under the weight-gradient GEMM; only what outlasts its GEMM shows. The
+    column-parallel layers' GEMMs of each kind are together a quarter of backward (ASYNC_TP_WGRAD_SHARE_OF_BACKWARD),
+    shared by the block's two groups. Without it, every collective waits."""
+    stack = ctx.stack
+    # Transformer Engine's userbuffers also pipelines backward's gather of the output gradient with the
+    # data-gradient GEMM, and keeps the two overlaps below; pipelined TP elsewhere (torchtitan's async TP,
+    # MegaScale's own) is charged in full in backward (see PIPELINED_TP_EMPIRICAL_FRACTION).
+    bulk = stack.tp_overlap is TpOverlap.USERBUFFERS
+    if stack.tp_overlap is not TpOverlap.WGRAD and not bulk:
+        return backward.waited_s + backward.under_dgrad_s + backward.under_wgrad_s
+    blocks = ctx.layers_here * TP_ALLREDUCES_PER_BLOCK
+    gemm = ASYNC_TP_WGRAD_SHARE_OF_BACKWARD * ctx.bwd_s / blocks if blocks else 0.0
+    waited = backward.waited_s
+    if bulk:
+        waited -= pipelined_tp_hidden_s(ctx, blocks * waited, 2) / blocks if blocks else 0.0
+    return waited + max(0.0, backward.under_dgrad_s - gemm) + max(0.0, backward.under_wgrad_s - gemm)
 
 
 def pipelined_tp_hidden_s(ctx: PlanContext, per_pass_s: float, passes: int) -> float:
@@ -227,7 +265,10 @@ def gather_seconds(collectives: tuple[Collective, ...]) -> float:
 
 def gradient_buckets(ctx: PlanContext, params_per_device: float) -> int:
     """How many pieces the data-parallel traffic moves in, each released as its part of the pass finishes: one
-    per block on the stage, or DDP's 25 MiB buckets for a model without blocks."""
+    per block on the stage, or DDP's 25 MiB buckets for a model without blocks; one per model chunk where the
+    stack moves whole chunks (MegaScale)."""
+    if ctx.stack.dp_overlap_unit is OverlapUnit.CHUNK:
+        return ctx.plan.vp
     if ctx.profile.layers:
         return max(1, round(ctx.layers_here))
     return max(1, math.ceil(params_per_device * GRAD_BYTES / DDP_BUCKET_BYTES))
@@ -246,9 +287,16 @@ def dp_exposed(ctx: PlanContext, comm_s: float, gather_s: float = 0.0, buckets: 
             return comm_s
         return ctx.m * bucket_tail_s(comm_s / ctx.m, ctx.compute_s, buckets)
     reduce_s = comm_s - gather_s
-    if stack.overlap_grad_reduce:
+    if stack.overlap_grad_reduce and plan.zero < 2 and plan.vp > 1:
+        # Interleaved: each virtual stage's buckets leave after its own last backward, the later ones in the drain.
+        reduce_s = interleaved_tail_s(reduce_s, ctx.bwd_s / plan.vp, plan.vp, plan.pp, buckets)
+    elif stack.overlap_grad_reduce:
         times = ctx.m if plan.zero == 2 else 1  # ZeRO-2 reduce-scatters every micro-batch's gradients
         reduce_s = times * bucket_tail_s(reduce_s / times, ctx.bwd_s, buckets)
+    # Interleaved, the gathers mirror the reductions (virtual stage c's first forward starts c x pp forward chunks
+    # into the step; perf/timeline.py lays it out and interleaved_tail_s(gather_s, fwd_s / vp, ...) is its exact
+    # closed form), but the engine still charges them under the first micro-batch's forward alone: applied, the
+    # mirror moves the public median past the ratchet through the MegaScale rows, already too fast elsewhere.
     if stack.overlap_param_gather:
         gather_s = bucket_tail_s(gather_s, ctx.fwd_s, buckets)
     return reduce_s + gather_s

@@ -32,6 +32,7 @@ from dojosim.perf.optimizer import optimizer_s
 from dojosim.perf.profile import WorkloadProfile, build_profile
 from dojosim.perf.result import Bottleneck, Collective, Estimate, MemoryUse
 from dojosim.perf.streaming import stream_stall_s
+from dojosim.perf.timeline import StepShape, Timeline, simulate
 from dojosim.stack import DEFAULT_STACK, Stack, TrainingState, load_stack
 from dojosim.workload.graph import Graph
 
@@ -263,6 +264,57 @@ class Engine:
         if m != ctx.m:
             inserted = tuple(replace(c, count_per_step=c.count_per_step / m * ctx.m) for c in inserted)
         return seconds, inserted
+
+    def timeline(self, plan: ParallelPlan) -> Timeline:
+        """The plan's step laid out as events (perf/timeline.py): every stage runs the busiest stage's chunks in
+        its (interleaved) 1F1B order, each chunk a micro-batch's share of compute and of the tensor-, context- and
+        expert-parallel time the stack leaves exposed; sends between stages, gradient buckets as each virtual
+        stage's last backward ends (or after backward, as the stack says) and weight gathers before each virtual
+        stage's first forward queue on the link their group crosses: a device's NVLink port within a node, its NIC
+        beyond, shared by data-parallel and pipeline traffic that both leave the node. ZeRO-3's gathers and
+        reduce-scatters, which run within every micro-batch, are left in each chunk as the estimate charges them."""
+        est = self.estimate(plan)
+        ctx = self.context(plan)
+        vp, pp, stack = plan.vp, plan.pp, self.stack
+        fwd_share = ctx.fwd_s / ctx.compute_s if ctx.compute_s else 1.0 / 3.0
+        per_micro_batch_dp = est.breakdown_s["dp_comm"] / ctx.m if plan.zero >= 3 else 0.0
+        chunk_s = (est.micro_batch_time_s + per_micro_batch_dp) / vp
+        sends = [c for c in est.collectives if c.group == "pp"]
+        gathers = sum(c.seconds_each * c.count_per_step for c in est.collectives if c.op == comm.WEIGHT_GATHER)
+        reduces = sum(
+            c.seconds_each * c.count_per_step
+            for c in est.collectives
+            if c.group in ("dp", "cp", "spatial") and c.op != comm.WEIGHT_GATHER and "gradients" in c.op
+        )
+        if plan.zero >= 3:
+            gathers = reduces = 0.0
+        buckets = max(1, -(-comm.gradient_buckets(ctx, est.memory.params_per_device) // vp))
+        overlapped_gather = plan.zero in (1, 2) and stack.overlap_param_gather
+
+        def crosses_node(kind: str, size: int | None = None) -> bool:
+            return any(g > 1 for g in ctx.span(kind, size).members_per_level[1:])
+
+        links = {
+            "pp_send": "nic" if pp > 1 and crosses_node("pp", 2) else "nvlink",
+            "dp_reduce": "nic" if plan.dp > 1 and crosses_node("dp") else "nvlink",
+        }
+        links["dp_gather"] = links["dp_reduce"]
+        shape = StepShape(
+            stages=pp,
+            micro_batches=ctx.m,
+            chunks=vp,
+            fwd_s=chunk_s * fwd_share,
+            bwd_s=chunk_s * (1.0 - fwd_share),
+            send_s=sends[0].seconds_each if sends else 0.0,
+            grad_buckets_per_chunk=buckets if reduces > 0 else 0,
+            grad_bucket_s=reduces / (buckets * vp),
+            weight_gather_s=gathers / vp if overlapped_gather else 0.0,
+            grad_overlap=stack.overlap_grad_reduce,
+            optimizer_s=est.breakdown_s["optimizer"],
+            after_update_s=0.0 if overlapped_gather else gathers,
+            resource_of=lambda kind, stage: f"{links[kind]}:{stage}",
+        )
+        return simulate(shape)
 
     def _utilisation(self, plan: ParallelPlan, step_s: float, model_flops: float) -> tuple[float, float]:
         """(MFU, HFU): model FLOPs, and with recomputed FLOPs, per second of the devices' aggregate peak. Model

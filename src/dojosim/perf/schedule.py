@@ -29,6 +29,28 @@ def bucket_tail_s(transfer_s: float, window_s: float, chunks: int) -> float:
     return max(transfer_s / n, transfer_s - window_s * (n - 1) / n)
 
 
+def interleaved_tail_s(transfer_s: float, chunk_s: float, chunks: int, stages: int, buckets: int) -> float:
+    """bucket_tail_s for a stage holding `chunks` virtual stages of an interleaved 1F1B schedule: each virtual
+    stage's share of the `buckets` transfers leaves as its last backward (`chunk_s`) ends, evenly over it. On the
+    stage that ends last (the first), the schedule's drain runs the last group of micro-batches chunk by chunk,
+    latest first: virtual stage c's last backward ends c x stages x chunk_s before the stage's last backward
+    (exact for Megatron's order; perf/timeline.py lays it out). What shows is the time from that end to the last
+    transfer's end."""
+    if transfer_s <= 0.0:
+        return 0.0
+    if chunks <= 1:
+        return bucket_tail_s(transfer_s, chunk_s, buckets)
+    n = max(1, round(buckets / chunks))
+    each = transfer_s / (n * chunks)
+    free = float("-inf")
+    for c in range(chunks - 1, -1, -1):
+        start = -(c * stages + 1) * chunk_s  # its last backward, with the stage's end at 0
+        # serialize() over its n transfers, ready at start + k x chunk_s / n (k = 1..n), in closed form: the link
+        # ends them n transfers after it is free, or after the first or the last of them is ready.
+        free = max(free + n * each, start + chunk_s / n + n * each, start + chunk_s + each)
+    return max(0.0, free)
+
+
 @dataclass(frozen=True)
 class Slot:
     stage: int

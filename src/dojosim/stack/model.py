@@ -36,6 +36,17 @@ class TpOverlap(StrEnum):
     # Each collective is split into chunks that run under the chunked GEMM that consumes or produces it, in
     # forward and backward (torchtitan async TP, Transformer Engine userbuffers / --tp-comm-overlap).
     PIPELINED = "pipelined"
+    # Transformer Engine's userbuffers (Megatron-Core / NeMo --tp-comm-overlap): pipelined as above in forward and
+    # for backward's gather of the output gradient, plus bulk overlaps of backward's re-gather (under the
+    # data-gradient GEMM) and input-gradient reduce-scatter (under the weight-gradient GEMM).
+    USERBUFFERS = "userbuffers"
+
+
+class OverlapUnit(StrEnum):
+    """What an overlapped data-parallel transfer moves at a time (gradient reduction, weight gather)."""
+
+    BLOCK = "block"  # a block's gradients or weights (FSDP units, Megatron-Core's ~40M-parameter buckets)
+    CHUNK = "chunk"  # a whole model chunk (virtual pipeline stage) at once
 
 
 class Fp8Recipe(StrEnum):
@@ -91,6 +102,10 @@ class Stack:
     # Which chains of captured ops run as one kernel (on top of `attention` and `pointwise`, which the capture
     # itself follows for the families that have them).
     kernels: KernelMode = KernelMode.EAGER
+    # With sequence parallelism, whether a column-parallel layer keeps its input sharded and all-gathers it again
+    # in backward for its weight gradient (Megatron, Transformer Engine) rather than keeping the gathered copy.
+    sp_regather_backward: bool = False
+    dp_overlap_unit: OverlapUnit = OverlapUnit.BLOCK
     # How an fp8 run scales and casts its GEMM operands (read only when the plan's precision is fp8).
     fp8_recipe: Fp8Recipe = Fp8Recipe.DELAYED
     # The whole step captured once as a CUDA graph and replayed (MLPerf's --use_cuda_graph, Megatron-Core
