@@ -21,8 +21,9 @@ def _hinge(c: WorkloadClaim) -> str:
     if d.bottleneck_part == "memory_stream":
         return (
             f"where the activations live: the best {d.system} plan ({d.plan}) streams from edge HBM for {share}; "
-            "a mapping that keeps them in SRAM (layers pipelined over tiles, feature maps split spatially) would "
-            "change the answer"
+            "the search also tried pipelining modules over tiles and splitting feature maps into row bands, and at "
+            "this size none of those mappings keeps a clip's activations in SRAM and is faster; more SRAM per D1 "
+            "or faster DIPs would change the answer"
         )
     if d.bottleneck_part in COMPUTE_PARTS:
         return (
