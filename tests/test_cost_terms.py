@@ -656,3 +656,25 @@ def test_userbuffers_pipelines_the_output_gradient_gather_and_hides_the_bulk_ove
     hidden_gather = comm.pipelined_tp_hidden_s(ub_ctx, LAYERS * 2 * gather, 2)
     assert hidden_forward > 0 and hidden_gather > 0
     assert userbuffers == pytest.approx(wgrad - hidden_forward - hidden_gather)
+
+
+def test_full_recompute_checkpoints_at_module_boundaries_that_free_more_than_they_keep():
+    from dojosim.perf.memory import checkpointed_bytes
+
+    # Four equal segments, each one's input as large as its activations: two runs of two keep one input (4) and
+    # rebuild one run (8) at a time = 12; a checkpoint at every segment would keep 12 and rebuild 4 = 16.
+    assert checkpointed_bytes((4.0, 4.0, 4.0, 4.0), (0.0, 4.0, 4.0, 4.0), 1.0, 1) == 12.0
+    # A checkpoint that keeps more than it frees is not taken: with 3 micro-batches in flight, one run from the
+    # stage's input rebuilds 2 at a time and keeps nothing more (not 3 x 2 held, nor 3 x 50 of kept inputs).
+    assert checkpointed_bytes((1.0, 1.0), (0.0, 50.0), 1.0, 3) == 2.0
+
+
+def test_full_recompute_of_a_conv_net_without_blocks_holds_less_than_none():
+    from dojosim.job import Job
+    from dojosim.perf.jobs import engine_for
+
+    plan = ParallelPlan(devices=8, global_batch=160, micro_batch=20, seq=1)
+    eng = engine_for(Job.of("resnet(depth=50)", "dgx-a100", plan))
+    none = eng.memory(plan).activations
+    full = eng.memory(plan.with_(recompute="full")).activations
+    assert full < 0.5 * none

@@ -130,7 +130,7 @@ class Engine:
                     sum(segments[i].params for i in run),
                     tuple(acts[i] for i in run),
                     sum(b for i in run for _, b in segments[i].activations),
-                    sum(segments[i - 1].out_bytes if i else 0.0 for i in run),
+                    tuple(segments[i - 1].out_bytes if i else 0.0 for i in run),
                 )
                 for run in runs
             ]

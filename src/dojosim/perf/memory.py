@@ -1,6 +1,7 @@
 """Memory per device: training state on the busiest stage, which tier holds it, and what spills to far memory."""
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from dojosim.parallel.plan import ParallelPlan
 from dojosim.perf.compute import pipeline_ends
@@ -68,14 +69,39 @@ def segment_activation_bytes(profile: WorkloadProfile, plan: ParallelPlan) -> tu
 
 def module_activations(plan: ParallelPlan, modules: "ModuleMemory", scale: float) -> float:
     """A module pipeline's stage (or the whole model at pp = 1, as one stage): its segments' saved activations for
-    each micro-batch in flight; with full recompute, checkpointed at segment boundaries: each segment's input
-    kept (split as its activations are), and one segment's activations rebuilt at a time in backward."""
+    each micro-batch in flight; with full recompute, checkpointed at module boundaries (checkpointed_bytes)."""
     per_segment = modules.segment_bytes
     if plan.recompute == "full":
         split = sum(per_segment) / modules.raw_bytes if modules.raw_bytes else 1.0
-        kept = modules.checkpoint_bytes * split
-        return scale * (kept * modules.in_flight + max(per_segment, default=0.0))
+        return scale * checkpointed_bytes(per_segment, modules.input_bytes, split, modules.in_flight)
     return scale * sum(per_segment) * modules.in_flight
+
+
+@lru_cache(maxsize=4096)
+def checkpointed_bytes(
+    segment_bytes: tuple[float, ...], input_bytes: tuple[float, ...], split: float, in_flight: int
+) -> float:
+    """Saved activations with checkpoints at module boundaries: consecutive segments run as one checkpointed
+    run; each run's input is kept for every micro-batch in flight and one run's activations are rebuilt at a
+    time in backward. Checkpointing every leaf module would keep more inputs than it frees (a conv's input is
+    as large as its output), so the runs are chosen: for each cap on a run's activations, segments are packed
+    greedily under it, and the cap with the least total is taken. One run over everything (nothing kept but the
+    model's input) is among the choices, so checkpointing never holds more than not checkpointing."""
+    if not segment_bytes:
+        return 0.0
+    total, largest = sum(segment_bytes), max(segment_bytes)
+    n = len(segment_bytes)
+    caps = {total, largest, *(total / k for k in range(1, n + 1) if total / k >= largest)}
+    best = total * in_flight
+    for cap in caps:
+        kept, run, peak = 0.0, 0.0, 0.0
+        for i, b in enumerate(segment_bytes):
+            if run and run + b > cap:
+                peak, run = max(peak, run), 0.0
+                kept += input_bytes[i] * split
+            run += b
+        best = min(best, kept * in_flight + max(peak, run))
+    return best
 
 
 def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, scale: float) -> float:
@@ -111,12 +137,12 @@ def _activations(profile: WorkloadProfile, plan: ParallelPlan, stage: float, sca
 class ModuleMemory:
     """What one stage of a module pipeline holds (or a whole model without blocks, checkpointed at its segments):
     parameters, each segment's saved activations on the busiest rank (segment_activation_bytes) and their bytes as
-    captured, the bytes of the segments' inputs (what full recompute keeps), the micro-batches in flight on it."""
+    captured, each segment's input bytes (what full recompute keeps at a checkpoint), the micro-batches in flight."""
 
     params: float
     segment_bytes: tuple[float, ...]
     raw_bytes: float
-    checkpoint_bytes: float
+    input_bytes: tuple[float, ...]  # each segment's input as captured: what a checkpoint at its start keeps
     in_flight: int
 
 
