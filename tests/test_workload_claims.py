@@ -91,3 +91,13 @@ def test_compare_shows_the_section_in_json_terminal_and_html(tmp_path):
     assert "4 Dojo cabinets replace 72 GPU racks" in page and "fsd-video(frames=32,channels=384)" in page
     table = run_cli(*args, "--out", str(out)).stdout
     assert "workload claims vs A100" in table and "Hinges on" in table
+
+
+def test_a_comparison_without_a_dojo_system_leaves_the_section_out(tmp_path):
+    out = tmp_path / "r.html"
+    tiny = "llama(layers=2,hidden=128,heads=4,kv_heads=4,ffn=256,vocab=500)"
+    args = ("compare", "--workload", tiny, "--seq", "64", "--systems", "dgx-h100", "--normalize", "devices")
+    ran = run_cli(*args, "--budget", "16", "--out", str(out), "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["workload_claims"] is None
+    assert "no Dojo system in this comparison" in out.read_text()

@@ -205,10 +205,17 @@ def _compare_systems(systems: str, fleet_eflops: float, epochs: float | None, fl
     return names
 
 
-def _tesla_section(overrides: list[str] | None, stack: str, kernels: str | None) -> dict[str, Any]:
-    """Tesla's workload claims against A100, recomputed with the overrides that apply to each side."""
+def _tesla_section(
+    names: list[str], overrides: list[str] | None, stack: str, kernels: str | None
+) -> dict[str, Any] | None:
+    """Tesla's workload claims against A100, recomputed with the overrides that apply to each side; only where
+    a Dojo system is compared (a dozen fsd-video plan searches: seconds a GPU-only comparison does not need)."""
+    from dojosim.hardware import load_system
     from dojosim.report.workload_claims_view import workload_claims_document
     from dojosim.study.workload_claims import tesla_claims
+
+    if not any(load_system(name).maker == "Tesla" for name in names):
+        return None
 
     return workload_claims_document(*tesla_claims(tuple(overrides or ()), stack_of(stack, kernels)))
 
@@ -285,7 +292,7 @@ def compare_command(
         fleet=fleet,
         share=share,
         h100_equivalents=camp.h100_equivalents(results, "dojo-v1", "dgx-h100", camp.MUSK_H100_EQUIVALENTS),
-        claims=claims_check(), workload_claims=_tesla_section(overrides, stack, kernels),
+        claims=claims_check(), workload_claims=_tesla_section(names, overrides, stack, kernels),
         break_even=camp.break_even_price(results, "dojo-v1", "dgx-b200"),
         report=out,
     )

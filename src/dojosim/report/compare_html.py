@@ -198,7 +198,7 @@ def _workload_claims_html(doc: dict[str, Any]) -> str:
     """Tesla's workload claims, each with its source, status, the simulator's ratios and the verdict."""
     section = doc.get("workload_claims")
     if not section:
-        return '<p class="note">Not computed.</p>'
+        return '<p class="note">Not computed: no Dojo system in this comparison (add one to --systems).</p>'
     table = h.table(
         ["claim", "source", "status", "recomputed by the simulator", "verdict"],
         [[f"{c['claim']} ({c['workload']})", c["source"], c["status"], c["recomputed"], c["verdict"]]
